@@ -1,0 +1,63 @@
+"""Mixed precision choice: bf16 autocast where the hardware computes bf16 natively,
+fp16 with a gradient scaler on GPUs without bf16, fp32 otherwise.
+
+Weights stay fp32 (autocast only changes the matmul inputs), so results match fp32
+within rounding; `tests/test_speed_paths.py` holds that to a stated tolerance.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import ContextManager, Optional
+
+import torch
+
+from .errors import UserInputError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def cpu_has_native_bf16() -> bool:
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool((probe and probe()) or (amx and amx()))
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str  # fp32, bf16 or fp16
+    device_type: str
+
+    @property
+    def dtype(self) -> Optional[torch.dtype]:
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.name)
+
+    def autocast(self) -> ContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
+
+    def grad_scaler(self) -> Optional["torch.amp.GradScaler"]:
+        if self.name == "fp16" and self.device_type == "cuda":
+            return torch.amp.GradScaler("cuda")
+        return None
+
+
+def choose_precision(choice: str, device: torch.device) -> Precision:
+    choice = (choice or "auto").lower()
+    if choice not in PRECISIONS:
+        raise UserInputError(f"precision '{choice}' is unknown; use one of {list(PRECISIONS)}")
+    kind = device.type
+    if choice == "auto":
+        if kind == "cuda":
+            choice = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        elif kind == "cpu":
+            choice = "bf16" if cpu_has_native_bf16() else "fp32"
+        else:
+            choice = "fp32"
+    if choice == "fp16" and kind == "cpu":
+        raise UserInputError("precision 'fp16' needs a GPU; on the CPU use bf16 or fp32 (or auto)")
+    if choice == "bf16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UserInputError("precision 'bf16' is not supported by this GPU; use fp16 or auto")
+    return Precision(choice, kind)

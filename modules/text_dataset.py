@@ -1,0 +1,165 @@
+"""Tokenize a text/label split once, check it fits a classification task, and cache it.
+
+Tokenization runs as one batched `datasets.map`; the result is reused across
+epochs, across queue runs (an in-process cache keyed by content fingerprints) and
+across restarts for file-backed datasets (the `datasets` cache, given the same
+fingerprint). Labels are checked here so a bad file fails before any training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from .dataset_source import load_split
+from .errors import UserInputError
+from .token_encode import TokenEncoder
+
+log = logging.getLogger(__name__)
+
+_TAG = re.compile(r"<[^>]+>")
+_SPACES = re.compile(r"\s+")
+_CACHE: "OrderedDict[str, EncodedTextDataset]" = OrderedDict()
+_CACHE_SIZE = 4
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass
+class EncodedTextDataset:
+    """Token ids, attention masks, integer labels and a per-row `length`, plus what made them."""
+
+    data: Any  # datasets.Dataset
+    encoder: Optional[TokenEncoder]
+    label_values: list[int]
+    label_names: Optional[list[str]] = None
+    description: str = ""
+    from_cache: bool = False
+    fingerprint: str = ""
+    extras: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def num_classes(self) -> int:
+        if self.label_names:
+            return len(self.label_names)
+        return max(self.label_values) + 1 if self.label_values else 0
+
+    @property
+    def lengths(self) -> list[int]:
+        return self.data["length"]
+
+
+def strip_html(text: str) -> str:
+    """IMDB reviews carry `<br />` tags and entities; models should see plain text."""
+    return _SPACES.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()
+
+
+def _check_columns(data: Any, name: str, text_field: str, label_field: str) -> None:
+    columns = list(data.column_names)
+    for role, column in (("text_field", text_field), ("label_field", label_field)):
+        if column not in columns:
+            raise UserInputError(
+                f"{role} '{column}' is not a column of dataset '{name}'; its columns are {columns}"
+            )
+
+
+def _check_labels(data: Any, name: str, label_field: str) -> tuple[list[int], Optional[list[str]]]:
+    feature = data.features[label_field]
+    names = list(feature.names) if hasattr(feature, "names") else None
+    dtype = getattr(feature, "dtype", "")
+    values = data.unique(label_field)
+    if any(v is None for v in values):
+        raise UserInputError(f"label_field '{label_field}' of dataset '{name}' has empty (missing) labels; fill or drop those rows")
+    if dtype in ("string", "large_string") or any(isinstance(v, str) for v in values):
+        shown = sorted(map(str, values))[:10]
+        raise UserInputError(
+            f"label_field '{label_field}' of dataset '{name}' holds text labels {shown}; "
+            "classification needs integer labels 0..N-1: map each label to an integer in the file"
+        )
+    if any(isinstance(v, float) and not float(v).is_integer() for v in values):
+        raise UserInputError(
+            f"label_field '{label_field}' of dataset '{name}' holds non-integer values {sorted(values)[:10]}; "
+            "classification labels must be integers 0..N-1"
+        )
+    ints = sorted({int(v) for v in values})
+    if ints and ints[0] < 0:
+        raise UserInputError(
+            f"label_field '{label_field}' of dataset '{name}' has negative labels {ints[:10]}; "
+            "classification labels must be integers 0..N-1 (drop unlabeled rows such as -1)"
+        )
+    return ints, names
+
+
+def _encode_key(data: Any, encoder: TokenEncoder, text_field: str, label_field: str,
+                return_dict: bool, strip: bool) -> str:
+    parts = [data._fingerprint, encoder.fingerprint, text_field, label_field, str(return_dict), str(strip)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def _batch_encoder(encoder: Callable, text_field: str, label_field: str, return_dict: bool,
+                   strip: bool) -> Callable[[dict], dict]:
+    def encode_batch(batch: dict) -> dict:
+        texts = [strip_html(t) if strip else t for t in batch[text_field]]
+        encoded = encoder(texts, return_dict=return_dict) if isinstance(encoder, TokenEncoder) else encoder(texts)
+        if return_dict:
+            out = {k: encoded[k] for k in MODEL_INPUTS if k in encoded}
+        else:
+            if not isinstance(encoded, (tuple, list)) or len(encoded) != 2:
+                raise UserInputError(
+                    "encode_return_dict is False, so the encode function must return an (ids, mask) tuple, "
+                    f"but it returned {type(encoded).__name__}; set encode_return_dict to True for HF tokenizers"
+                )
+            out = {"input_ids": encoded[0], "attention_mask": encoded[1]}
+        out = {k: [list(map(int, row)) for row in v] for k, v in out.items()}
+        out["labels"] = [int(v) for v in batch[label_field]]
+        out["length"] = [len(ids) for ids in out["input_ids"]]
+        return out
+
+    return encode_batch
+
+
+def encode_text_dataset(name: str, split: str, text_field: str, label_field: str, encoder: TokenEncoder,
+                        encode_return_dict: bool = True, strip_html_tags: bool = True,
+                        subset: str = "") -> EncodedTextDataset:
+    data = load_split(name, split, subset)
+    description = f"{name}{':' + subset if subset else ''}[{split}]"
+    if len(data) == 0:
+        raise UserInputError(f"dataset '{name}' split '{split}' is empty; choose a split or slice that has rows")
+    _check_columns(data, name, text_field, label_field)
+    label_values, label_names = _check_labels(data, name, label_field)
+    key = _encode_key(data, encoder, text_field, label_field, encode_return_dict, strip_html_tags)
+    cached = _CACHE.get(key)
+    if cached is not None:
+        _CACHE.move_to_end(key)
+        log.info("reusing the tokenized %s (%d rows) from this session's cache", description, len(cached))
+        return EncodedTextDataset(cached.data, encoder, label_values, label_names, description, True, key)
+
+    tokenized = data.map(
+        _batch_encoder(encoder, text_field, label_field, encode_return_dict, strip_html_tags),
+        batched=True, batch_size=1000, remove_columns=data.column_names, new_fingerprint=key,
+        desc=f"Tokenizing {description}",
+    )
+    max_length = getattr(encoder, "max_length", None)
+    if max_length and not getattr(encoder, "truncation", True):
+        longest = max(tokenized["length"])
+        if longest > max_length:
+            raise UserInputError(
+                f"truncation is off and some texts of {description} have {longest} tokens, more than max_length "
+                f"{max_length}; turn truncation on"
+            )
+    result = EncodedTextDataset(tokenized, encoder, label_values, label_names, description, False, key)
+    _CACHE[key] = result
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return result
+
+
+def clear_cache() -> None:
+    _CACHE.clear()

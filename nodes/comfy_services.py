@@ -1,0 +1,96 @@
+"""The one place that talks to ComfyUI's services; everything degrades to plain Python.
+
+Inside ComfyUI: its progress bar (with previews) on the running node, its Cancel
+button, its preferred device, and freeing its other models before training.
+Outside (tests, the headless runner): progress goes to the log, Ctrl+C cancels.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+import torch
+
+from ..modules.runtime import RuntimeHooks
+
+log = logging.getLogger(__name__)
+
+
+def comfy_available() -> bool:
+    try:
+        import comfy.model_management  # noqa: F401
+        import comfy.utils  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class ComfyHooks(RuntimeHooks):
+    def __init__(self, node_id: Optional[str] = None) -> None:
+        import comfy.model_management as mm
+        import comfy.utils
+
+        self._mm, self._utils, self._node_id = mm, comfy.utils, node_id
+        self._bar: Any = None
+
+    def progress(self, done: int, total: int, preview: Optional[Any] = None) -> None:
+        if self._bar is None:
+            self._bar = self._utils.ProgressBar(total, node_id=self._node_id)
+        self._bar.update_absolute(done, total, ("PNG", preview, 800) if preview is not None else None)
+
+    def check_interrupted(self) -> None:
+        self._mm.throw_exception_if_processing_interrupted()
+
+    def preferred_device(self) -> torch.device:
+        return self._mm.get_torch_device()
+
+    def prepare_for_training(self, device: torch.device) -> None:
+        if device.type != "cpu":
+            self._mm.unload_all_models()
+            self._mm.soft_empty_cache()
+
+
+class HeadlessHooks(RuntimeHooks):
+    """Logs progress every 10% (and every step of tiny runs is too noisy to log)."""
+
+    def __init__(self) -> None:
+        self._last_decile = -1
+        self.listeners: list = []
+
+    def progress(self, done: int, total: int, preview: Optional[Any] = None) -> None:
+        for listener in self.listeners:
+            listener(done, total, preview)
+        decile = int(10 * done / max(total, 1))
+        if decile != self._last_decile:
+            self._last_decile = decile
+            log.info("progress %d/%d steps (%d%%)", done, total, 100 * done // max(total, 1))
+
+
+_headless_listeners: list = []
+
+
+def add_progress_listener(listener) -> None:
+    """The headless runner and tests observe progress through this."""
+    _headless_listeners.append(listener)
+
+
+def remove_progress_listener(listener) -> None:
+    if listener in _headless_listeners:
+        _headless_listeners.remove(listener)
+
+
+def runtime_hooks(node_id: Optional[str] = None) -> RuntimeHooks:
+    if comfy_available():
+        return ComfyHooks(node_id)
+    hooks = HeadlessHooks()
+    hooks.listeners = list(_headless_listeners)
+    return hooks
+
+
+def temp_directory() -> Optional[str]:
+    try:
+        import folder_paths
+    except ImportError:
+        return None
+    return folder_paths.get_temp_directory()

@@ -1,0 +1,56 @@
+"""The classification model node: pretrained encoder + dropout + linear head."""
+
+from __future__ import annotations
+
+from ..modules.classification_model import POOLINGS, build_classification_model
+from ..modules.model_source import normalize_model_name
+from .data_nodes import MODEL_NAME_TOOLTIP
+from .widgets import at_least, category, validation, within
+
+
+class PtnHfFineTunedClassificationModel:
+    DESCRIPTION = ("A pretrained Hugging Face encoder (BERT, RoBERTa, DistilBERT, ALBERT or any AutoModel "
+                   "encoder) with a dropout + linear head: one logit for binary classification, or one per class.")
+    CATEGORY = category("model")
+    RETURN_TYPES = ("PTMODEL",)
+    RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("Untrained classifier; trainers work on a copy and never change it.",)
+    FUNCTION = "build"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model_name": ("STRING", {"default": "distilbert-base-uncased", "tooltip": MODEL_NAME_TOOLTIP}),
+                "num_outputs": ("INT", {"default": 1, "min": 1, "max": 100_000,
+                                        "tooltip": "1 = one logit for binary labels (with BCE With Logits Loss); "
+                                                   "N = one per class (with Cross Entropy Loss)."}),
+                "pooling": (list(POOLINGS), {"default": "cls",
+                                             "tooltip": "Text vector fed to the head: cls = first token, pooler = "
+                                                        "the model's pooler (BERT, ALBERT), mean = average of the "
+                                                        "real tokens (good for sentence-transformer models)."}),
+                "dropout": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 0.9, "step": 0.01,
+                                      "tooltip": "Dropout before the linear head."}),
+            },
+            "optional": {
+                "fast_attention": ("BOOLEAN", {"default": False,
+                                               "tooltip": "Set attention dropout to 0 so PyTorch's fused attention "
+                                                          "kernel runs in training: much faster and leaner, "
+                                                          "see docs/performance.md for its accuracy effect."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFF,
+                                 "tooltip": "Seed of the head's initial weights."}),
+                "trust_remote_code": ("BOOLEAN", {"default": False,
+                                                  "tooltip": "Run code shipped with the model repository. Only for "
+                                                             "repositories you trust."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model_name=None, num_outputs=None, dropout=None):
+        return validation(lambda: model_name is None or normalize_model_name(model_name),
+                          at_least("num_outputs", num_outputs, 1, "1 for binary, N for N classes"),
+                          within("dropout", dropout, 0.0, 0.9))
+
+    def build(self, model_name, num_outputs, pooling, dropout, fast_attention=False, seed=0, trust_remote_code=False):
+        return (build_classification_model(model_name, num_outputs, pooling, dropout, fast_attention, seed,
+                                           trust_remote_code),)

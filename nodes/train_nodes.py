@@ -1,0 +1,126 @@
+"""Trainer nodes: fine-tune a copy of the model and report metrics per epoch."""
+
+from __future__ import annotations
+
+import logging
+
+from ..modules.errors import UserInputError
+from ..modules.precision import PRECISIONS
+from ..modules.trainer import TrainResult, TrainSettings, train_classifier
+from .comfy_services import runtime_hooks
+from .widgets import at_least, category, learning_rate, seed, validation
+
+log = logging.getLogger(__name__)
+DEVICES = ["auto", "cpu", "cuda", "mps"]
+
+
+def _common_inputs() -> dict:
+    return {
+        "required": {
+            "model": ("PTMODEL", {"tooltip": "Classifier to fine-tune (it is copied, never changed)."}),
+            "train_loader": ("PTDATALOADER", {"tooltip": "Training batches."}),
+            "optimizer": ("PTOPTIMIZER", {"tooltip": "Optimizer recipe, e.g. Pto AdamW."}),
+            "loss_function": ("PTLOSS", {"tooltip": "Loss, e.g. Ptn BCE With Logits Loss."}),
+            "epochs": ("INT", {"default": 2, "min": 1, "max": 10_000, "tooltip": "Passes over the training data."}),
+            "seed": seed("Seed for dropout and any other randomness in training; same seed, same result."),
+        },
+        "optional": {
+            "val_loader": ("PTDATALOADER", {"tooltip": "Validation batches: loss and accuracy after every epoch."}),
+            "lr_scheduler": ("PTLRSCHEDULER", {"tooltip": "Learning-rate schedule, e.g. Pto LR Scheduler Warmup."}),
+            "device": (DEVICES, {"default": "auto", "tooltip": "auto = ComfyUI's device (GPU when there is one)."}),
+            "precision": (list(PRECISIONS), {"default": "auto",
+                                             "tooltip": "auto = bf16 mixed precision where the GPU/CPU computes bf16 "
+                                                        "natively, fp16 on older GPUs, else fp32. Weights stay fp32."}),
+            "gradient_accumulation_steps": ("INT", {"default": 1, "min": 1, "max": 1024,
+                                                    "tooltip": "Batches per optimizer step (larger effective batch)."}),
+            "max_grad_norm": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 100.0, "step": 0.1,
+                                        "tooltip": "Clip the gradient norm to this; 0 = no clipping."}),
+        },
+        "hidden": {"unique_id": "UNIQUE_ID"},
+    }
+
+
+def _check_epochs(epochs, freeze=None):
+    def check() -> None:
+        if epochs is not None and epochs < 1:
+            raise UserInputError(f"epochs {epochs} must be at least 1")
+        if freeze is not None and freeze < 0:
+            raise UserInputError(f"freeze_pretrained_module_epochs {freeze} is negative; use 0 or more")
+        if epochs is not None and freeze is not None and freeze >= epochs:
+            raise UserInputError(
+                f"freeze_pretrained_module_epochs {freeze} must be less than epochs {epochs}, or the encoder is "
+                "never fine-tuned; e.g. 1 frozen epoch with epochs 4")
+    return check
+
+
+class PtTrainTransformerClassificationModel:
+    DESCRIPTION = ("Fine-tunes a copy of a transformer classifier. After each epoch it reports train loss, "
+                   "validation loss and validation accuracy (shown on the node and as outputs).")
+    CATEGORY = category("train")
+    RETURN_TYPES = ("PTMODEL", "STRING", "FLOAT", "FLOAT", "FLOAT")
+    RETURN_NAMES = ("model", "metrics", "val_accuracy", "val_loss", "train_loss")
+    OUTPUT_TOOLTIPS = ("The fine-tuned model.", "Per-epoch metrics as text.",
+                       "Validation accuracy after the last epoch (0..1; -1 without validation).",
+                       "Validation loss after the last epoch (-1 without validation).",
+                       "Training loss of the last epoch.")
+    FUNCTION = "train"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return _common_inputs()
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, epochs=None):
+        return validation(_check_epochs(epochs))
+
+    def train(self, model, train_loader, optimizer, loss_function, epochs, seed, val_loader=None,
+              lr_scheduler=None, device="auto", precision="auto", gradient_accumulation_steps=1,
+              max_grad_norm=1.0, unique_id=None, freeze_pretrained_module_epochs=0,
+              frozen_head_learning_rate=1e-3):
+        settings = TrainSettings(epochs=epochs, freeze_pretrained_module_epochs=freeze_pretrained_module_epochs,
+                                 frozen_head_learning_rate=frozen_head_learning_rate, seed=seed, device=device,
+                                 precision=precision, gradient_accumulation_steps=gradient_accumulation_steps,
+                                 max_grad_norm=max_grad_norm)
+        result = train_classifier(model, train_loader, optimizer, loss_function, settings, val_loader,
+                                  lr_scheduler, runtime_hooks(unique_id))
+        return node_output(result)
+
+
+def node_output(result: TrainResult) -> dict:
+    final = result.final
+    summary = result.summary()
+    return {
+        "ui": {"text": [summary]},
+        "result": (result.model, summary,
+                   final.val_accuracy if final.val_accuracy is not None else -1.0,
+                   final.val_loss if final.val_loss is not None else -1.0,
+                   final.train_loss),
+    }
+
+
+class PtTrainFineTuneClassificationTransformerModel(PtTrainTransformerClassificationModel):
+    DESCRIPTION = ("Fine-tunes like Pt Train Transformer Classification Model, with the encoder frozen for the "
+                   "first freeze_pretrained_module_epochs: those epochs train only the head (fast: the encoder's "
+                   "outputs are computed once), the rest fine-tune everything with the same optimizer.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        spec = _common_inputs()
+        required = dict(spec["required"])
+        required["freeze_pretrained_module_epochs"] = (
+            "INT", {"default": 1, "min": 0, "max": 10_000,
+                    "tooltip": "Epochs at the start that train only the head (must be less than epochs). "
+                               "1 with epochs 4: epoch 1 head only, epochs 2-4 everything."})
+        spec["required"] = required
+        spec["optional"]["frozen_head_learning_rate"] = learning_rate(
+            1e-3, "Head learning rate while the encoder is frozen (a head alone needs far more than 5e-5). "
+                  "The optimizer's own rate applies once the encoder is unfrozen.")
+        return spec
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, epochs=None, freeze_pretrained_module_epochs=None, frozen_head_learning_rate=None):
+        from ..modules.optimizers import check_learning_rate
+
+        return validation(_check_epochs(epochs, freeze_pretrained_module_epochs),
+                          lambda: frozen_head_learning_rate is None or check_learning_rate(frozen_head_learning_rate))

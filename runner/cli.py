@@ -1,0 +1,54 @@
+"""Command line of the headless runner (see run_workflow.py at the pack root)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+from ..modules.errors import TrainingDivergedError, UserInputError
+from .core_nodes import CORE_NODES
+from .executor import Executor, apply_override
+from .workflow_format import load_workflow, to_api_prompt
+
+log = logging.getLogger("hf_text_finetune.run")
+
+
+def node_classes() -> dict:
+    from .. import NODE_CLASS_MAPPINGS
+
+    return {**CORE_NODES, **NODE_CLASS_MAPPINGS}
+
+
+def run_file(path: str, overrides: list[str] | None = None, executor: Executor | None = None):
+    classes = node_classes()
+    prompt = to_api_prompt(load_workflow(path), classes)
+    for assignment in overrides or []:
+        apply_override(prompt, assignment)
+    executor = executor or Executor(classes)
+    return prompt, executor.run(prompt)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run a ComfyUI workflow of HF Text Fine-Tune headless.")
+    parser.add_argument("workflow", help="workflow JSON (UI format as saved by ComfyUI, or API format)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.input=value",
+                        help="override a node input; NODE is a node id, title, class name or display name "
+                             "(repeatable); the value is JSON or a plain string")
+    parser.add_argument("--quiet", action="store_true", help="log warnings only")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+    started = time.perf_counter()
+    try:
+        prompt, result = run_file(args.workflow, args.overrides)
+    except (UserInputError, TrainingDivergedError) as exc:
+        log.error("%s", exc)
+        return 2
+    for nid, ui in result.ui.items():
+        title = prompt[nid].get("_meta", {}).get("title", prompt[nid]["class_type"])
+        for text in ui.get("text", []):
+            log.warning("%s (node %s):\n%s", title, nid, text)
+    log.warning("workflow finished in %.1f s", time.perf_counter() - started)
+    return 0

@@ -1,0 +1,67 @@
+"""Stand-ins for the ComfyUI core nodes our example workflows use, for runs without ComfyUI.
+
+They mirror `comfy_extras/nodes_primitive.py` and `nodes_preview_any.py`: same class
+names, same input names and widget order, same outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def _primitive(type_name: str, widget: tuple, doc: str):
+    class Primitive:
+        DESCRIPTION = doc
+        RETURN_TYPES = (type_name,)
+        FUNCTION = "execute"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"value": widget}}
+
+        def execute(self, value):
+            return (value,)
+
+    return Primitive
+
+
+PrimitiveString = _primitive("STRING", ("STRING", {}), "String")
+PrimitiveStringMultiline = _primitive("STRING", ("STRING", {"multiline": True}), "String (Multiline)")
+PrimitiveInt = _primitive("INT", ("INT", {"min": -sys.maxsize, "max": sys.maxsize, "control_after_generate": True}), "Int")
+PrimitiveFloat = _primitive("FLOAT", ("FLOAT", {"min": -sys.maxsize, "max": sys.maxsize}), "Float")
+PrimitiveBoolean = _primitive("BOOLEAN", ("BOOLEAN", {}), "Boolean")
+
+
+class PreviewAny:
+    """Shows any value as text on the node (core 'Preview Any')."""
+
+    RETURN_TYPES = ()
+    FUNCTION = "main"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"source": ("*", {})}}
+
+    def main(self, source=None):
+        if isinstance(source, str):
+            text = source
+        elif isinstance(source, (int, float, bool)):
+            text = str(source)
+        else:
+            try:
+                text = json.dumps(source, indent=4)
+            except (TypeError, ValueError):
+                text = str(source)
+        return {"ui": {"text": (text,)}}
+
+
+CORE_NODES = {
+    "PrimitiveString": PrimitiveString,
+    "PrimitiveStringMultiline": PrimitiveStringMultiline,
+    "PrimitiveInt": PrimitiveInt,
+    "PrimitiveFloat": PrimitiveFloat,
+    "PrimitiveBoolean": PrimitiveBoolean,
+    "PreviewAny": PreviewAny,
+}

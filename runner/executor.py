@@ -1,0 +1,161 @@
+"""Execute an API prompt in-process, as ComfyUI's executor does, without a server.
+
+Like ComfyUI: queue-time validation (required inputs, VALIDATE_INPUTS with linked
+inputs passed as None), only nodes that feed an output node run, every node runs
+under `torch.inference_mode()`, and outputs of unchanged non-output nodes are
+reused from a cache shared between runs (by reference, exactly as ComfyUI does,
+so a node that mutated its inputs would show up here too).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+
+from ..modules.errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+
+def is_link(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)
+
+
+def find_nodes(prompt: dict, target: str) -> list[str]:
+    """Node ids whose id, title or class name (or display name) is `target`."""
+    from .. import NODE_DISPLAY_NAME_MAPPINGS
+
+    matches = [nid for nid, node in prompt.items()
+               if target in (nid, node.get("_meta", {}).get("title"), node["class_type"],
+                             NODE_DISPLAY_NAME_MAPPINGS.get(node["class_type"]))]
+    return list(dict.fromkeys(matches))
+
+
+def apply_override(prompt: dict, assignment: str) -> None:
+    """`NODE.input=value`: NODE is an id, title, class name or display name; value is JSON or a string."""
+    if "=" not in assignment or "." not in assignment.split("=", 1)[0]:
+        raise UserInputError(f"override '{assignment}' must look like NODE.input=value (NODE: id, title or node name)")
+    left, raw = assignment.split("=", 1)
+    target, name = left.rsplit(".", 1)
+    nodes = find_nodes(prompt, target)
+    if not nodes:
+        titles = sorted({n.get("_meta", {}).get("title", "") for n in prompt.values()})
+        raise UserInputError(f"override '{assignment}': no node has id, title or type '{target}'; titles: {titles}")
+    if len(nodes) > 1:
+        raise UserInputError(f"override '{assignment}': '{target}' matches nodes {nodes}; use a node id or title")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    prompt[nodes[0]]["inputs"][name] = value
+
+
+@dataclass
+class RunResult:
+    outputs: dict[str, tuple] = field(default_factory=dict)
+    ui: dict[str, dict] = field(default_factory=dict)
+    executed: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+
+
+class ValidationFailed(UserInputError):
+    pass
+
+
+class Executor:
+    def __init__(self, node_classes: dict[str, Any]) -> None:
+        self.node_classes = node_classes
+        self.cache: dict[str, tuple[str, tuple]] = {}  # node id -> (input signature, outputs)
+
+    def validate(self, prompt: dict) -> None:
+        errors = []
+        for nid, node in prompt.items():
+            cls = self.node_classes.get(node["class_type"])
+            if cls is None:
+                errors.append(f"node {nid}: unknown node type '{node['class_type']}'")
+                continue
+            required = cls.INPUT_TYPES().get("required", {})
+            missing = [name for name in required if name not in node["inputs"]]
+            if missing:
+                errors.append(f"node {nid} ({node['class_type']}): required input missing: {missing}")
+            validate = getattr(cls, "VALIDATE_INPUTS", None)
+            if validate is None:
+                continue
+            wanted = inspect.getfullargspec(validate).args
+            args = {k: (None if is_link(v) else v) for k, v in node["inputs"].items() if k in wanted}
+            verdict = validate(**args)
+            if verdict is not True:
+                errors.append(f"node {nid} ({node['class_type']}): {verdict}")
+        if errors:
+            raise ValidationFailed("the workflow did not pass validation:\n  " + "\n  ".join(errors))
+
+    def _order(self, prompt: dict) -> list[str]:
+        outputs = [nid for nid, n in prompt.items() if getattr(self.node_classes[n["class_type"]], "OUTPUT_NODE", False)]
+        if not outputs:
+            raise ValidationFailed("the workflow has no output node (a trainer or a preview); nothing would run")
+        order: list[str] = []
+        state: dict[str, str] = {}
+
+        def visit(nid: str) -> None:
+            if state.get(nid) == "done":
+                return
+            if state.get(nid) == "visiting":
+                raise ValidationFailed(f"the workflow has a cycle through node {nid}")
+            state[nid] = "visiting"
+            for value in prompt[nid]["inputs"].values():
+                if is_link(value):
+                    if value[0] not in prompt:
+                        raise ValidationFailed(f"node {nid} is linked to node {value[0]}, which is not in the workflow")
+                    visit(value[0])
+            state[nid] = "done"
+            order.append(nid)
+
+        for nid in outputs:
+            visit(nid)
+        return order
+
+    def run(self, prompt: dict, on_node: Optional[Any] = None) -> RunResult:
+        self.validate(prompt)
+        result = RunResult()
+        signatures: dict[str, str] = {}
+        for nid in self._order(prompt):
+            node = prompt[nid]
+            cls = self.node_classes[node["class_type"]]
+            kwargs, parts = {}, [node["class_type"]]
+            for name, value in node["inputs"].items():
+                if is_link(value):
+                    kwargs[name] = result.outputs[value[0]][value[1]]
+                    parts.append(f"{name}=<{signatures[value[0]]}>[{value[1]}]")
+                else:
+                    kwargs[name] = value
+                    parts.append(f"{name}={json.dumps(value, sort_keys=True, default=str)}")
+            signature = "|".join(parts)
+            is_output = getattr(cls, "OUTPUT_NODE", False)
+            hidden = cls.INPUT_TYPES().get("hidden", {})
+            if "unique_id" in hidden:
+                kwargs["unique_id"] = nid
+            signatures[nid] = signature
+            cached = self.cache.get(nid)
+            if cached is not None and cached[0] == signature and not is_output:
+                result.outputs[nid] = cached[1]
+                result.cached.append(nid)
+                continue
+            if on_node:
+                on_node(nid, node)
+            log.info("running node %s (%s)", nid, node.get("_meta", {}).get("title", node["class_type"]))
+            with torch.inference_mode():
+                returned = getattr(cls(), cls.FUNCTION)(**kwargs)
+            if isinstance(returned, dict):
+                if "ui" in returned:
+                    result.ui[nid] = returned["ui"]
+                returned = tuple(returned.get("result", ()))
+            result.outputs[nid] = tuple(returned)
+            result.executed.append(nid)
+            if not is_output:
+                self.cache[nid] = (signature, result.outputs[nid])
+        return result

@@ -1,0 +1,125 @@
+"""Write the example workflows (UI format, as ComfyUI's frontend saves it).
+
+examples/workflows/ is the source of truth; example_workflows/ (where ComfyUI's
+template browser looks) gets identical copies, and tests/test_example_workflows.py
+fails if they drift. Run: python scripts/build_example_workflows.py
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import run_workflow  # noqa: E402
+
+run_workflow.load_pack()
+from hf_text_finetune.runner.cli import node_classes  # noqa: E402
+from hf_text_finetune.runner.workflow_format import has_control_widget, widget_inputs  # noqa: E402
+
+CLASSES = node_classes()
+
+
+class Graph:
+    def __init__(self) -> None:
+        self.nodes: list[dict] = []
+        self.links: list[list] = []
+
+    def node(self, kind: str, pos: tuple[int, int], title: str | None = None, **widgets) -> int:
+        cls = CLASSES[kind]
+        values = []
+        defaults = {**cls.INPUT_TYPES().get("required", {}), **cls.INPUT_TYPES().get("optional", {})}
+        for name, spec in widget_inputs(cls):
+            value = widgets.pop(name, spec[1].get("default") if len(spec) > 1 else None)
+            if value is None and isinstance(spec[0], list):
+                value = spec[0][0]
+            values.append(value)
+            if has_control_widget(name, spec):
+                values.append("fixed")
+        if widgets:
+            raise KeyError(f"{kind} has no widgets {list(widgets)}")
+        sockets = [{"name": n, "type": s[0], "link": None} for n, s in defaults.items()
+                   if not isinstance(s[0], list) and s[0] not in ("INT", "FLOAT", "STRING", "BOOLEAN")]
+        names = getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES
+        node = {
+            "id": len(self.nodes) + 1, "type": kind, "pos": list(pos), "size": [320, 60 + 26 * len(values)],
+            "flags": {}, "order": len(self.nodes), "mode": 0, "inputs": sockets,
+            "outputs": [{"name": n, "type": t, "links": []} for n, t in zip(names, cls.RETURN_TYPES)],
+            "properties": {"Node name for S&R": kind}, "widgets_values": values,
+        }
+        if title:
+            node["title"] = title
+        self.nodes.append(node)
+        return node["id"]
+
+    def link(self, source: int, slot: int, target: int, input_name: str) -> None:
+        link_id = len(self.links) + 1
+        src, dst = self.nodes[source - 1], self.nodes[target - 1]
+        kind = src["outputs"][slot]["type"]
+        src["outputs"][slot]["links"].append(link_id)
+        for item in dst["inputs"]:
+            if item["name"] == input_name:
+                item["link"] = link_id
+                break
+        else:  # a widget fed by a link: the frontend lists it as an input with a widget
+            dst["inputs"].append({"name": input_name, "type": kind, "widget": {"name": input_name}, "link": link_id})
+        self.links.append([link_id, source, slot, target, [i["name"] for i in dst["inputs"]].index(input_name), kind])
+
+    def to_json(self) -> dict:
+        return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(self.links))), "revision": 0,
+                "last_node_id": len(self.nodes), "last_link_id": len(self.links), "nodes": self.nodes,
+                "links": self.links, "groups": [], "config": {},
+                "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}}, "version": 0.4}
+
+
+def pipeline(trainer: str, epochs: int, **trainer_widgets) -> Graph:
+    """The guide's IMDB + DistilBERT pipeline, model name given once."""
+    g = Graph()
+    name = g.node("PrimitiveString", (20, 300), "Model name", value="distilbert-base-uncased")
+    tok = g.node("HfTokenizerEncode", (380, 60), model_name="distilbert-base-uncased")
+    train = g.node("PtvHfDatasetWithTokenEncode", (760, 20), "Train dataset", split="train")
+    val = g.node("PtvHfDatasetWithTokenEncode", (760, 330), "Validation dataset", split="test")
+    train_loader = g.node("PtDataLoader", (1140, 20), "Train loader", batch_size=32, shuffle=True)
+    val_loader = g.node("PtDataLoader", (1140, 330), "Validation loader", batch_size=32, shuffle=False)
+    model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased")
+    optim = g.node("PtoAdamW", (760, 620), learning_rate=5e-5)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 860), schedule="linear", warmup_ratio=0.06)
+    loss = g.node("PtnBCEWithLogitsLoss", (1140, 620))
+    trainer_id = g.node(trainer, (1520, 200), epochs=epochs, **trainer_widgets)
+    preview = g.node("PreviewAny", (1900, 200), "Metrics")
+    g.link(name, 0, tok, "model_name")
+    g.link(name, 0, model, "model_name")
+    for dataset in (train, val):
+        g.link(tok, 0, dataset, "encode")
+    g.link(train, 0, train_loader, "dataset")
+    g.link(val, 0, val_loader, "dataset")
+    for source, slot_name in ((model, "model"), (train_loader, "train_loader"), (optim, "optimizer"),
+                              (loss, "loss_function"), (val_loader, "val_loader"), (sched, "lr_scheduler")):
+        g.link(source, 0, trainer_id, slot_name)
+    g.link(trainer_id, 1, preview, "source")
+    return g
+
+
+WORKFLOWS = {
+    "distilbert_classification.json": lambda: pipeline("PtTrainTransformerClassificationModel", 2),
+    "distilbert_classification_2.json": lambda: pipeline("PtTrainFineTuneClassificationTransformerModel", 4,
+                                                         freeze_pretrained_module_epochs=1),
+}
+
+
+def main() -> None:
+    source, templates = ROOT / "examples" / "workflows", ROOT / "example_workflows"
+    source.mkdir(parents=True, exist_ok=True)
+    templates.mkdir(exist_ok=True)
+    for filename, build in WORKFLOWS.items():
+        (source / filename).write_text(json.dumps(build().to_json(), indent=2) + "\n")
+    for path in sorted(source.glob("*.json")):
+        shutil.copyfile(path, templates / path.name)
+
+
+if __name__ == "__main__":
+    main()
