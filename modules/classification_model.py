@@ -24,6 +24,8 @@ _ATTENTION_DROPOUT_FIELDS = ("attention_probs_dropout_prob", "attention_dropout"
 
 
 class HfEncoderClassifier(nn.Module):
+    head_type = "linear"  # our own dropout + linear head; see hf_head.py for Hugging Face's
+
     def __init__(self, encoder: nn.Module, num_outputs: int = 1, pooling: str = "cls", dropout: float = 0.1,
                  model_name: str = "", init_seed: int = 0) -> None:
         super().__init__()
@@ -49,13 +51,22 @@ class HfEncoderClassifier(nn.Module):
         with torch.no_grad():
             self.head[1].weight.normal_(0.0, std, generator=generator)
             self.head[1].bias.zero_()
-        accepted = inspect.signature(encoder.forward).parameters
-        self._takes_token_types = "token_type_ids" in accepted
-        # Filled in by training: what a predictor or a saved folder needs besides weights.
+        self._init_metadata(encoder)
+
+    def _init_metadata(self, encoder: nn.Module) -> None:
+        """What training fills in besides weights: what a predictor or a saved folder needs."""
+        self._takes_token_types = "token_type_ids" in inspect.signature(encoder.forward).parameters
         self.tokenizer: Optional[Any] = None
         self.label_names: Optional[list[str]] = None
         self.max_length: Optional[int] = None
         self.history: list[dict] = []
+        # "single_label_classification" or "multi_label_classification" (Hugging Face's names), set by training.
+        self.problem_type: Optional[str] = None
+        self.lora: Optional[dict] = None  # LoRA settings once adapters wrap the encoder (lora.py)
+
+    def replace_encoder(self, encoder: nn.Module) -> None:
+        """Swap in a wrapped encoder (LoRA); the head and everything else stay."""
+        self.encoder = encoder
 
     def pool(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
              token_type_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -78,23 +89,35 @@ class HfEncoderClassifier(nn.Module):
         return self.head(self.pool(input_ids, attention_mask, token_type_ids))
 
     def set_encoder_trainable(self, trainable: bool) -> None:
-        for param in self.encoder.parameters():
-            param.requires_grad_(trainable)
+        """With LoRA adapters only the adapter weights ever train; the pretrained base stays frozen."""
+        adapters_only = getattr(self, "lora", None) is not None
+        for name, param in self.encoder.named_parameters():
+            param.requires_grad_(trainable and (not adapters_only or "lora_" in name))
 
     @property
     def vocab_size(self) -> int:
         return int(self.encoder.get_input_embeddings().num_embeddings)
 
 
+HEAD_TYPES = ("linear", "hf_sequence_classification")
+
+
 def build_classification_model(model_name: str, num_outputs: int = 1, pooling: str = "cls",
                                dropout: float = 0.1, fast_attention: bool = False, seed: int = 0,
-                               trust_remote_code: bool = False) -> HfEncoderClassifier:
-    """Load the encoder; with `fast_attention`, attention dropout is 0 so the fused kernel runs in training."""
+                               trust_remote_code: bool = False, head_type: str = "linear") -> HfEncoderClassifier:
+    """Load the encoder; with `fast_attention`, attention dropout is 0 so the fused kernel runs in training.
+    `head_type` hf_sequence_classification uses Hugging Face's own head (hf_head.py) instead of ours."""
+    if head_type not in HEAD_TYPES:
+        raise UserInputError(f"head '{head_type}' is unknown; use one of {list(HEAD_TYPES)}")
     name = normalize_model_name(model_name)
     config = load_config(name, trust_remote_code)
     if fast_attention:
         for field in _ATTENTION_DROPOUT_FIELDS:
             if hasattr(config, field):
                 setattr(config, field, 0.0)
+    if head_type == "hf_sequence_classification":
+        from .hf_head import build_hf_sequence_classifier
+
+        return build_hf_sequence_classifier(name, config, num_outputs, dropout, seed, trust_remote_code)
     encoder = load_encoder(name, config, trust_remote_code)
     return HfEncoderClassifier(encoder, num_outputs, pooling, dropout, model_name=name, init_seed=seed)

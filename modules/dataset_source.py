@@ -110,6 +110,10 @@ def load_split(name: str, split: str, subset: str = "") -> Any:
         raise
     except ValueError as exc:
         message = str(exc)
+        if "corresponds to no data" in message:  # an empty file, or a slice such as train[:0]
+            raise UserInputError(
+                f"dataset '{name}' split '{split}' is empty; choose a split or slice that has rows"
+            ) from exc
         if "Unknown split" in message or "Bad split" in message:
             raise _unknown_split(name, split, _split_names_from_error(message)) from exc
         if "Config name is missing" in message or "BuilderConfig" in message:

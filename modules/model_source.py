@@ -89,25 +89,36 @@ def load_tokenizer(model_name: str, trust_remote_code: bool = False) -> Any:
     return tokenizer
 
 
-def load_encoder(model_name: str, config: Any, trust_remote_code: bool = False) -> Any:
-    """The bare encoder (no task head), with PyTorch's fused attention where supported."""
-    from transformers import AutoModel
+def load_pretrained(auto_class: Any, model_name: str, config: Any, trust_remote_code: bool = False) -> Any:
+    """`auto_class.from_pretrained` in fp32 with PyTorch's fused attention where the model supports it.
 
-    name = normalize_model_name(model_name)
+    fp32 master weights: transformers v5 would otherwise keep a checkpoint's half-precision dtype.
+    A ValueError that is not about attention (e.g. no such head for this architecture) propagates.
+    """
     import torch
 
-    # fp32 master weights: v5 would otherwise keep a checkpoint's half-precision dtype.
+    name = normalize_model_name(model_name)
     kwargs: dict[str, Any] = {"config": config, "trust_remote_code": trust_remote_code, "dtype": torch.float32}
     try:
         try:
-            return AutoModel.from_pretrained(name, attn_implementation="sdpa", **kwargs)
+            return auto_class.from_pretrained(name, attn_implementation="sdpa", **kwargs)
         except ValueError as exc:
             if "sdpa" not in str(exc).lower() and "attn_implementation" not in str(exc):
                 raise
             log.info("%s does not support SDPA attention; using its default attention", name)
-            return AutoModel.from_pretrained(name, **kwargs)
-    except (OSError, ValueError, KeyError) as exc:
+            return auto_class.from_pretrained(name, **kwargs)
+    except (OSError, KeyError) as exc:
         raise _load_failed("model weights", name, exc) from exc
+
+
+def load_encoder(model_name: str, config: Any, trust_remote_code: bool = False) -> Any:
+    """The bare encoder (no task head)."""
+    from transformers import AutoModel
+
+    try:
+        return load_pretrained(AutoModel, model_name, config, trust_remote_code)
+    except ValueError as exc:
+        raise _load_failed("model weights", model_name, exc) from exc
 
 
 def model_max_positions(config: Any) -> int | None:

@@ -3,7 +3,8 @@
 Tokenization runs as one batched `datasets.map`; the result is reused across
 epochs, across queue runs (an in-process cache keyed by content fingerprints) and
 across restarts for file-backed datasets (the `datasets` cache, given the same
-fingerprint). Labels are checked here so a bad file fails before any training.
+fingerprint). Labels are checked here so a bad file fails before any training;
+text labels and lists of labels (multi-label) become ids (see label_mapping.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Callable, Optional
 
 from .dataset_source import load_split
 from .errors import UserInputError
+from .label_mapping import LabelScheme, inspect_labels
 from .token_encode import TokenEncoder
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,10 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 @dataclass
 class EncodedTextDataset:
-    """Token ids, attention masks, integer labels and a per-row `length`, plus what made them."""
+    """Token ids, attention masks, labels and a per-row `length`, plus what made them.
+
+    `labels` holds class ids, or multi-hot rows when `multi_label`; `label_names`
+    are the class names (None for plain integer labels, whose ids are the values)."""
 
     data: Any  # datasets.Dataset
     encoder: Optional[TokenEncoder]
@@ -41,14 +46,18 @@ class EncodedTextDataset:
     from_cache: bool = False
     fingerprint: str = ""
     extras: dict = field(default_factory=dict)
+    multi_label: bool = False
 
     def __len__(self) -> int:
         return len(self.data)
 
     @property
     def num_classes(self) -> int:
+        """Classes (single-label) or label slots (multi-label) the labels need."""
         if self.label_names:
             return len(self.label_names)
+        if self.multi_label and len(self.data):
+            return len(self.data[0]["labels"])
         return max(self.label_values) + 1 if self.label_values else 0
 
     @property
@@ -70,41 +79,33 @@ def _check_columns(data: Any, name: str, text_field: str, label_field: str) -> N
             )
 
 
-def _check_labels(data: Any, name: str, label_field: str) -> tuple[list[int], Optional[list[str]]]:
-    feature = data.features[label_field]
-    names = list(feature.names) if hasattr(feature, "names") else None
-    dtype = getattr(feature, "dtype", "")
-    values = data.unique(label_field)
-    if any(v is None for v in values):
-        raise UserInputError(f"label_field '{label_field}' of dataset '{name}' has empty (missing) labels; fill or drop those rows")
-    if dtype in ("string", "large_string") or any(isinstance(v, str) for v in values):
-        shown = sorted(map(str, values))[:10]
-        raise UserInputError(
-            f"label_field '{label_field}' of dataset '{name}' holds text labels {shown}; "
-            "classification needs integer labels 0..N-1: map each label to an integer in the file"
-        )
-    if any(isinstance(v, float) and not float(v).is_integer() for v in values):
-        raise UserInputError(
-            f"label_field '{label_field}' of dataset '{name}' holds non-integer values {sorted(values)[:10]}; "
-            "classification labels must be integers 0..N-1"
-        )
-    ints = sorted({int(v) for v in values})
-    if ints and ints[0] < 0:
-        raise UserInputError(
-            f"label_field '{label_field}' of dataset '{name}' has negative labels {ints[:10]}; "
-            "classification labels must be integers 0..N-1 (drop unlabeled rows such as -1)"
-        )
-    return ints, names
+def _encoder_fingerprint(encoder: Callable) -> str:
+    """A TokenEncoder carries its own; another encode function (one returning an (ids, mask)
+    tuple) is hashed by its code and closure as `datasets` does, else by identity."""
+    fingerprint = getattr(encoder, "fingerprint", None)
+    if fingerprint:
+        return str(fingerprint)
+    from datasets.fingerprint import Hasher
+
+    try:
+        return Hasher.hash(encoder)
+    except Exception:  # unpicklable closure: never reuse (an id() could be recycled)
+        import uuid
+
+        return uuid.uuid4().hex
 
 
 def _encode_key(data: Any, encoder: TokenEncoder, text_field: str, label_field: str,
-                return_dict: bool, strip: bool) -> str:
-    parts = [data._fingerprint, encoder.fingerprint, text_field, label_field, str(return_dict), str(strip)]
+                return_dict: bool, strip: bool, labels: LabelScheme) -> str:
+    parts = [data._fingerprint, _encoder_fingerprint(encoder), text_field, label_field, str(return_dict), str(strip),
+             labels.fingerprint]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
 def _batch_encoder(encoder: Callable, text_field: str, label_field: str, return_dict: bool,
-                   strip: bool) -> Callable[[dict], dict]:
+                   strip: bool, labels: LabelScheme) -> Callable[[dict], dict]:
+    to_label = labels.converter()
+
     def encode_batch(batch: dict) -> dict:
         texts = [strip_html(t) if strip else t for t in batch[text_field]]
         encoded = encoder(texts, return_dict=return_dict) if isinstance(encoder, TokenEncoder) else encoder(texts)
@@ -118,7 +119,7 @@ def _batch_encoder(encoder: Callable, text_field: str, label_field: str, return_
                 )
             out = {"input_ids": encoded[0], "attention_mask": encoded[1]}
         out = {k: [list(map(int, row)) for row in v] for k, v in out.items()}
-        out["labels"] = [int(v) for v in batch[label_field]]
+        out["labels"] = [to_label(v) for v in batch[label_field]]
         out["length"] = [len(ids) for ids in out["input_ids"]]
         return out
 
@@ -133,16 +134,22 @@ def encode_text_dataset(name: str, split: str, text_field: str, label_field: str
     if len(data) == 0:
         raise UserInputError(f"dataset '{name}' split '{split}' is empty; choose a split or slice that has rows")
     _check_columns(data, name, text_field, label_field)
-    label_values, label_names = _check_labels(data, name, label_field)
-    key = _encode_key(data, encoder, text_field, label_field, encode_return_dict, strip_html_tags)
+    labels = inspect_labels(data, name, label_field)
+    label_values = list(labels.values)
+    label_names = list(labels.names) if labels.names is not None else None
+    if labels.from_text:
+        log.info("text labels of %s numbered in sorted order: %s", description,
+                 ", ".join(f"{i}={n}" for i, n in enumerate(label_names[:20])))
+    key = _encode_key(data, encoder, text_field, label_field, encode_return_dict, strip_html_tags, labels)
     cached = _CACHE.get(key)
     if cached is not None:
         _CACHE.move_to_end(key)
         log.info("reusing the tokenized %s (%d rows) from this session's cache", description, len(cached))
-        return EncodedTextDataset(cached.data, encoder, label_values, label_names, description, True, key)
+        return EncodedTextDataset(cached.data, encoder, label_values, label_names, description, True, key,
+                                  multi_label=labels.multi_label)
 
     tokenized = data.map(
-        _batch_encoder(encoder, text_field, label_field, encode_return_dict, strip_html_tags),
+        _batch_encoder(encoder, text_field, label_field, encode_return_dict, strip_html_tags, labels),
         batched=True, batch_size=1000, remove_columns=data.column_names, new_fingerprint=key,
         desc=f"Tokenizing {description}",
     )
@@ -154,7 +161,8 @@ def encode_text_dataset(name: str, split: str, text_field: str, label_field: str
                 f"truncation is off and some texts of {description} have {longest} tokens, more than max_length "
                 f"{max_length}; turn truncation on"
             )
-    result = EncodedTextDataset(tokenized, encoder, label_values, label_names, description, False, key)
+    result = EncodedTextDataset(tokenized, encoder, label_values, label_names, description, False, key,
+                                multi_label=labels.multi_label)
     _CACHE[key] = result
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

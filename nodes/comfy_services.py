@@ -8,6 +8,7 @@ Outside (tests, the headless runner): progress goes to the log, Ctrl+C cancels.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Optional
 
 import torch
@@ -27,6 +28,8 @@ def comfy_available() -> bool:
 
 
 class ComfyHooks(RuntimeHooks):
+    wants_previews = True  # ComfyUI shows progress-bar previews (the live training plot)
+
     def __init__(self, node_id: Optional[str] = None) -> None:
         import comfy.model_management as mm
         import comfy.utils
@@ -88,9 +91,54 @@ def runtime_hooks(node_id: Optional[str] = None) -> RuntimeHooks:
     return hooks
 
 
+OUTPUT_DIR_ENV = "HF_TEXT_FINETUNE_OUTPUT_DIR"
+
+
+def output_directory() -> str:
+    """ComfyUI's output folder; outside ComfyUI $HF_TEXT_FINETUNE_OUTPUT_DIR, else ./output."""
+    try:
+        import folder_paths
+    except ImportError:
+        return os.path.abspath(os.environ.get(OUTPUT_DIR_ENV) or "output")
+    return folder_paths.get_output_directory()
+
+
+def saved_model_roots() -> dict:
+    """Folders the Load node lists saved classifiers from: {label: path}. Inside ComfyUI its
+    output folder and models/text_classifiers (for models you keep), outside the output folder."""
+    roots = {"output": output_directory()}
+    try:
+        import folder_paths
+    except ImportError:
+        return roots
+    roots["models"] = os.path.join(folder_paths.models_dir, "text_classifiers")
+    return roots
+
+
 def temp_directory() -> Optional[str]:
     try:
         import folder_paths
     except ImportError:
         return None
     return folder_paths.get_temp_directory()
+
+
+def save_preview_images(images: list, prefix: str = "hf_text_finetune") -> list[dict]:
+    """Save PIL images to ComfyUI's temp folder, as its Preview Image node does, and return
+    the `ui.images` entries that show them on the node; [] outside ComfyUI."""
+    try:
+        import folder_paths
+    except ImportError:
+        return []
+    import random
+
+    temp = folder_paths.get_temp_directory()
+    suffix = "_temp_" + "".join(random.choice("abcdefghijklmnopqrstupvxyz") for _ in range(5))
+    width, height = images[0].size
+    folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(prefix + suffix, temp, width, height)
+    entries = []
+    for offset, image in enumerate(images):
+        name = f"{filename}_{counter + offset:05}_.png"
+        image.save(os.path.join(folder, name), compress_level=1)
+        entries.append({"filename": name, "subfolder": subfolder, "type": "temp"})
+    return entries

@@ -12,6 +12,7 @@ from ..modules.text_dataset import encode_text_dataset
 from ..modules.token_encode import build_token_encoder
 from .widgets import at_least, category, seed, validation
 
+DATA_FILE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt")
 MODEL_NAME_TOOLTIP = ("Hugging Face hub id (distilbert-base-uncased, distilbert/distilbert-base-uncased, "
                       "roberta-base, ...) or a local folder written by save_pretrained. Use the same name "
                       "as on the model node.")
@@ -61,7 +62,7 @@ class PtvHfDatasetWithTokenEncode:
     CATEGORY = category("data")
     RETURN_TYPES = ("PTVDATASET",)
     RETURN_NAMES = ("dataset",)
-    OUTPUT_TOOLTIPS = ("Tokenized dataset with integer labels.",)
+    OUTPUT_TOOLTIPS = ("Tokenized dataset with class ids (and the label names, when the labels had names).",)
     FUNCTION = "load"
 
     @classmethod
@@ -76,7 +77,10 @@ class PtvHfDatasetWithTokenEncode:
                                      "tooltip": "Split or slice: train, test, train[:2000], train[10%:20%]. A single "
                                                 "local file has the split 'train'."}),
                 "text_field": ("STRING", {"default": "text", "tooltip": "Column holding the text."}),
-                "label_field": ("STRING", {"default": "label", "tooltip": "Column holding integer labels 0..N-1."}),
+                "label_field": ("STRING", {"default": "label",
+                                            "tooltip": "Column holding the labels: integers 0..N-1, text names "
+                                                       "(numbered in sorted order, names kept), or lists of "
+                                                       "either for multi-label."}),
                 "encode": ("HFTOKENENCODE", {"tooltip": "Encode function from Hf Tokenizer Encode."}),
                 "encode_return_dict": ("BOOLEAN", {"default": True,
                                                    "tooltip": "True for Hugging Face tokenizers (they return a "
@@ -99,7 +103,8 @@ class PtvHfDatasetWithTokenEncode:
             if not name.strip():
                 raise UserInputError("name is empty; give a hub dataset id such as stanfordnlp/imdb or a local file")
             path = os.path.expanduser(name.strip())
-            if (os.path.isabs(path) or name.startswith(".")) and not os.path.exists(path):
+            looks_like_file = os.path.splitext(path)[1].lower() in DATA_FILE_SUFFIXES
+            if (os.path.isabs(path) or name.startswith(".") or looks_like_file) and not os.path.exists(path):
                 raise UserInputError(f"dataset file or folder '{name}' does not exist; check the path")
 
         def check_fields() -> None:

@@ -25,6 +25,11 @@ class PtnBCEWithLogitsLoss:
             "pos_weight": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1000.0, "step": 0.01,
                                      "tooltip": "Weight of positive samples; negatives/positives balances a skewed "
                                                 "dataset. 1.0 = no weighting."}),
+        }, "optional": {
+            "auto_pos_weight": ("BOOLEAN", {"default": False,
+                                            "tooltip": "Compute pos_weight from the training labels when training "
+                                                       "starts: negatives / positives (one per label for "
+                                                       "multi-label). Replaces the pos_weight value."}),
         }}
 
     @classmethod
@@ -34,13 +39,19 @@ class PtnBCEWithLogitsLoss:
                 raise UserInputError(f"pos_weight {pos_weight} must be above 0 (1.0 = no weighting)")
         return validation(check)
 
-    def build(self, reduction, pos_weight):
+    def build(self, reduction, pos_weight, auto_pos_weight=False):
+        if auto_pos_weight:
+            return (LossSpec("bce_with_logits", reduction, auto_weights=True),)
         return (LossSpec("bce_with_logits", reduction, None if pos_weight == 1.0 else pos_weight),)
 
 
+AUTO = "auto"
+
+
 def parse_class_weights(text: str) -> tuple[float, ...] | None:
+    """Comma-separated weights; empty = none; 'auto' is handled by the caller."""
     text = (text or "").strip()
-    if not text:
+    if not text or text.lower() == AUTO:
         return None
     try:
         return tuple(float(part) for part in text.replace(";", ",").split(",") if part.strip())
@@ -64,7 +75,9 @@ class PtnCrossEntropyLoss:
                                           "tooltip": "Soften the targets; 0.1 can help generalization."}),
         }, "optional": {
             "class_weights": ("STRING", {"default": "", "tooltip": "Optional weight per class, comma separated "
-                                                                   "(e.g. 1.0, 3.0, 1.0). Empty = equal."}),
+                                                                   "(e.g. 1.0, 3.0, 1.0). Empty = equal. 'auto' = "
+                                                                   "inverse class frequency of the training labels "
+                                                                   "(rare classes weigh more)."}),
         }}
 
     @classmethod
@@ -72,5 +85,6 @@ class PtnCrossEntropyLoss:
         return validation(lambda: class_weights is None or parse_class_weights(class_weights))
 
     def build(self, reduction, label_smoothing, class_weights=""):
+        auto = (class_weights or "").strip().lower() == AUTO
         return (LossSpec("cross_entropy", reduction, class_weights=parse_class_weights(class_weights),
-                         label_smoothing=label_smoothing),)
+                         label_smoothing=label_smoothing, auto_weights=auto),)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..modules.classification_model import POOLINGS, build_classification_model
+from ..modules.classification_model import HEAD_TYPES, POOLINGS, build_classification_model
 from ..modules.model_source import normalize_model_name
 from .data_nodes import MODEL_NAME_TOOLTIP
 from .widgets import at_least, category, validation, within
@@ -42,6 +42,12 @@ class PtnHfFineTunedClassificationModel:
                 "trust_remote_code": ("BOOLEAN", {"default": False,
                                                   "tooltip": "Run code shipped with the model repository. Only for "
                                                              "repositories you trust."}),
+                "head": (list(HEAD_TYPES), {"default": "linear",
+                                            "tooltip": "linear = this pack's dropout + linear head on the pooled "
+                                                       "vector. hf_sequence_classification = Hugging Face's own "
+                                                       "*ForSequenceClassification head (pooling is then the "
+                                                       "model's own): a saved folder then works with "
+                                                       "transformers.pipeline('text-classification')."}),
             },
         }
 
@@ -51,6 +57,7 @@ class PtnHfFineTunedClassificationModel:
                           at_least("num_outputs", num_outputs, 1, "1 for binary, N for N classes"),
                           within("dropout", dropout, 0.0, 0.9))
 
-    def build(self, model_name, num_outputs, pooling, dropout, fast_attention=False, seed=0, trust_remote_code=False):
+    def build(self, model_name, num_outputs, pooling, dropout, fast_attention=False, seed=0, trust_remote_code=False,
+              head="linear"):
         return (build_classification_model(model_name, num_outputs, pooling, dropout, fast_attention, seed,
-                                           trust_remote_code),)
+                                           trust_remote_code, head_type=head),)

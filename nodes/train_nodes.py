@@ -40,6 +40,29 @@ def _common_inputs() -> dict:
     }
 
 
+def _model_selection_inputs() -> dict:
+    """Early stopping and best-model options (issue 4); appended after the other optional
+    widgets so saved workflows keep their widget order."""
+    from ..modules.early_stopping import METRICS
+
+    return {
+        "early_stopping_patience": ("INT", {"default": 0, "min": 0, "max": 10_000,
+                                            "tooltip": "Stop when early_stopping_metric has not improved for this "
+                                                       "many epochs (needs val_loader). 0 = train every epoch."}),
+        "early_stopping_metric": (list(METRICS), {"default": "val_loss",
+                                                  "tooltip": "Validation metric that decides early stopping and "
+                                                             "the best epoch: val_loss (lower is better) or "
+                                                             "val_accuracy (higher is better)."}),
+        "early_stopping_min_delta": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 10.0, "step": 0.0001,
+                                               "round": False,
+                                               "tooltip": "Smallest change that counts as an improvement "
+                                                          "(e.g. 0.001)."}),
+        "restore_best_weights": ("BOOLEAN", {"default": False,
+                                             "tooltip": "Return the weights of the best validation epoch instead "
+                                                        "of the last (kept in memory; needs val_loader)."}),
+    }
+
+
 def _check_epochs(epochs, freeze=None):
     def check() -> None:
         if epochs is not None and epochs < 1:
@@ -68,7 +91,9 @@ class PtTrainTransformerClassificationModel:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return _common_inputs()
+        spec = _common_inputs()
+        spec["optional"].update(_model_selection_inputs())
+        return spec
 
     @classmethod
     def VALIDATE_INPUTS(cls, epochs=None):
@@ -77,11 +102,15 @@ class PtTrainTransformerClassificationModel:
     def train(self, model, train_loader, optimizer, loss_function, epochs, seed, val_loader=None,
               lr_scheduler=None, device="auto", precision="auto", gradient_accumulation_steps=1,
               max_grad_norm=1.0, unique_id=None, freeze_pretrained_module_epochs=0,
-              frozen_head_learning_rate=1e-3):
+              frozen_head_learning_rate=1e-3, early_stopping_patience=0, early_stopping_metric="val_loss",
+              early_stopping_min_delta=0.0, restore_best_weights=False):
         settings = TrainSettings(epochs=epochs, freeze_pretrained_module_epochs=freeze_pretrained_module_epochs,
                                  frozen_head_learning_rate=frozen_head_learning_rate, seed=seed, device=device,
                                  precision=precision, gradient_accumulation_steps=gradient_accumulation_steps,
-                                 max_grad_norm=max_grad_norm)
+                                 max_grad_norm=max_grad_norm, early_stopping_patience=early_stopping_patience,
+                                 early_stopping_metric=early_stopping_metric,
+                                 early_stopping_min_delta=early_stopping_min_delta,
+                                 restore_best_weights=restore_best_weights)
         result = train_classifier(model, train_loader, optimizer, loss_function, settings, val_loader,
                                   lr_scheduler, runtime_hooks(unique_id))
         return node_output(result)
@@ -116,6 +145,7 @@ class PtTrainFineTuneClassificationTransformerModel(PtTrainTransformerClassifica
         spec["optional"]["frozen_head_learning_rate"] = learning_rate(
             1e-3, "Head learning rate while the encoder is frozen (a head alone needs far more than 5e-5). "
                   "The optimizer's own rate applies once the encoder is unfrozen.")
+        spec["optional"].update(_model_selection_inputs())
         return spec
 
     @classmethod

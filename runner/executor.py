@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -134,6 +135,12 @@ class Executor:
                 else:
                     kwargs[name] = value
                     parts.append(f"{name}={json.dumps(value, sort_keys=True, default=str)}")
+            is_changed = getattr(cls, "IS_CHANGED", None)
+            if is_changed is not None:  # as ComfyUI: e.g. a data file edited on disk is read again
+                try:
+                    parts.append(f"is_changed={is_changed(**kwargs)!r}")
+                except Exception:  # ComfyUI treats a failing IS_CHANGED as changed
+                    parts.append(f"is_changed=failed-{uuid.uuid4().hex}")
             signature = "|".join(parts)
             is_output = getattr(cls, "OUTPUT_NODE", False)
             hidden = cls.INPUT_TYPES().get("hidden", {})

@@ -46,7 +46,8 @@ class Graph:
                    if not isinstance(s[0], list) and s[0] not in ("INT", "FLOAT", "STRING", "BOOLEAN")]
         names = getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES
         node = {
-            "id": len(self.nodes) + 1, "type": kind, "pos": list(pos), "size": [320, 60 + 26 * len(values)],
+            "id": len(self.nodes) + 1, "type": kind, "pos": list(pos),
+            "size": [420, 300] if kind == "PreviewAny" else [320, 60 + 26 * len(values)],
             "flags": {}, "order": len(self.nodes), "mode": 0, "inputs": sockets,
             "outputs": [{"name": n, "type": t, "links": []} for n, t in zip(names, cls.RETURN_TYPES)],
             "properties": {"Node name for S&R": kind}, "widgets_values": values,
@@ -104,10 +105,136 @@ def pipeline(trainer: str, epochs: int, **trainer_widgets) -> Graph:
     return g
 
 
+def multiclass_pipeline() -> Graph:
+    """AG News (4 topics) from the hub with Hugging Face's own classification head: a
+    seeded stratified validation split for early stopping and the best epoch, the test
+    split only for the final Evaluate, and the training curves."""
+    g = Graph()
+    name = g.node("PrimitiveString", (20, 300), "Model name", value="distilbert-base-uncased")
+    tok = g.node("HfTokenizerEncode", (380, 60), model_name="distilbert-base-uncased", max_length=128)
+    train = g.node("PtvHfDatasetWithTokenEncode", (760, 20), "Train dataset", name="fancyzhx/ag_news",
+                   split="train[:12000]", strip_html=False)
+    test = g.node("PtvHfDatasetWithTokenEncode", (760, 330), "Test dataset", name="fancyzhx/ag_news",
+                  split="test", strip_html=False)
+    split = g.node("PtvTrainValidationSplit", (1140, 20), "Validation split", validation_fraction=0.1)
+    train_loader = g.node("PtDataLoader", (1520, 20), "Train loader", batch_size=32, shuffle=True)
+    val_loader = g.node("PtDataLoader", (1520, 250), "Validation loader", batch_size=64, shuffle=False)
+    test_loader = g.node("PtDataLoader", (1140, 330), "Test loader", batch_size=64, shuffle=False)
+    model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased",
+                   num_outputs=4, head="hf_sequence_classification")
+    optim = g.node("PtoAdamW", (760, 620), learning_rate=5e-5)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 860), schedule="linear", warmup_ratio=0.06)
+    loss = g.node("PtnCrossEntropyLoss", (1140, 620))
+    trainer = g.node("PtTrainTransformerClassificationModel", (1900, 200), epochs=3, early_stopping_patience=1,
+                     early_stopping_metric="val_loss", restore_best_weights=True)
+    metrics = g.node("PreviewAny", (2280, 20), "Training metrics")
+    evaluate = g.node("PtEvaluateClassificationModel", (2280, 300), "Evaluate on test")
+    test_metrics = g.node("PreviewAny", (2660, 300), "Test metrics")
+    curves = g.node("PtPlotTrainingCurves", (2280, 700), "Training curves")
+    g.link(name, 0, tok, "model_name")
+    g.link(name, 0, model, "model_name")
+    for dataset in (train, test):
+        g.link(tok, 0, dataset, "encode")
+    g.link(train, 0, split, "dataset")
+    g.link(split, 0, train_loader, "dataset")
+    g.link(split, 1, val_loader, "dataset")
+    g.link(test, 0, test_loader, "dataset")
+    for source, slot_name in ((model, "model"), (train_loader, "train_loader"), (optim, "optimizer"),
+                              (loss, "loss_function"), (val_loader, "val_loader"), (sched, "lr_scheduler")):
+        g.link(source, 0, trainer, slot_name)
+    g.link(trainer, 1, metrics, "source")
+    g.link(trainer, 0, evaluate, "model")
+    g.link(test_loader, 0, evaluate, "data")
+    g.link(evaluate, 0, test_metrics, "source")
+    g.link(trainer, 0, curves, "model")
+    return g
+
+
+def imdb_training(g: Graph, head: str = "linear", num_outputs: int = 1, loss: str = "PtnBCEWithLogitsLoss",
+                  lora: bool = False, learning_rate: float = 5e-5, epochs: int = 2) -> int:
+    """The guide's IMDB pipeline (same node titles, so the same --set overrides work) with a
+    choice of head, outputs, loss and LoRA; returns the trainer's node id."""
+    name = g.node("PrimitiveString", (20, 300), "Model name", value="distilbert-base-uncased")
+    tok = g.node("HfTokenizerEncode", (380, 60), model_name="distilbert-base-uncased")
+    train = g.node("PtvHfDatasetWithTokenEncode", (760, 20), "Train dataset", split="train")
+    val = g.node("PtvHfDatasetWithTokenEncode", (760, 330), "Validation dataset", split="test")
+    train_loader = g.node("PtDataLoader", (1140, 20), "Train loader", batch_size=32, shuffle=True)
+    val_loader = g.node("PtDataLoader", (1140, 330), "Validation loader", batch_size=32, shuffle=False)
+    model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased",
+                   num_outputs=num_outputs, head=head)
+    optim = g.node("PtoAdamW", (760, 620), learning_rate=learning_rate)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 860), schedule="linear", warmup_ratio=0.06)
+    loss_id = g.node(loss, (1140, 620))
+    trainer = g.node("PtTrainTransformerClassificationModel", (1520, 200), epochs=epochs)
+    metrics = g.node("PreviewAny", (1900, 20), "Metrics")
+    g.link(name, 0, tok, "model_name")
+    g.link(name, 0, model, "model_name")
+    for dataset in (train, val):
+        g.link(tok, 0, dataset, "encode")
+    g.link(train, 0, train_loader, "dataset")
+    g.link(val, 0, val_loader, "dataset")
+    model_out = model
+    if lora:
+        model_out = g.node("PtnLoraAdapter", (760, 420), "LoRA", r=8, alpha=16.0, dropout=0.1)
+        g.link(model, 0, model_out, "model")
+    for source, slot_name in ((model_out, "model"), (train_loader, "train_loader"), (optim, "optimizer"),
+                              (loss_id, "loss_function"), (val_loader, "val_loader"), (sched, "lr_scheduler")):
+        g.link(source, 0, trainer, slot_name)
+    g.link(trainer, 1, metrics, "source")
+    return trainer
+
+
+PREDICT_TEXTS = ("One of the best films I have seen this year: moving, funny and beautifully acted.\n"
+                 "A dull, predictable plot and wooden acting. I wanted my two hours back.\n"
+                 "The soundtrack was great but the story never really took off.")
+
+
+def predict_after_training() -> Graph:
+    """Train on IMDB, then classify new reviews with label names and probabilities."""
+    g = Graph()
+    trainer = imdb_training(g)
+    predict = g.node("PtPredictClassificationModel", (1900, 300), "Predict", texts=PREDICT_TEXTS)
+    g.link(trainer, 0, predict, "model")
+    return g
+
+
+def save_load_predict() -> Graph:
+    """Train with Hugging Face's own head (2 classes), save to the output folder (loadable with
+    transformers.pipeline too), load the saved folder back and predict with it."""
+    g = Graph()
+    trainer = imdb_training(g, head="hf_sequence_classification", num_outputs=2, loss="PtnCrossEntropyLoss")
+    save = g.node("PtSaveClassificationModel", (1900, 300), "Save model", filename_prefix="imdb_distilbert",
+                  save_training_state=True)
+    load = g.node("PtLoadClassificationModel", (2280, 300), "Load model")
+    info = g.node("PreviewAny", (2660, 120), "Loaded model")
+    predict = g.node("PtPredictClassificationModel", (2660, 400), "Predict", texts=PREDICT_TEXTS)
+    g.link(trainer, 0, save, "model")
+    g.link(save, 0, load, "path")
+    g.link(load, 1, info, "source")
+    g.link(load, 0, predict, "model")
+    return g
+
+
+def lora_run() -> Graph:
+    """LoRA adapters on DistilBERT: only the adapters and the head train (higher learning rate);
+    saved with adapters merged plus the adapters themselves, then used to predict."""
+    g = Graph()
+    trainer = imdb_training(g, lora=True, learning_rate=5e-4)
+    save = g.node("PtSaveClassificationModel", (1900, 300), "Save model", filename_prefix="imdb_distilbert_lora")
+    predict = g.node("PtPredictClassificationModel", (1900, 560), "Predict", texts=PREDICT_TEXTS)
+    g.link(trainer, 0, save, "model")
+    g.link(trainer, 0, predict, "model")
+    return g
+
+
 WORKFLOWS = {
+    "predict_after_training.json": predict_after_training,
+    "save_load_predict.json": save_load_predict,
+    "lora_run.json": lora_run,
     "distilbert_classification.json": lambda: pipeline("PtTrainTransformerClassificationModel", 2),
     "distilbert_classification_2.json": lambda: pipeline("PtTrainFineTuneClassificationTransformerModel", 4,
                                                          freeze_pretrained_module_epochs=1),
+    "ag_news_multiclass.json": multiclass_pipeline,
 }
 
 

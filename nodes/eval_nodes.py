@@ -1,0 +1,110 @@
+"""Evaluation nodes: full metrics with a confusion matrix, and the training curves of a model."""
+
+from __future__ import annotations
+
+import logging
+
+from ..modules.errors import UserInputError
+from ..modules.evaluation import evaluate_classifier
+from ..modules.precision import PRECISIONS
+from .comfy_services import runtime_hooks, save_preview_images
+from .train_nodes import DEVICES
+from .widgets import at_least, category, validation
+
+log = logging.getLogger(__name__)
+
+
+def _check_threshold(threshold) -> None:
+    if threshold is not None and not 0 < threshold < 1:
+        raise UserInputError(f"threshold {threshold} must be between 0 and 1 (exclusive); 0.5 is usual")
+
+
+class PtEvaluateClassificationModel:
+    DESCRIPTION = ("Measures a trained classifier on labelled data: accuracy, precision, recall, F1 (macro for "
+                   "multi-class, micro and macro for multi-label), ROC-AUC for binary tasks, and the loss, plus a "
+                   "confusion matrix shown on the node. Labels are matched to the model's label names.")
+    CATEGORY = category("eval")
+    RETURN_TYPES = ("STRING", "FLOAT", "FLOAT", "IMAGE")
+    RETURN_NAMES = ("metrics_json", "accuracy", "f1", "confusion_matrix")
+    OUTPUT_TOOLTIPS = ("Every metric, per-class scores and the confusion counts as JSON.",
+                       "Accuracy (0..1); multi-label: share of texts with every label right.",
+                       "F1: of the positive class (binary), macro average (multi-class), micro average "
+                       "(multi-label).",
+                       "Confusion matrix picture (rows: true class, columns: predicted).")
+    FUNCTION = "evaluate"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("PTMODEL", {"tooltip": "Trained classifier (from a trainer or a load node)."}),
+                "data": ("PTDATALOADER,PTVDATASET",
+                         {"tooltip": "Labelled data: a data loader, or a tokenized dataset (batched here). Use "
+                                     "the test split, not the data the model was chosen on."}),
+            },
+            "optional": {
+                "loss_function": ("PTLOSS", {"tooltip": "Loss to report. Empty: BCE for one output or multi-label, "
+                                                        "cross-entropy otherwise. 'auto' weights are computed from "
+                                                        "this data."}),
+                "threshold": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 0.99, "step": 0.01,
+                                        "tooltip": "Probability above which a binary text is positive, or a "
+                                                   "multi-label text gets a label."}),
+                "batch_size": ("INT", {"default": 32, "min": 1, "max": 4096,
+                                       "tooltip": "Texts per batch when data is a dataset (a loader keeps its own)."}),
+                "device": (DEVICES, {"default": "auto", "tooltip": "auto = ComfyUI's device (GPU when there is one)."}),
+                "precision": (list(PRECISIONS), {"default": "auto",
+                                                 "tooltip": "auto = bf16/fp16 autocast where the device computes "
+                                                            "it natively, else fp32 (as the trainers). fp32 gives "
+                                                            "numbers identical to an fp32 training run."}),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, threshold=None, batch_size=None):
+        return validation(lambda: _check_threshold(threshold),
+                          at_least("batch_size", batch_size, 1, "32 is usual"))
+
+    def evaluate(self, model, data, loss_function=None, threshold=0.5, batch_size=32, device="auto",
+                 precision="auto", unique_id=None):
+        from ..modules.plots import image_to_tensor, render_report_confusion
+
+        report = evaluate_classifier(model, data, loss_function, threshold, device, runtime_hooks(unique_id),
+                                     batch_size, precision)
+        picture = render_report_confusion(report)
+        summary = report.summary()
+        return {
+            "ui": {"images": save_preview_images([picture], "hf_text_finetune_confusion"), "text": [summary]},
+            "result": (report.to_json(), report.accuracy, report.f1, image_to_tensor(picture)),
+        }
+
+
+class PtPlotTrainingCurves:
+    DESCRIPTION = ("Draws a trained model's loss and accuracy per epoch (training and validation) as an image, "
+                   "shown on the node. NaN values are left out and flat curves stay visible.")
+    CATEGORY = category("eval")
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("curves",)
+    OUTPUT_TOOLTIPS = ("Loss (left) and accuracy (right) per epoch, 800 x 320 pixels.",)
+    FUNCTION = "plot"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": ("PTMODEL", {"tooltip": "A model from a trainer (or loaded with its metrics history)."}),
+        }}
+
+    def plot(self, model):
+        from ..modules.plots import image_to_tensor, render_training_curves
+
+        history = getattr(model, "history", None) or []
+        if not history:
+            raise UserInputError(
+                "this model has no training history to plot; connect the model output of a trainer node "
+                "(an untrained model has no curves)"
+            )
+        picture = render_training_curves(history, title=getattr(model, "model_name", ""))
+        return {"ui": {"images": save_preview_images([picture], "hf_text_finetune_curves")},
+                "result": (image_to_tensor(picture),)}

@@ -1,0 +1,136 @@
+"""Save and Load nodes: a trained classifier as a folder under ComfyUI's output (or models) directory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from ..modules.errors import UserInputError
+from ..modules.model_io import (MANIFEST_FILE, STATE_FILE, find_saved_classifiers, load_classifier,
+                                resolve_saved_choice, save_classifier, split_prefix)
+from .comfy_services import output_directory, saved_model_roots
+from .widgets import category, validation
+
+log = logging.getLogger(__name__)
+NO_CHOICE = "(none: use path)"
+
+
+class PtSaveClassificationModel:
+    DESCRIPTION = ("Saves a trained classifier to a new folder <prefix>_00001, <prefix>_00002, ... in ComfyUI's "
+                   "output directory: safetensors weights, config with label names, tokenizer, training settings, "
+                   "metrics history and a model card. With the hf_sequence_classification head the folder works "
+                   "with transformers.pipeline; every folder reloads with Pt Load Classification Model.")
+    CATEGORY = category("model")
+    RETURN_TYPES = ("STRING",)
+    RETURN_NAMES = ("folder",)
+    OUTPUT_TOOLTIPS = ("Path of the saved folder (connect it to Pt Load Classification Model's path).",)
+    FUNCTION = "save"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("PTMODEL", {"tooltip": "The trained model (trainer output) to save."}),
+                "filename_prefix": ("STRING", {"default": "text_classifier",
+                                               "tooltip": "Folder name inside the output directory; a counter is "
+                                                          "added (_00001). Subfolders like runs/imdb are allowed; "
+                                                          "absolute paths and '..' are refused."}),
+            },
+            "optional": {
+                "save_training_state": ("BOOLEAN", {"default": False,
+                                                    "tooltip": "Also save the optimizer state and epoch count so "
+                                                               "training can resume exactly (about twice the "
+                                                               "model's size on disk)."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, filename_prefix=None):
+        return validation(lambda: filename_prefix is None or split_prefix(filename_prefix))
+
+    def save(self, model, filename_prefix, save_training_state=False):
+        saved = save_classifier(model, Path(output_directory()), filename_prefix, save_training_state)
+        lines = [f"saved to {saved.folder}"] + saved.notes
+        return {"ui": {"text": ["\n".join(lines)]}, "result": (str(saved.folder),)}
+
+
+def _listed() -> list[str]:
+    return [NO_CHOICE] + find_saved_classifiers({k: Path(v) for k, v in saved_model_roots().items()})
+
+
+def _chosen_folder(saved_model: str, path: str) -> Path:
+    if path and path.strip():
+        return Path(os.path.expanduser(path.strip()))
+    if not saved_model or saved_model == NO_CHOICE:
+        raise UserInputError("no saved model chosen: pick one in saved_model, or give a folder in path")
+    return resolve_saved_choice(saved_model, {k: Path(v) for k, v in saved_model_roots().items()})
+
+
+class PtLoadClassificationModel:
+    DESCRIPTION = ("Loads a classifier saved by Pt Save Classification Model: ready to predict, evaluate or train "
+                   "further. When the folder holds training state, training resumes from it: optimizer state "
+                   "restored and epochs counted on from the saved run.")
+    CATEGORY = category("model")
+    RETURN_TYPES = ("PTMODEL", "STRING")
+    RETURN_NAMES = ("model", "info")
+    OUTPUT_TOOLTIPS = ("The loaded classifier, with its tokenizer and label names.",
+                       "What was loaded: head, labels, base model, epochs trained.")
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "saved_model": (_listed(), {"default": NO_CHOICE,
+                                            "tooltip": "Saved classifiers found in ComfyUI's output folder and in "
+                                                       "models/text_classifiers."}),
+            },
+            "optional": {
+                "path": ("STRING", {"default": "",
+                                    "tooltip": "A saved folder's path; when given it is used instead of the list. "
+                                               "Connect Pt Save Classification Model's folder output here to load "
+                                               "what was just saved."}),
+                "restore_training_state": ("BOOLEAN", {"default": True,
+                                                       "tooltip": "If the folder holds training state, the next "
+                                                                  "trainer resumes it (epochs counts the whole run). "
+                                                                  "Off: training starts a new run."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, saved_model=None, path=None):
+        def check() -> None:
+            if path is None or (saved_model is None and not (path or "").strip()):
+                return  # linked: known only at run time
+            folder = _chosen_folder(saved_model, path)
+            if not folder.is_dir():
+                raise UserInputError(f"saved model folder '{folder}' does not exist; check the path or pick one "
+                                     "from the list")
+
+        return validation(check)
+
+    @classmethod
+    def IS_CHANGED(cls, saved_model=None, path=None, restore_training_state=True):
+        """Reload when the folder was saved again (its description or state file changed)."""
+        try:
+            folder = _chosen_folder(saved_model or "", path or "")
+        except UserInputError:
+            return ""
+        stamps = [str((folder / name).stat().st_mtime_ns) for name in (MANIFEST_FILE, STATE_FILE)
+                  if (folder / name).is_file()]
+        return f"{folder}|{'|'.join(stamps)}"
+
+    def load(self, saved_model, path="", restore_training_state=True):
+        folder = _chosen_folder(saved_model, path)
+        model = load_classifier(folder, restore_training_state)
+        names = ", ".join(model.label_names[:20]) if model.label_names else "integer labels"
+        state = getattr(model, "resume_state", None)
+        info = [f"loaded {folder}", f"head: {model.head_type}, outputs: {model.num_outputs} ({names})",
+                f"base model: {model.base_model_name}", f"epochs trained: {len(model.history)}"]
+        if model.lora:
+            info.append(f"LoRA adapters: r {model.lora['r']} on {', '.join(model.lora['target_modules'])}")
+        if state is not None:
+            info.append(f"training resumes after epoch {state.epochs_done} with the saved optimizer state")
+        return (model, "\n".join(info))

@@ -1,0 +1,75 @@
+"""Predict node: label names and probabilities for new texts."""
+
+from __future__ import annotations
+
+from ..modules.errors import UserInputError
+from ..modules.predict import (check_threshold, parse_label_names, predict_texts, predictions_json,
+                               predictions_text, split_texts)
+from ..modules.runtime import resolve_device
+from .comfy_services import runtime_hooks
+from .train_nodes import DEVICES
+from .widgets import at_least, category, validation
+
+EXAMPLE_TEXTS = "A wonderful film with a moving story.\nBoring plot and wooden acting, I hated it."
+
+
+class PtPredictClassificationModel:
+    DESCRIPTION = ("Classifies new texts (one per line) with a trained model: label names and probabilities, as "
+                   "text and as JSON. One-logit models use a sigmoid, multi-class models a softmax, multi-label "
+                   "models a sigmoid per label kept above the threshold.")
+    CATEGORY = category("model")
+    RETURN_TYPES = ("STRING", "STRING", "STRING")
+    RETURN_NAMES = ("predictions", "labels", "json")
+    OUTPUT_TOOLTIPS = ("One line per text: predicted label (probability) and the text.",
+                       "The predicted label of each text, one per line (multi-label: comma-separated).",
+                       "JSON list: per text its label(s), score(s) and every label's probability.")
+    FUNCTION = "predict"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("PTMODEL", {"tooltip": "A trained model (trainer output) or a loaded one; it carries its "
+                                                 "tokenizer and label names."}),
+                "texts": ("STRING", {"default": EXAMPLE_TEXTS, "multiline": True,
+                                     "tooltip": "Texts to classify, one per line (empty lines are skipped)."}),
+                "threshold": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 0.99, "step": 0.01,
+                                        "tooltip": "Binary and multi-label models: a label is predicted when its "
+                                                   "probability reaches this (strictly between 0 and 1). "
+                                                   "Multi-class models take the most probable class."}),
+            },
+            "optional": {
+                "label_names": ("STRING", {"default": "",
+                                           "tooltip": "Comma-separated names replacing the model's, in output "
+                                                      "order (two for a one-logit binary model, negative first). "
+                                                      "Empty = the names learned from the training data."}),
+                "batch_size": ("INT", {"default": 32, "min": 1, "max": 4096, "tooltip": "Texts per forward pass."}),
+                "device": (DEVICES, {"default": "auto", "tooltip": "auto = ComfyUI's device (GPU when there is one)."}),
+                "strip_html_tags": ("BOOLEAN", {"default": True,
+                                                "tooltip": "Remove HTML tags such as <br /> first, as the dataset "
+                                                           "node does by default for training data."}),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, threshold=None, texts=None, batch_size=None):
+        def check_texts() -> None:
+            if texts is not None and not split_texts(texts):
+                raise UserInputError("texts is empty; write the texts to classify, one per line")
+
+        return validation(lambda: threshold is None or check_threshold(threshold), check_texts,
+                          at_least("batch_size", batch_size, 1))
+
+    def predict(self, model, texts, threshold, label_names="", batch_size=32, device="auto", strip_html_tags=True,
+                unique_id=None):
+        lines = split_texts(texts)
+        if not lines:
+            raise UserInputError("texts is empty; write the texts to classify, one per line")
+        target = resolve_device(device, runtime_hooks(unique_id))
+        predictions = predict_texts(model, lines, threshold, parse_label_names(label_names), batch_size, target,
+                                    strip_html_tags)
+        text = predictions_text(predictions)
+        labels = "\n".join(", ".join(p.label) if isinstance(p.label, list) else p.label for p in predictions)
+        return {"ui": {"text": [text]}, "result": (text, labels, predictions_json(predictions))}

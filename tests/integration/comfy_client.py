@@ -1,0 +1,186 @@
+"""Drive a real ComfyUI server for the integration tests, through the shared harness.
+
+`comfy_run.py` (../shared/comfy) links the pack into ComfyUI, starts the server, converts
+UI workflows to API prompts exactly as the frontend does and runs them. Its console shows
+progress only every 2 s, so the tests that need every websocket event (progress per step,
+Cancel) queue the converted prompt themselves and record all events here.
+Standard library only: it runs under any python3, like the harness.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Optional
+
+ROOT = Path(__file__).resolve().parents[2]
+HARNESS = Path(os.environ.get("COMFY_HARNESS_DIR", ROOT.parent / "shared" / "comfy"))
+STATE_HOME = Path(os.environ.get("COMFY_HARNESS_HOME")
+                  or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "comfy-harness")
+
+def pack_nodes() -> tuple[str, ...]:
+    """Every node class the pack registers (the server must register all of them)."""
+    import run_workflow
+
+    return tuple(run_workflow.load_pack().NODE_CLASS_MAPPINGS)
+
+
+PACK_NODES = pack_nodes()
+
+METRIC_LINE = re.compile(r"epoch (\d+)/(\d+) \[(\w+)\]: train loss ([\d.]+)"
+                         r"(?:, val loss ([\d.]+), val accuracy ([\d.]+)%)?")
+
+
+def harness_ready() -> Optional[str]:
+    """None when the harness scripts and its set-up state dir exist, else why not."""
+    if not os.environ.get("COMFY_MIRROR"):
+        return "real-ComfyUI test: set COMFY_MIRROR to a Comfy-Org/ComfyUI git dir"
+    if not (HARNESS / "comfy_run.py").exists():
+        return f"ComfyUI harness not found at {HARNESS}"
+    return None
+
+
+def harness_module():
+    """comfy_run.py as a module, for its websocket client and HTTP helper."""
+    spec = importlib.util.spec_from_file_location("comfy_harness_run", HARNESS / "comfy_run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def comfy_run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    return subprocess.run([sys.executable, "-B", str(HARNESS / "comfy_run.py"), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def overrides(pairs: dict[str, object]) -> list[str]:
+    args = []
+    for target, value in pairs.items():
+        args += ["--override", f"{target}={value if isinstance(value, str) else json.dumps(value)}"]
+    return args
+
+
+class ComfyServer:
+    """One ComfyUI server with the pack linked, started by the harness and kept running."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = Path(workdir)
+        self.url = ""
+        self.pid = 0
+        self.start_output = ""
+
+    def start(self) -> "ComfyServer":
+        started = comfy_run("--ext", str(ROOT), "--expect-nodes", ",".join(PACK_NODES), "--keep-server",
+                            "--workdir", str(self.workdir), timeout=300)
+        self.start_output = started.stdout + started.stderr
+        found = re.search(r"server left running: (\S+) \(pid (\d+)\)", self.start_output)
+        if found:
+            self.url, self.pid = found.group(1), int(found.group(2))
+        if started.returncode != 0 or not found:
+            self.stop()
+            raise RuntimeError(f"ComfyUI did not start with the pack (exit {started.returncode}):\n"
+                               + self.start_output[-4000:])
+        return self
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "server.log"
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except OSError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        """Stop the server the harness started for us (its own pid only)."""
+        if not self.pid:
+            return
+        for sig, wait in ((signal.SIGINT, 15), (signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                return
+            deadline = time.time() + wait
+            while time.time() < deadline:
+                try:
+                    if os.waitpid(self.pid, os.WNOHANG)[0]:
+                        return
+                except ChildProcessError:  # not our child: poll for it to vanish
+                    if not self.alive():
+                        return
+                time.sleep(0.2)
+
+    def run_workflow(self, workflow: Path, workdir: Path, settings: dict[str, object],
+                     timeout: float = 600) -> subprocess.CompletedProcess:
+        """Convert and run a workflow file the way comfy_run.py does, on this server."""
+        return comfy_run("--server-url", self.url, "--workflow", str(workflow), "--workdir", str(workdir),
+                         "--timeout", str(timeout), *overrides(settings), timeout=timeout + 120)
+
+    def convert(self, workflow: Path, out: Path, settings: dict[str, object]) -> dict:
+        """The API prompt the harness (a copy of the frontend's graphToPrompt) makes of a UI workflow."""
+        done = comfy_run("--server-url", self.url, "--workflow", str(workflow), "--workdir", str(out.parent),
+                         "--convert-only", str(out), *overrides(settings), timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(done.stdout[-3000:])
+        return json.loads(out.read_text())
+
+    def queue(self, prompt: dict, on_event: Optional[Callable[[str, dict, float], None]] = None,
+              timeout: float = 600) -> list[tuple[float, str, dict]]:
+        """Queue an API prompt and return every websocket event of it as (seconds, type, data),
+        up to execution_success, execution_error or execution_interrupted."""
+        harness = harness_module()
+        host, port = self.url.split("//")[1].split(":")
+        client_id = uuid.uuid4().hex
+        socket = harness.WebSocket(host, int(port), f"/ws?clientId={client_id}")
+        try:
+            status, answer = harness.http(self.url, "/prompt", {"prompt": prompt, "client_id": client_id})
+            if status != 200:
+                return [(0.0, "prompt_rejected", answer if isinstance(answer, dict) else {"text": answer})]
+            prompt_id = answer["prompt_id"]
+            started, events = time.time(), []
+            while time.time() - started < timeout:
+                message = socket.recv(timeout=1.0)
+                if message is None or message[0] != 0x1:
+                    continue
+                parsed = json.loads(message[1])
+                kind, data = parsed.get("type"), parsed.get("data") or {}
+                if data.get("prompt_id") not in (None, prompt_id):
+                    continue
+                now = time.time() - started
+                events.append((now, kind, data))
+                if on_event:
+                    on_event(kind, data, now)
+                if kind in ("execution_success", "execution_error", "execution_interrupted"):
+                    return events
+            raise TimeoutError(f"prompt {prompt_id} did not finish in {timeout} s")
+        finally:
+            socket.close()
+
+    def interrupt(self) -> None:
+        harness_module().http(self.url, "/interrupt", {})
+
+    def get(self, path: str):
+        return harness_module().http(self.url, path)
+
+
+def metrics_from_text(text: str) -> list[tuple]:
+    """(epoch, phase, train loss, val loss, val accuracy %) per epoch line of a trainer's summary;
+    timings are left out, so two runs compare equal exactly when their numbers are."""
+    return [(int(m.group(1)), m.group(3), float(m.group(4)),
+             float(m.group(5)) if m.group(5) else None, float(m.group(6)) if m.group(6) else None)
+            for m in METRIC_LINE.finditer(text)]
+
+
+def trainer_text(history: dict, node_id: str) -> str:
+    return "\n".join(history["outputs"][node_id]["text"])

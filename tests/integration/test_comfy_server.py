@@ -1,0 +1,211 @@
+"""The pack inside a real ComfyUI server, used the way ComfyUI users use it.
+
+Runs only where the shared harness (../shared/comfy) and a ComfyUI snapshot (COMFY_MIRROR)
+are set up; skipped elsewhere, so CI without them stays green. One server serves the whole
+module (start ~10 s); each workflow run on the tiny local model takes a few seconds.
+
+    COMFY_MIRROR=/path/to/ComfyUI.git python -m pytest tests/integration -m comfy -q
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from comfy_client import (HARNESS, PACK_NODES, ROOT, ComfyServer, harness_ready, metrics_from_text,  # noqa: E402
+                          trainer_text)
+
+pytestmark = [pytest.mark.comfy, pytest.mark.skipif(harness_ready() is not None, reason=str(harness_ready()))]
+
+WF1 = ROOT / "examples" / "workflows" / "distilbert_classification.json"
+WF2 = ROOT / "examples" / "workflows" / "distilbert_classification_2.json"
+TRAINER, METRICS_PREVIEW, MODEL_NODE = "11", "12", "7"
+TERMINAL = ("execution_success", "execution_error", "execution_interrupted")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> dict[str, Path]:
+    from tiny_models import build_tiny_model, write_reviews_csv
+
+    root = tmp_path_factory.mktemp("comfy_tiny")
+    return {"model": build_tiny_model("distilbert", root / "distilbert"),
+            "train": write_reviews_csv(root / "train.csv", rows=48, seed=0),
+            "val": write_reviews_csv(root / "val.csv", rows=24, seed=1),
+            "long_train": write_reviews_csv(root / "long_train.csv", rows=2000, seed=2)}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    subprocess.run(["bash", str(HARNESS / "comfy_setup.sh")], check=True, capture_output=True)  # no-op once done
+    comfy = ComfyServer(tmp_path_factory.mktemp("comfy_server")).start()
+    yield comfy
+    comfy.stop()
+
+
+def offline(tiny: dict[str, Path], **extra) -> dict[str, object]:
+    """Point both example workflows at the tiny local model and data (nothing from the hub)."""
+    return {"Model name.value": str(tiny["model"]), "Train dataset.name": str(tiny["train"]),
+            "Validation dataset.name": str(tiny["val"]), "Validation dataset.split": "train", **extra}
+
+
+def learnable(tiny: dict[str, Path], **extra) -> dict[str, object]:
+    """Settings under which the tiny model learns the tiny reviews in 4 epochs (96-100% on
+    every tiny tokenizer tried; `tokenizers` training is not bit-reproducible across builds)."""
+    return offline(tiny, **{"Pto AdamW.learning_rate": 0.005, "Train loader.batch_size": 8, **extra})
+
+
+def queue(server: ComfyServer, workflow: Path, settings: dict, workdir: Path, on_event=None):
+    prompt = server.convert(workflow, workdir / "prompt_api.json", settings)
+    events = server.queue(prompt, on_event)
+    return prompt, events
+
+
+def events_of(events, kind: str) -> list[dict]:
+    return [data for _, k, data in events if k == kind]
+
+
+def shown_text(events, node: str) -> str:
+    return "\n".join(t for d in events_of(events, "executed") if d["node"] == node for t in d["output"]["text"])
+
+
+def test_pack_imports_registers_every_node_and_ships_its_frontend_and_templates(server):
+    assert "IMPORT FAILED" not in server.start_output
+    for node in PACK_NODES:
+        assert f"expected node {node}: registered" in server.start_output
+    link_name = ROOT.name
+    _, extensions = server.get("/extensions")
+    assert f"/extensions/{link_name}/show_node_text.js" in extensions
+    _, templates = server.get("/api/workflow_templates")
+    assert {"distilbert_classification", "distilbert_classification_2"} <= set(templates[link_name])
+    status, _ = server.get(f"/api/workflow_templates/{link_name}/distilbert_classification.json")
+    assert status == 200
+
+
+def test_saved_example_workflows_mean_what_the_guide_says(server, tmp_path):
+    """UI -> API conversion against the real server's node specs: widget values land on the
+    inputs they were saved for (seed widgets are followed by their control value)."""
+    for workflow, trainer in ((WF1, {"epochs": 2}),
+                              (WF2, {"epochs": 4, "freeze_pretrained_module_epochs": 1,
+                                     "frozen_head_learning_rate": 0.001})):
+        prompt = server.convert(workflow, tmp_path / f"{workflow.stem}.json", {})
+        inputs = {nid: node["inputs"] for nid, node in prompt.items()}
+        assert prompt["1"]["inputs"]["value"] == "distilbert-base-uncased"
+        assert inputs["2"]["model_name"] == ["1", 0] and inputs[MODEL_NODE]["model_name"] == ["1", 0]
+        assert {k: inputs["3"][k] for k in ("name", "split", "text_field", "label_field")} == {
+            "name": "stanfordnlp/imdb", "split": "train", "text_field": "text", "label_field": "label"}
+        assert (inputs["4"]["name"], inputs["4"]["split"]) == ("stanfordnlp/imdb", "test")
+        assert (inputs["5"]["batch_size"], inputs["5"]["shuffle"], inputs["5"]["seed"]) == (32, True, 0)
+        assert (inputs["6"]["batch_size"], inputs["6"]["shuffle"]) == (32, False)
+        assert inputs[MODEL_NODE]["num_outputs"] == 1 and inputs[MODEL_NODE]["pooling"] == "cls"
+        assert inputs["8"]["learning_rate"] == 5e-5
+        assert {k: inputs[TRAINER][k] for k in trainer} == trainer
+        assert (inputs[TRAINER]["seed"], inputs[TRAINER]["device"]) == (0, "auto")
+        assert inputs[TRAINER]["max_grad_norm"] == 1.0
+
+
+@pytest.mark.parametrize("workflow, extra, phases", [
+    (WF1, {f"{TRAINER}.epochs": 4}, ["full"] * 4),
+    (WF2, {f"{TRAINER}.frozen_head_learning_rate": 0.03}, ["frozen", "full", "full", "full"]),
+], ids=["plain_trainer", "freezing_trainer"])
+def test_example_workflow_trains_in_comfyui(server, tiny, tmp_path, workflow, extra, phases):
+    epochs = len(phases)
+    done = server.run_workflow(workflow, tmp_path, learnable(tiny, **extra))
+    assert done.returncode == 0 and "RESULT: PASS" in done.stdout, done.stdout[-5000:]
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["status"]["status_str"] == "success"
+    metrics = metrics_from_text(trainer_text(history, TRAINER))
+    assert [m[0] for m in metrics] == list(range(1, epochs + 1))
+    assert [m[1] for m in metrics] == phases
+    assert metrics[-1][4] >= 75.0, trainer_text(history, TRAINER)  # learnable data: well above chance
+    assert trainer_text(history, METRICS_PREVIEW) == trainer_text(history, TRAINER)
+
+
+def test_progress_every_step_and_a_cached_model_is_reused_without_state_leak(server, tiny, tmp_path):
+    _, first = queue(server, WF1, learnable(tiny, **{f"{TRAINER}.epochs": 3}), tmp_path / "a")
+    assert first[-1][1] == "execution_success"
+    steps = [d["value"] for d in events_of(first, "progress") if d["node"] == TRAINER]
+    total = {d["max"] for d in events_of(first, "progress") if d["node"] == TRAINER}
+    # 48 rows / batch 8 = 6 steps per epoch, 1 validation batch after each: the bar moves on every one
+    # (a value may repeat when only the live-plot preview changes, but it never jumps or goes back)
+    assert total == {21} and sorted(set(steps)) == list(range(1, 22)) and steps == sorted(steps)
+
+    _, other = queue(server, WF1, learnable(tiny, **{f"{TRAINER}.epochs": 3, f"{TRAINER}.max_grad_norm": 0.5}),
+                     tmp_path / "b")
+    _, again = queue(server, WF1, learnable(tiny, **{f"{TRAINER}.epochs": 3}), tmp_path / "c")
+    for run in (other, again):
+        cached = [n for d in events_of(run, "execution_cached") for n in d["nodes"]]
+        executed = [d["node"] for d in events_of(run, "executing") if d.get("node")]
+        assert MODEL_NODE in cached and TRAINER in executed  # same model object, trained again
+    assert metrics_from_text(shown_text(other, TRAINER)) != metrics_from_text(shown_text(first, TRAINER))
+    assert metrics_from_text(shown_text(again, TRAINER)) == metrics_from_text(shown_text(first, TRAINER))
+
+
+def test_cancel_stops_training_within_a_step_and_the_server_keeps_working(server, tiny, tmp_path):
+    interrupted_at: dict = {}
+
+    def cancel_after_three_steps(kind, data, now):
+        if kind == "progress" and data.get("node") == TRAINER and data["value"] >= 3 and not interrupted_at:
+            interrupted_at.update(value=data["value"], time=now)
+            server.interrupt()
+
+    long_run = offline(tiny, **{"Train dataset.name": str(tiny["long_train"]), "Train loader.batch_size": 8,
+                                f"{TRAINER}.epochs": 3})
+    _, events = queue(server, WF1, long_run, tmp_path / "long", cancel_after_three_steps)
+    final_time, final_kind, final = events[-1]
+    assert final_kind == "execution_interrupted" and final["node_id"] == TRAINER
+    later_steps = [d["value"] for t, k, d in events if k == "progress" and t > interrupted_at["time"]]
+    assert all(value <= interrupted_at["value"] + 1 for value in later_steps)  # at most the step in flight
+    assert final_time - interrupted_at["time"] < 30
+
+    _, after = queue(server, WF1, offline(tiny, **{f"{TRAINER}.epochs": 1}), tmp_path / "after")
+    assert after[-1][1] == "execution_success"
+    assert metrics_from_text(shown_text(after, TRAINER))
+
+
+@pytest.mark.parametrize("workflow, setting, message", [
+    (WF2, {f"{TRAINER}.freeze_pretrained_module_epochs": 4},
+     "freeze_pretrained_module_epochs 4 must be less than epochs 4"),
+    (WF1, {"Pto AdamW.learning_rate": 0}, "learning_rate 0.0 must be above 0"),
+    (WF1, {"Train loader.batch_size": 0}, "batch_size 0 must be at least 1"),
+], ids=["freeze_not_below_epochs", "zero_learning_rate", "zero_batch_size"])
+def test_bad_settings_are_refused_at_queue_time_with_our_message(server, tiny, tmp_path, workflow, setting, message):
+    done = server.run_workflow(workflow, tmp_path, offline(tiny, **setting))
+    assert done.returncode == 1
+    assert "PROMPT REJECTED" in done.stdout and "custom_validation_failed" in done.stdout
+    assert message in done.stdout
+    assert "Traceback" not in done.stdout and "traceback (server side)" not in done.stdout
+    assert not (tmp_path / "history.json").exists()  # nothing ran
+
+
+needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (apt-get install chromium)")
+
+
+@needs_chromium
+def test_frontend_loads_both_workflows_with_the_converters_prompt(server, tmp_path):
+    done = subprocess.run([sys.executable, "-B", str(HARNESS / "comfy_ui_check.py"), "--server-url", server.url,
+                           "--workflow", str(WF1), "--workflow", str(WF2), "--compare", "--no-screenshot",
+                           "--fail-on-js-errors", "--workdir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert done.stdout.count("no missing or red nodes") == 2
+    assert done.stdout.count("converter vs frontend graphToPrompt: identical") == 2
+    assert "HfTextFineTune.ShowNodeText" in done.stdout
+
+
+@needs_chromium
+def test_trainer_node_shows_its_metrics_after_a_run_queued_from_the_frontend(server, tiny, tmp_path):
+    settings = [f"{key}={value}" for key, value in offline(tiny).items()]
+    done = subprocess.run([sys.executable, "-B", str(Path(__file__).with_name("ui_queue_check.py")),
+                           "--server-url", server.url, "--workflow", str(WF2), "--node", TRAINER,
+                           "--workdir", str(tmp_path), *[arg for s in settings for arg in ("--set", s)]],
+                          capture_output=True, text=True, timeout=600)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert done.returncode == 0, json.dumps(report["checks"])
+    assert all(report["checks"].values())
+    assert "epoch 4/4 [full]" in report["shown_on_node"]

@@ -1,0 +1,125 @@
+"""The two example workflows: what they contain, one source of truth for ComfyUI's template browser,
+and both run end to end through the headless runner on a tiny local model and local csv files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from hf_text_finetune import NODE_CLASS_MAPPINGS
+from hf_text_finetune.runner.cli import node_classes, run_file
+from hf_text_finetune.runner.core_nodes import CORE_NODES
+from hf_text_finetune.runner.executor import Executor
+from hf_text_finetune.runner.workflow_format import load_workflow, to_api_prompt
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE, TEMPLATES = ROOT / "examples" / "workflows", ROOT / "example_workflows"
+PLAIN, FREEZING = "distilbert_classification.json", "distilbert_classification_2.json"
+TRAINERS = {PLAIN: "PtTrainTransformerClassificationModel",
+            FREEZING: "PtTrainFineTuneClassificationTransformerModel"}
+FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
+
+
+def test_template_folder_holds_identical_copies_of_the_source_workflows():
+    """examples/workflows is the source; example_workflows (ComfyUI's template browser) must match it.
+    Fix a failure with: python scripts/build_example_workflows.py"""
+    source = sorted(p.name for p in SOURCE.glob("*.json"))
+    assert {PLAIN, FREEZING} <= set(source)
+    assert sorted(p.name for p in TEMPLATES.glob("*.json")) == source
+    for name in source:
+        assert (TEMPLATES / name).read_bytes() == (SOURCE / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("path", sorted(SOURCE.glob("*.json")), ids=lambda p: p.name)
+def test_every_workflow_node_is_this_packs_or_a_comfyui_core_node(path):
+    data = json.loads(path.read_text())
+    kinds = {node["type"] for node in data["nodes"]}
+    unknown = kinds - set(NODE_CLASS_MAPPINGS) - set(CORE_NODES) - FRONTEND_ONLY
+    assert not unknown, f"{path.name} uses node types that are neither this pack's nor core: {unknown}"
+    for node in data["nodes"]:  # UI format as the frontend saves it
+        assert {"id", "type", "pos", "size", "inputs", "outputs", "widgets_values", "mode"} <= set(node)
+    assert data["links"] and "version" in data
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    classes = node_classes()
+    return {name: to_api_prompt(load_workflow(SOURCE / name), classes) for name in (PLAIN, FREEZING)}
+
+
+def _only(prompt, class_type, title=None):
+    found = [(nid, n) for nid, n in prompt.items()
+             if n["class_type"] == class_type and (title is None or n["_meta"]["title"] == title)]
+    assert len(found) == 1, (class_type, title, found)
+    return found[0]
+
+
+@pytest.mark.parametrize("name", [PLAIN, FREEZING])
+def test_workflows_are_the_guides_imdb_distilbert_pipeline(shipped, name):
+    prompt = shipped[name]
+    name_id, name_node = _only(prompt, "PrimitiveString", "Model name")
+    assert name_node["inputs"]["value"] == "distilbert-base-uncased"
+    for class_type in ("HfTokenizerEncode", "PtnHfFineTunedClassificationModel"):
+        assert _only(prompt, class_type)[1]["inputs"]["model_name"] == [name_id, 0], "model name given once"
+    splits = {}
+    for title in ("Train dataset", "Validation dataset"):
+        inputs = _only(prompt, "PtvHfDatasetWithTokenEncode", title)[1]["inputs"]
+        assert inputs["name"] in ("stanfordnlp/imdb", "imdb")
+        splits[title] = inputs["split"]
+    assert splits == {"Train dataset": "train", "Validation dataset": "test"}
+    assert _only(prompt, "PtoAdamW")[1]["inputs"]["learning_rate"] == 5e-5
+    assert {n["inputs"]["batch_size"] for n in prompt.values() if n["class_type"] == "PtDataLoader"} == {32}
+    trainer = _only(prompt, TRAINERS[name])[1]["inputs"]
+    if name == PLAIN:
+        assert trainer["epochs"] == 2
+    else:
+        assert trainer["epochs"] == 4 and trainer["freeze_pretrained_module_epochs"] == 1
+    assert _only(prompt, "PtnBCEWithLogitsLoss") and _only(prompt, "PreviewAny")
+
+
+def overrides(model_folder, train_csv, val_csv, *extra):
+    """Offline stand-ins: the tiny model and local csv files (one 'train' split each)."""
+    return [f"Model name.value={model_folder}", f"Train dataset.name={train_csv}",
+            f"Validation dataset.name={val_csv}", "Validation dataset.split=train",
+            "Train loader.batch_size=8", "Validation loader.batch_size=8",
+            "Pto AdamW.learning_rate=0.01", *extra]  # a random-init tiny encoder needs a higher rate
+
+
+def _trainer_outputs(prompt, result, name):
+    nid = _only(prompt, TRAINERS[name])[0]
+    return nid, result.outputs[nid]
+
+
+def _without_timing(metrics: str) -> str:
+    return re.sub(r"\([\d.]+ s, [\d.]+ samples/s\)", "", metrics)
+
+
+@pytest.mark.parametrize("name, extra", [(PLAIN, [f"{TRAINERS[PLAIN]}.epochs=4"]), (FREEZING, [])],
+                         ids=["plain", "freezing"])
+def test_example_workflow_runs_end_to_end_headless(name, extra, tiny_models, reviews_csv, val_csv):
+    executor = Executor(node_classes())
+    args = overrides(tiny_models["distilbert"], reviews_csv, val_csv, *extra)
+    prompt, result = run_file(str(SOURCE / name), args, executor=executor)
+    trainer_id, (model, metrics, val_accuracy, val_loss, train_loss) = _trainer_outputs(prompt, result, name)
+    assert val_accuracy >= 0.8, metrics
+    epoch_lines = [line for line in metrics.splitlines() if line.startswith("epoch ")]
+    assert len(epoch_lines) == 4 and epoch_lines[-1].startswith("epoch 4/4 [full]")
+    if name == FREEZING:
+        assert epoch_lines[0].startswith("epoch 1/4 [frozen]")
+    assert f"val accuracy {val_accuracy:.2%}" in epoch_lines[-1]
+    preview_id = _only(prompt, "PreviewAny")[0]
+    assert result.ui[preview_id]["text"][0] == metrics, "the Metrics preview shows the trainer's text"
+    assert result.ui[trainer_id]["text"] == [metrics]
+    assert model.model_name == str(tiny_models["distilbert"])
+
+    # queue it again: ComfyUI's cache hands the same node outputs by reference; metrics must not change
+    _, again = run_file(str(SOURCE / name), args, executor=executor)
+    assert trainer_id in again.executed and preview_id in again.executed
+    assert set(again.cached) == set(prompt) - {trainer_id, preview_id}, "unchanged nodes come from the cache"
+    again_outputs = again.outputs[trainer_id]
+    assert again_outputs[2:] == (val_accuracy, val_loss, train_loss)
+    assert _without_timing(again_outputs[1]) == _without_timing(metrics)
+    assert again_outputs[0] is not model

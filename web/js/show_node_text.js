@@ -1,0 +1,58 @@
+// HF Text Fine-Tune: show the text a node returns in its "ui" output (a trainer's per-epoch
+// train loss, validation loss and accuracy; an evaluation summary) in a read-only box on the
+// node itself, so the numbers are visible where the work happened.
+//
+// The box is display only: it is excluded from the saved workflow's widgets_values
+// (widget.serialize = false) and from the prompt sent to the server
+// (widget.options.serialize = false). Saved workflows, the headless runner's converter
+// and ComfyUI's cache keys are therefore exactly as without this file.
+import { app } from "../../scripts/app.js";
+import { ComfyWidgets } from "../../scripts/widgets.js";
+
+const PACK_CATEGORY = "HF Text Fine-Tune";
+const WIDGET_NAME = "hf_text_finetune_output";
+const LINES_SHOWN = 7; // a 6-epoch summary without scrolling
+
+function textOf(message) {
+  const text = message?.text;
+  if (text == null) return null;
+  return Array.isArray(text) ? text.join("\n") : String(text);
+}
+
+function outputWidget(node) {
+  let widget = node.widgets?.find((w) => w.name === WIDGET_NAME);
+  if (widget) return widget;
+  widget = ComfyWidgets.STRING(node, WIDGET_NAME, ["STRING", { multiline: true }], app).widget;
+  widget.serialize = false;
+  widget.options = widget.options ?? {};
+  widget.options.serialize = false;
+  widget.label = "result";
+  // Keep the node's saved width (the core text box asks for 400 px and would overlap the next node).
+  widget.options.minNodeSize = [Math.min(node.size[0], 400), 120];
+  widget.options.getMinHeight = () => LINES_SHOWN * 14 + 12;
+  if (widget.element) {
+    widget.element.readOnly = true;
+    widget.element.title = "Result of the last run (not saved with the workflow)";
+    widget.element.style.fontFamily = "monospace";
+    widget.element.style.fontSize = "11px";
+  }
+  node.setSize([node.size[0], Math.max(node.size[1], node.computeSize()[1])]);
+  return widget;
+}
+
+app.registerExtension({
+  name: "HfTextFineTune.ShowNodeText",
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (!String(nodeData?.category ?? "").startsWith(PACK_CATEGORY)) return;
+    const onExecuted = nodeType.prototype.onExecuted;
+    nodeType.prototype.onExecuted = function (message) {
+      const result = onExecuted?.apply(this, arguments);
+      const text = textOf(message);
+      if (text) {
+        outputWidget(this).value = text;
+        this.setDirtyCanvas(true, true);
+      }
+      return result;
+    };
+  },
+});
