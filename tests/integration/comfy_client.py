@@ -17,6 +17,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Callable, Optional
@@ -28,6 +30,8 @@ STATE_HOME = Path(os.environ.get("COMFY_HARNESS_HOME")
 
 def pack_nodes() -> tuple[str, ...]:
     """Every node class the pack registers (the server must register all of them)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     import run_workflow
 
     return tuple(run_workflow.load_pack().NODE_CLASS_MAPPINGS)
@@ -172,6 +176,12 @@ class ComfyServer:
 
     def get(self, path: str):
         return harness_module().http(self.url, path)
+
+    def view(self, image: dict) -> bytes:
+        """The bytes of an image a node showed (a `ui.images` entry), fetched as the frontend does."""
+        query = urllib.parse.urlencode({k: image.get(k, "") for k in ("filename", "subfolder", "type")})
+        with urllib.request.urlopen(f"{self.url}/view?{query}", timeout=30) as answer:
+            return answer.read()
 
 
 def metrics_from_text(text: str) -> list[tuple]:

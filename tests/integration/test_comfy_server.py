@@ -2,7 +2,10 @@
 
 Runs only where the shared harness (../shared/comfy) and a ComfyUI snapshot (COMFY_MIRROR)
 are set up; skipped elsewhere, so CI without them stays green. One server serves the whole
-module (start ~10 s); each workflow run on the tiny local model takes a few seconds.
+module (start ~10 s); each workflow run on the tiny local model takes a few seconds. Every
+shipped example workflow runs here with offline stand-ins (tiny local model, local csv files):
+the two IMDB trainers, and issue 4's predict, save/load/predict, LoRA and multi-class ones,
+checked on the values their nodes show (history.json) and on the files they save.
 
     COMFY_MIRROR=/path/to/ComfyUI.git python -m pytest tests/integration -m comfy -q
 """
@@ -10,7 +13,9 @@ module (start ~10 s); each workflow run on the tiny local model takes a few seco
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +28,10 @@ from comfy_client import (HARNESS, PACK_NODES, ROOT, ComfyServer, harness_ready,
 
 pytestmark = [pytest.mark.comfy, pytest.mark.skipif(harness_ready() is not None, reason=str(harness_ready()))]
 
-WF1 = ROOT / "examples" / "workflows" / "distilbert_classification.json"
-WF2 = ROOT / "examples" / "workflows" / "distilbert_classification_2.json"
+WORKFLOWS = ROOT / "examples" / "workflows"
+WF1 = WORKFLOWS / "distilbert_classification.json"
+WF2 = WORKFLOWS / "distilbert_classification_2.json"
+SHIPPED = sorted(WORKFLOWS.glob("*.json"))
 TRAINER, METRICS_PREVIEW, MODEL_NODE = "11", "12", "7"
 TERMINAL = ("execution_success", "execution_error", "execution_interrupted")
 
@@ -33,11 +40,16 @@ TERMINAL = ("execution_success", "execution_error", "execution_interrupted")
 def tiny(tmp_path_factory) -> dict[str, Path]:
     from tiny_models import build_tiny_model, write_reviews_csv
 
+    from issue4_data import write_topics_csv
+
     root = tmp_path_factory.mktemp("comfy_tiny")
     return {"model": build_tiny_model("distilbert", root / "distilbert"),
             "train": write_reviews_csv(root / "train.csv", rows=48, seed=0),
             "val": write_reviews_csv(root / "val.csv", rows=24, seed=1),
-            "long_train": write_reviews_csv(root / "long_train.csv", rows=2000, seed=2)}
+            "long_train": write_reviews_csv(root / "long_train.csv", rows=2000, seed=2),
+            # three text-labelled topics (pos/neg/meh) for the multi-class workflow
+            "topics_train": write_topics_csv(root / "topics_train.csv", rows=45, seed=0),
+            "topics_test": write_topics_csv(root / "topics_test.csv", rows=15, seed=1)}
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +94,8 @@ def test_pack_imports_registers_every_node_and_ships_its_frontend_and_templates(
     _, extensions = server.get("/extensions")
     assert f"/extensions/{link_name}/show_node_text.js" in extensions
     _, templates = server.get("/api/workflow_templates")
-    assert {"distilbert_classification", "distilbert_classification_2"} <= set(templates[link_name])
+    assert {p.stem for p in SHIPPED} <= set(templates[link_name])
+    assert len(SHIPPED) >= 6  # the two IMDB trainers and the four issue-4 workflows
     status, _ = server.get(f"/api/workflow_templates/{link_name}/distilbert_classification.json")
     assert status == 200
 
@@ -183,18 +196,196 @@ def test_bad_settings_are_refused_at_queue_time_with_our_message(server, tiny, t
     assert not (tmp_path / "history.json").exists()  # nothing ran
 
 
+# --- the issue-4 example workflows: predict, save/load, LoRA, multi-class evaluation -----------------------------
+
+PREDICTION_LINE = re.compile(r"^(?P<label>.+?) \((?P<score>[\d.]+)\): (?P<text>.*)$")
+
+
+def clear_reviews() -> tuple[list[str], list[str]]:
+    """Phrases of the tiny reviews whose words belong to one side only, with the label a trained
+    model gives them (right on every tiny tokenizer tried, probability 0.6-0.75 after 4 epochs)."""
+    from tiny_models import NEGATIVE, POSITIVE
+
+    return [POSITIVE[3], NEGATIVE[3], POSITIVE[1], NEGATIVE[1]], ["1", "0", "1", "0"]
+
+
+def node_id(workflow: Path, name: str) -> str:
+    """Id of the one node of a saved workflow with this title (or, untitled, this class)."""
+    nodes = json.loads(workflow.read_text())["nodes"]
+    ids = [str(n["id"]) for n in nodes if n.get("title") == name] or [str(n["id"]) for n in nodes if n["type"] == name]
+    assert len(ids) == 1, f"{workflow.name}: no single node {name}"
+    return ids[0]
+
+
+def run_example(server: ComfyServer, name: str, workdir: Path, settings: dict) -> tuple[Path, dict]:
+    """Queue a shipped example workflow through the harness; it must finish. Returns it and history.json."""
+    workflow = WORKFLOWS / name
+    done = server.run_workflow(workflow, workdir, settings)
+    assert done.returncode == 0 and "RESULT: PASS" in done.stdout, done.stdout[-5000:]
+    history = json.loads((workdir / "history.json").read_text())
+    assert history["status"]["status_str"] == "success"
+    return workflow, history
+
+
+def shown(history: dict, workflow: Path, name: str) -> str:
+    """The text a node shows in the UI after the run (from history.json)."""
+    return trainer_text(history, node_id(workflow, name))
+
+
+def predictions_shown(text: str) -> list[tuple[str, float, str]]:
+    """(label, probability of that label, text) per line of the Predict node's display."""
+    rows = [PREDICTION_LINE.match(line) for line in text.splitlines()]
+    assert rows and all(rows), text
+    return [(m["label"], float(m["score"]), m["text"]) for m in rows]
+
+
+def saved_folder(history: dict, workflow: Path, server: ComfyServer, prefix: str) -> Path:
+    """The folder the Save node reports, which must be a new one in the server's output directory."""
+    text = shown(history, workflow, "Save model")
+    assert text.startswith("saved to "), text
+    folder = Path(text.splitlines()[0][len("saved to "):])
+    assert folder.resolve().parent == (server.workdir / "output").resolve()
+    assert re.fullmatch(rf"{prefix}_\d{{5}}", folder.name) and folder.is_dir()
+    return folder
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_predict_after_training_workflow_labels_new_texts_in_comfyui(server, tiny, tmp_path):
+    texts, expected = clear_reviews()
+    workflow, history = run_example(server, "predict_after_training.json", tmp_path, learnable(
+        tiny, **{"PtTrainTransformerClassificationModel.epochs": 4, "Predict.texts": "\n".join(texts)}))
+    metrics = metrics_from_text(shown(history, workflow, "PtTrainTransformerClassificationModel"))
+    assert [m[:2] for m in metrics] == [(e, "full") for e in (1, 2, 3, 4)]
+    assert shown(history, workflow, "Metrics") == shown(history, workflow, "PtTrainTransformerClassificationModel")
+    rows = predictions_shown(shown(history, workflow, "Predict"))
+    assert [r[2] for r in rows] == texts  # one line per text, in order
+    assert [r[0] for r in rows] == expected, rows  # the trained model tells praise from complaint
+    assert all(0.5 <= r[1] <= 1.0 for r in rows)  # the probability of the label it chose
+
+
+def test_save_load_predict_workflow_saves_a_folder_transformers_loads_in_comfyui(server, tiny, tmp_path):
+    from transformers import pipeline
+
+    texts, _ = clear_reviews()
+    workflow, history = run_example(server, "save_load_predict.json", tmp_path,
+                                    learnable(tiny, **{"Predict.texts": "\n".join(texts)}))
+    folder = saved_folder(history, workflow, server, "imdb_distilbert")
+    files = {p.name for p in folder.iterdir()}
+    assert {"config.json", "model.safetensors", "README.md", "tokenizer.json", "classifier.json",
+            "training_settings.json", "metrics_history.json", "training_state.pt"} <= files  # state: the widget is on
+    config = json.loads((folder / "config.json").read_text())
+    assert config["architectures"] == ["DistilBertForSequenceClassification"]
+    assert config["id2label"] == {"0": "0", "1": "1"}
+    last_val_loss = metrics_from_text(shown(history, workflow, "PtTrainTransformerClassificationModel"))[-1][3]
+    assert f"| val_loss | {last_val_loss:.4f} |" in (folder / "README.md").read_text()  # the model card's results
+
+    loaded = shown(history, workflow, "Loaded model").splitlines()
+    assert loaded[0] == f"loaded {folder}"
+    assert "head: hf_sequence_classification, outputs: 2 (integer labels)" in loaded
+    assert "training resumes after epoch 2 with the saved optimizer state" in loaded
+
+    rows = predictions_shown(shown(history, workflow, "Predict"))
+    assert [r[2] for r in rows] == texts
+    # what the server predicted after loading is what transformers computes from the saved folder
+    theirs = pipeline("text-classification", model=str(folder), device="cpu")(texts, top_k=None)
+    for (label, score, _), scores in zip(rows, theirs):
+        assert {s["label"]: s["score"] for s in scores}[label] == pytest.approx(score, abs=1e-3)
+
+
+def test_lora_workflow_trains_only_adapters_and_saves_them_in_comfyui(server, tiny, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from hf_text_finetune.modules.model_io import load_classifier
+    from hf_text_finetune.modules.predict import predict_texts
+
+    texts, _ = clear_reviews()
+    workflow, history = run_example(server, "lora_run.json", tmp_path,
+                                    offline(tiny, **{"Predict.texts": "\n".join(texts)}))
+    metrics = metrics_from_text(shown(history, workflow, "PtTrainTransformerClassificationModel"))
+    assert [m[:2] for m in metrics] == [(1, "full"), (2, "full")]
+    assert all(0 < m[2] < 5 and 0 < m[3] < 5 and 0 <= m[4] <= 100 for m in metrics)  # train/val loss, accuracy
+
+    folder = saved_folder(history, workflow, server, "imdb_distilbert_lora")
+    manifest = json.loads((folder / "classifier.json").read_text())
+    assert {k: manifest["lora"][k] for k in ("r", "alpha", "target_modules")} == {
+        "r": 8, "alpha": 16.0, "target_modules": ["q_lin", "v_lin"]}  # DistilBERT's attention, found by itself
+    adapters = load_file(str(folder / "adapter" / "adapter_model.safetensors"))
+    # PEFT starts every lora_B at zero: non-zero ones were trained
+    assert sorted(k for k in adapters if k.endswith("lora_B.weight")) == [
+        f"base_model.model.transformer.layer.{i}.attention.{m}.lora_B.weight"
+        for i in (0, 1) for m in ("q_lin", "v_lin")]
+    assert all(adapters[k].abs().max() > 0 for k in adapters if "lora_B" in k)
+
+    # the saved weights are the untouched base plus the adapters' update (alpha / r) B A, nothing else
+    base, merged = load_file(str(tiny["model"] / "model.safetensors")), load_file(str(folder / "model.safetensors"))
+    assert set(base) == set(merged)
+    for key, weight in base.items():
+        found = re.fullmatch(r"transformer\.layer\.(\d)\.attention\.(q_lin|v_lin)\.weight", key)
+        if found is None:
+            assert torch.equal(merged[key], weight), f"{key} changed: LoRA must leave the base model alone"
+            continue
+        stem = f"base_model.model.transformer.layer.{found[1]}.attention.{found[2]}"
+        update = adapters[f"{stem}.lora_B.weight"] @ adapters[f"{stem}.lora_A.weight"] * (16.0 / 8)
+        assert torch.allclose(merged[key], weight + update, atol=1e-5), key
+
+    rows = predictions_shown(shown(history, workflow, "Predict"))
+    assert [r[2] for r in rows] == texts
+    reloaded = predict_texts(load_classifier(folder), texts)  # adapters and head back from the folder
+    for (label, score, _), ours in zip(rows, reloaded):
+        assert ours.probabilities[label] == pytest.approx(score, abs=1e-3)
+
+
+def test_multiclass_workflow_trains_and_evaluates_on_a_test_set_in_comfyui(server, tiny, tmp_path):
+    workflow, history = run_example(server, "ag_news_multiclass.json", tmp_path, {
+        "Model name.value": str(tiny["model"]), "PtnHfFineTunedClassificationModel.num_outputs": 3,
+        "Train dataset.name": str(tiny["topics_train"]), "Train dataset.split": "train",
+        "Test dataset.name": str(tiny["topics_test"]), "Test dataset.split": "train",
+        "Pto AdamW.learning_rate": 0.005, "Train loader.batch_size": 4,
+        "PtTrainTransformerClassificationModel.epochs": 6})
+    training = shown(history, workflow, "PtTrainTransformerClassificationModel")
+    metrics = metrics_from_text(training)
+    assert [m[:2] for m in metrics] == [(e, "full") for e in range(1, 7)]
+    assert metrics[-1][2] < metrics[0][2]  # train loss falls
+    assert all(m[3] is not None for m in metrics)  # validated every epoch on the split-off 10 %
+    assert shown(history, workflow, "Training metrics") == training
+
+    report = json.loads(shown(history, workflow, "Test metrics"))
+    assert report["task"] == "multiclass" and report["count"] == 15 and report["average"] == "macro"
+    assert report["label_names"] == ["meh", "neg", "pos"]  # text labels, sorted, names kept
+    confusion = report["confusion"]
+    assert [sum(row) for row in confusion] == [5, 5, 5] == [c["support"] for c in report["per_class"]]
+    assert report["accuracy"] == pytest.approx(sum(confusion[i][i] for i in range(3)) / 15)
+    assert report["f1_macro"] == pytest.approx(sum(c["f1"] for c in report["per_class"]) / 3)
+    # well above the 1/3 of chance (at least two topics learnt on every tiny tokenizer tried after 6 epochs)
+    assert report["accuracy"] >= 0.6, report
+
+    evaluate = node_id(workflow, "Evaluate on test")
+    summary = history["outputs"][evaluate]["text"][0].splitlines()
+    assert summary[0] == "multiclass classification, 15 texts"
+    assert f"accuracy: {report['accuracy']:.2%}" in summary
+    (confusion_image,) = history["outputs"][evaluate]["images"]
+    assert min(png_size(server.view(confusion_image))) > 100
+    (curves_image,) = history["outputs"][node_id(workflow, "Training curves")]["images"]
+    assert png_size(server.view(curves_image)) == (800, 320)
+
+
 needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (apt-get install chromium)")
 
 
 @needs_chromium
-def test_frontend_loads_both_workflows_with_the_converters_prompt(server, tmp_path):
+def test_frontend_loads_every_shipped_workflow_with_the_converters_prompt(server, tmp_path):
     done = subprocess.run([sys.executable, "-B", str(HARNESS / "comfy_ui_check.py"), "--server-url", server.url,
-                           "--workflow", str(WF1), "--workflow", str(WF2), "--compare", "--no-screenshot",
-                           "--fail-on-js-errors", "--workdir", str(tmp_path)],
+                           *[arg for path in SHIPPED for arg in ("--workflow", str(path))], "--compare",
+                           "--no-screenshot", "--fail-on-js-errors", "--workdir", str(tmp_path)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-4000:]
-    assert done.stdout.count("no missing or red nodes") == 2
-    assert done.stdout.count("converter vs frontend graphToPrompt: identical") == 2
+    assert done.stdout.count("no missing or red nodes") == len(SHIPPED)
+    assert done.stdout.count("converter vs frontend graphToPrompt: identical") == len(SHIPPED)
     assert "HfTextFineTune.ShowNodeText" in done.stdout
 
 
