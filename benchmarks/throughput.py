@@ -1,8 +1,8 @@
 """Training throughput, side by side: this pack's nodes vs the Hugging Face Trainer vs a
 reference-style loop, on the real MiniLM-L6 and IMDB reviews.
 
-    python benchmarks/throughput.py            # full: batch 16 and 32 x max_length 256 and 512, 3 rounds
-    python benchmarks/throughput.py --quick    # batch 16 x 256 and 512, 2 rounds, a few minutes
+    python benchmarks/throughput.py            # full: batch 16 and 32 x max_length 256 and 512, 5 rounds
+    python benchmarks/throughput.py --quick    # batch 16 x 256 and 512, 3 rounds, a few minutes
 
 Variants (see training_paths.py):
   a       the pack's nodes with the example workflow's settings (precision auto, fast_attention off)
@@ -16,8 +16,9 @@ loaded once. The IMDB reviews are tokenized once to know their lengths; a length
 epoch is formed from them, and each round takes one batch of that epoch. In a
 round every variant trains one fresh copy of the pretrained model on exactly that batch
 (variants in rotating order); the stopwatch runs from the request for the batch to the end
-of the optimizer step. After every round the parent measures the GEMM ceiling (fp32 and
-bf16 matmuls at the model's shapes, same thread count). Ratios are taken within a round,
+of the optimizer step. Around every round the parent measures the GEMM ceiling (fp32 and
+bf16 matmuls at the model's shapes, same thread count; the better of the measurements
+before and after the round, so a burst of other work does not lower it). Ratios are taken within a round,
 then medians and min-max over rounds; "all rounds' batches together" divides the summed
 times (the ratio for an epoch made of those batches). The batches are stratified by size
 (round r takes the batch at the (r + 0.5) / rounds quantile of tokens per batch), so a few
@@ -213,7 +214,7 @@ def report(configs: list[Config], variants: list[str], shape: EncoderShape, bf16
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="batch 16 only, 2 rounds, a 2,000-review pool")
+    parser.add_argument("--quick", action="store_true", help="batch 16 only, 3 rounds, a 2,000-review pool")
     parser.add_argument("--batch-sizes", type=int, nargs="+")
     parser.add_argument("--max-lengths", type=int, nargs="+")
     parser.add_argument("--rounds", type=int)
@@ -232,7 +233,7 @@ def main() -> None:
     torch.set_num_threads(threads)
     batch_sizes = args.batch_sizes or ([16] if args.quick else [16, 32])
     max_lengths = args.max_lengths or [256, 512]
-    rounds = args.rounds or (2 if args.quick else 3)
+    rounds = args.rounds or (3 if args.quick else 5)
     pool_size = args.pool or (2000 if args.quick else 25_000)
     started = time.perf_counter()
 
@@ -279,6 +280,7 @@ def main() -> None:
         for w in workers.values():
             w.ask(cmd="reset_rss")
             w.ask(cmd="run", csv=str(warmup), batch_size=cfg.batch_size, max_length=cfg.max_length, seed=args.seed)
+        before = {prec: gemm_ceiling(shape, prec, rows=4096) for prec in ("fp32", "bf16")}
         for r, pick in enumerate(picks):
             batch = epoch[pick]
             path = write_csv(data_dir / f"batch_{cfg.batch_size}_{cfg.max_length}_{r}.csv", [pool[i] for i in batch])
@@ -287,8 +289,9 @@ def main() -> None:
             for v in order:
                 result[v] = workers[v].ask(cmd="run", csv=str(path), batch_size=cfg.batch_size,
                                            max_length=cfg.max_length, seed=args.seed + r)["seconds"]
-            for prec in ("fp32", "bf16"):
-                result[f"ceiling_{prec}"] = gemm_ceiling(shape, prec, rows=4096)
+            for prec in ("fp32", "bf16"):  # the better of the measurements before and after the round
+                after = gemm_ceiling(shape, prec, rows=4096)
+                result[f"ceiling_{prec}"], before[prec] = max(before[prec], after), after
             cfg.rounds.append(result)
             cfg.batches.append([int(n) for n in lengths[batch]])
             print(f"{cfg.name}, round {r + 1}/{rounds}: "

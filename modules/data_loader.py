@@ -114,12 +114,14 @@ class TextDataLoader:
             self.__dict__["_lengths"] = cached
         return cached
 
-    def batch_indices(self, epoch: int = 0, shuffle: Optional[bool] = None) -> list[list[int]]:
-        """The rows of each batch of `epoch`, in order."""
+    def batch_indices(self, epoch: int = 0, shuffle: Optional[bool] = None,
+                      by_length: bool = False) -> list[list[int]]:
+        """The rows of each batch of `epoch`, in order. Unshuffled batches follow the dataset's
+        row order, or with `by_length` the rows sorted longest first (least padding)."""
         shuffle = self.shuffle if shuffle is None else shuffle
         n, size = len(self.dataset), self.batch_size
         if not shuffle:
-            order = list(range(n))
+            order = np.argsort(-self.token_lengths(), kind="stable").tolist() if by_length else list(range(n))
         else:
             generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
             if self.group_by_length:
@@ -130,14 +132,17 @@ class TextDataLoader:
             batches.pop()
         return batches
 
-    def batches(self, epoch: int = 0, shuffle: Optional[bool] = None,
-                pad_to_multiple_of: Optional[int] = None) -> Iterator[dict[str, torch.Tensor]]:
+    def batches(self, epoch: int = 0, shuffle: Optional[bool] = None, pad_to_multiple_of: Optional[int] = None,
+                by_length: bool = False) -> Iterator[dict[str, torch.Tensor]]:
+        """Padded batches of `epoch`. `by_length` (unshuffled only) is for passes whose result does
+        not depend on row order, such as an evaluation or computing features: rows of similar
+        length share a batch, so on IMDB about a fifth (256 tokens) to half (512) less is computed."""
         columns = [c for c in (*MODEL_INPUTS, "labels") if c in self.dataset.data.column_names]
         data = self.dataset.data.select_columns(columns)
         multiple = pad_to_multiple_of or self.pad_to_multiple_of
         loader = DataLoader(
             data,
-            batch_sampler=self.batch_indices(epoch, shuffle),
+            batch_sampler=self.batch_indices(epoch, shuffle, by_length),
             collate_fn=lambda rows: pad_batch(rows, self.pad_token_id, multiple, self.drop_full_mask),
             num_workers=0,
         )
@@ -146,10 +151,10 @@ class TextDataLoader:
     def real_tokens(self) -> int:
         return int(self.token_lengths().sum())
 
-    def padding_efficiency(self, epoch: int = 0, shuffle: Optional[bool] = None) -> float:
+    def padding_efficiency(self, epoch: int = 0, shuffle: Optional[bool] = None, by_length: bool = False) -> float:
         """Real tokens / tokens computed (real + padding) over one epoch's batches, from
         the lengths alone; 1.0 means no padding at all."""
         lengths = self.token_lengths()
-        batches = [lengths[b] for b in self.batch_indices(epoch, shuffle) if b]
+        batches = [lengths[b] for b in self.batch_indices(epoch, shuffle, by_length) if b]
         computed = sum(int(b.max()) * len(b) for b in batches)
         return sum(int(b.sum()) for b in batches) / computed if computed else 1.0

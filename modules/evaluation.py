@@ -67,7 +67,7 @@ def evaluate(model: torch.nn.Module, loader: TextDataLoader, loss_spec: LossSpec
     correct = torch.zeros((), device=device, dtype=torch.float64)
     count = 0
     kept_logits, kept_labels = [], []
-    for batch in loader.batches(shuffle=False):
+    for batch in loader.batches(shuffle=False, by_length=not keep_outputs):  # totals do not need row order
         batch = move_batch(batch, device)
         labels = batch.pop("labels")
         with precision.autocast():

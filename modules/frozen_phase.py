@@ -33,10 +33,10 @@ log = logging.getLogger(__name__)
 @torch.no_grad()
 def pooled_features(model: "HfEncoderClassifier", loader: TextDataLoader, device: torch.device,
                     precision: Precision, counter: Optional["_StepCounter"] = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The encoder's pooled vector and the label for every row, in dataset order."""
+    """The encoder's pooled vector and the label of every row (rows sorted by length: least padding)."""
     model.eval()
     features, labels = [], []
-    for batch in loader.batches(shuffle=False):
+    for batch in loader.batches(shuffle=False, by_length=True):
         batch = move_batch(batch, device)
         labels.append(batch.pop("labels"))
         with precision.autocast():

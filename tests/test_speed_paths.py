@@ -197,6 +197,23 @@ def test_grouped_batches_carry_less_padding_than_random_ones(tiny_bert, tmp_path
         assert shuffled.padding_efficiency(epoch) == pytest.approx(real_r / padded_r)
 
 
+def test_order_free_passes_use_length_sorted_batches_with_the_same_totals(tiny_bert, tmp_path):
+    data = encoded(tiny_bert, _varied_lengths_csv(tmp_path / "varied.csv", rows=120, seed=2))
+    loader = TextDataLoader(data, 16, shuffle=False)
+    sorted_rows = [i for b in loader.batch_indices(shuffle=False, by_length=True) for i in b]
+    assert sorted(sorted_rows) == list(range(len(data))), "every row exactly once"
+    lengths = loader.token_lengths()[sorted_rows]
+    assert (np.diff(lengths) <= 0).all(), "longest first"
+    assert loader.padding_efficiency(by_length=True) > 0.9 > 0.7 > loader.padding_efficiency(shuffle=False)
+    # evaluation totals do not depend on the order: the sorted pass (keep_outputs off) gives the
+    # loss and accuracy of the dataset-order pass (keep_outputs on)
+    model = dropout_free_model(tiny_bert).eval()
+    args = (model, loader, LossSpec("bce_with_logits"), torch.device("cpu"), Precision("fp32", "cpu"))
+    fast, ordered = evaluate(*args), evaluate(*args, keep_outputs=True)
+    assert fast.accuracy == ordered.accuracy and fast.count == ordered.count == len(data)
+    assert fast.loss == pytest.approx(ordered.loss, rel=1e-5)
+
+
 def test_the_longest_batch_comes_first_so_memory_errors_show_at_once(tiny_bert, tmp_path):
     data = encoded(tiny_bert, _varied_lengths_csv(tmp_path / "varied.csv", seed=1))
     loader = TextDataLoader(data, 16, seed=3)
