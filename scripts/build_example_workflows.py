@@ -80,28 +80,7 @@ class Graph:
 def pipeline(trainer: str, epochs: int, **trainer_widgets) -> Graph:
     """The guide's IMDB + DistilBERT pipeline, model name given once."""
     g = Graph()
-    name = g.node("PrimitiveString", (20, 300), "Model name", value="distilbert-base-uncased")
-    tok = g.node("HfTokenizerEncode", (380, 60), model_name="distilbert-base-uncased")
-    train = g.node("PtvHfDatasetWithTokenEncode", (760, 20), "Train dataset", split="train")
-    val = g.node("PtvHfDatasetWithTokenEncode", (760, 330), "Validation dataset", split="test")
-    train_loader = g.node("PtDataLoader", (1140, 20), "Train loader", batch_size=32, shuffle=True)
-    val_loader = g.node("PtDataLoader", (1140, 330), "Validation loader", batch_size=32, shuffle=False)
-    model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased")
-    optim = g.node("PtoAdamW", (760, 620), learning_rate=5e-5)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 860), schedule="linear", warmup_ratio=0.06)
-    loss = g.node("PtnBCEWithLogitsLoss", (1140, 620))
-    trainer_id = g.node(trainer, (1520, 200), epochs=epochs, **trainer_widgets)
-    preview = g.node("PreviewAny", (1900, 200), "Metrics")
-    g.link(name, 0, tok, "model_name")
-    g.link(name, 0, model, "model_name")
-    for dataset in (train, val):
-        g.link(tok, 0, dataset, "encode")
-    g.link(train, 0, train_loader, "dataset")
-    g.link(val, 0, val_loader, "dataset")
-    for source, slot_name in ((model, "model"), (train_loader, "train_loader"), (optim, "optimizer"),
-                              (loss, "loss_function"), (val_loader, "val_loader"), (sched, "lr_scheduler")):
-        g.link(source, 0, trainer_id, slot_name)
-    g.link(trainer_id, 1, preview, "source")
+    imdb_training(g, trainer=trainer, epochs=epochs, **trainer_widgets)
     return g
 
 
@@ -151,7 +130,8 @@ def multiclass_pipeline() -> Graph:
 
 
 def imdb_training(g: Graph, head: str = "linear", num_outputs: int = 1, loss: str = "PtnBCEWithLogitsLoss",
-                  lora: bool = False, learning_rate: float = 5e-5, epochs: int = 2) -> int:
+                  lora: bool = False, learning_rate: float = 5e-5, epochs: int = 2,
+                  trainer: str = "PtTrainTransformerClassificationModel", **trainer_widgets) -> int:
     """The guide's IMDB pipeline (same node titles, so the same --set overrides work) with a
     choice of head, outputs, loss and LoRA; returns the trainer's node id."""
     name = g.node("PrimitiveString", (20, 300), "Model name", value="distilbert-base-uncased")
@@ -165,7 +145,7 @@ def imdb_training(g: Graph, head: str = "linear", num_outputs: int = 1, loss: st
     optim = g.node("PtoAdamW", (760, 620), learning_rate=learning_rate)
     sched = g.node("PtoLrSchedulerWarmup", (760, 860), schedule="linear", warmup_ratio=0.06)
     loss_id = g.node(loss, (1140, 620))
-    trainer = g.node("PtTrainTransformerClassificationModel", (1520, 200), epochs=epochs)
+    trainer = g.node(trainer, (1520, 200), epochs=epochs, **trainer_widgets)
     metrics = g.node("PreviewAny", (1900, 20), "Metrics")
     g.link(name, 0, tok, "model_name")
     g.link(name, 0, model, "model_name")
