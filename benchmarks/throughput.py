@@ -179,6 +179,11 @@ def report(configs: list[Config], variants: list[str], shape: EncoderShape, bf16
         ceilings = {p: Spread.of([r[f"ceiling_{p}"] for r in cfg.rounds]) for p in ("fp32", "bf16")}
         lines.append(f"GEMM ceiling: fp32 {ceilings['fp32'].show('{:.0f}')} GFLOP/s, "
                      f"bf16 {ceilings['bf16'].show('{:.0f}')} GFLOP/s")
+        best = max(r["ceiling_fp32"] for r in cfg.rounds)
+        busy = [i + 1 for i, r in enumerate(cfg.rounds) if r.get("ceiling_low_fp32", best) < 0.75 * best]
+        if busy:
+            lines.append(f"WARNING: other work slowed the host around round(s) {busy} (the fp32 GEMM rate fell below "
+                         "75% of its best); their times are unreliable: rerun on an idle host or with --threads 1")
         lines.append("epoch padding efficiency (real/computed tokens, whole pool): "
                      + ", ".join(f"{k} {v:.3f}" for k, v in cfg.padding.items()))
         lines.append(f"{'variant':8} {'prec':5} {'samples/s':>20} {'real tokens/s':>22} {'GFLOP/s':>18} "
@@ -291,7 +296,8 @@ def main() -> None:
                                            max_length=cfg.max_length, seed=args.seed + r)["seconds"]
             for prec in ("fp32", "bf16"):  # the better of the measurements before and after the round
                 after = gemm_ceiling(shape, prec, rows=4096)
-                result[f"ceiling_{prec}"], before[prec] = max(before[prec], after), after
+                result[f"ceiling_{prec}"], result[f"ceiling_low_{prec}"] = max(before[prec], after), min(before[prec], after)
+                before[prec] = after
             cfg.rounds.append(result)
             cfg.batches.append([int(n) for n in lengths[batch]])
             print(f"{cfg.name}, round {r + 1}/{rounds}: "
