@@ -60,10 +60,6 @@ class EncodedTextDataset:
             return len(self.data[0]["labels"])
         return max(self.label_values) + 1 if self.label_values else 0
 
-    @property
-    def lengths(self) -> list[int]:
-        return self.data["length"]
-
 
 def strip_html(text: str) -> str:
     """IMDB reviews carry `<br />` tags and entities; models should see plain text."""
