@@ -51,8 +51,8 @@ class PackPath:
     def __init__(self, config, fast_attention: bool, device: str = "cuda") -> None:
         load_pack()
         import torch
-        from hf_text_finetune.modules import data_loader
-        from hf_text_finetune.modules.runtime import RuntimeHooks
+        from hf_text_finetune.modules.data import batching as data_loader
+        from hf_text_finetune.modules.host import RuntimeHooks
         from training_paths import StepClock
 
         self.config, self.fast, self.device = config, fast_attention, device
@@ -85,13 +85,14 @@ class PackPath:
 
         import datasets
         import torch
-        from hf_text_finetune.modules.classification_model import HfEncoderClassifier
-        from hf_text_finetune.modules.data_loader import TextDataLoader
-        from hf_text_finetune.modules.losses import LossSpec
-        from hf_text_finetune.modules.optimizers import OptimizerSpec
-        from hf_text_finetune.modules.schedulers import SchedulerSpec
-        from hf_text_finetune.modules.text_dataset import EncodedTextDataset
-        from hf_text_finetune.modules.trainer import TrainSettings, train_classifier
+        from hf_text_finetune.modules.model.linear_head import LinearHeadNetwork
+        from hf_text_finetune.modules.data.batching import TextDataLoader
+        from hf_text_finetune.modules.training.losses import LossSpec
+        from hf_text_finetune.modules.training.optimizers import OptimizerSpec
+        from hf_text_finetune.modules.training.schedulers import SchedulerSpec
+        from hf_text_finetune.modules.data.dataset import EncodedTextDataset
+        from hf_text_finetune.modules.training.loop import train_classifier
+        from hf_text_finetune.modules.training.settings import TrainSettings
         from transformers import DistilBertModel
 
         config = copy.deepcopy(self.config)

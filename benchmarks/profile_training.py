@@ -42,14 +42,15 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     load_pack()
-    from hf_text_finetune.modules import data_loader, text_dataset
-    from hf_text_finetune.modules.classification_model import build_classification_model
-    from hf_text_finetune.modules.losses import LossSpec
-    from hf_text_finetune.modules.optimizers import OptimizerSpec
-    from hf_text_finetune.modules.runtime import RuntimeHooks
-    from hf_text_finetune.modules.schedulers import SchedulerSpec
-    from hf_text_finetune.modules.token_encode import build_token_encoder
-    from hf_text_finetune.modules.trainer import TrainSettings, train_classifier
+    from hf_text_finetune.modules.data import batching as data_loader, tokenized as text_dataset
+    from hf_text_finetune.modules.model.build import build_classification_model
+    from hf_text_finetune.modules.training.losses import LossSpec
+    from hf_text_finetune.modules.training.optimizers import OptimizerSpec
+    from hf_text_finetune.modules.host import RuntimeHooks
+    from hf_text_finetune.modules.training.schedulers import SchedulerSpec
+    from hf_text_finetune.modules.data.encoding import build_token_encoder
+    from hf_text_finetune.modules.training.loop import train_classifier
+    from hf_text_finetune.modules.training.settings import TrainSettings
 
     rows = args.steps * args.batch_size
     reviews = imdb_reviews()

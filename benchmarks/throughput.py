@@ -144,7 +144,7 @@ class Config:
 def epoch_padding(lengths: np.ndarray, batch_size: int, seed: int) -> dict:
     """Real / computed tokens over one epoch of the whole pool, for each way of batching."""
     import torch
-    from hf_text_finetune.modules.data_loader import length_grouped_batches
+    from hf_text_finetune.modules.data.batching import length_grouped_batches
     from transformers.trainer_pt_utils import get_length_grouped_indices
 
     def efficiency(batches) -> float:
@@ -244,7 +244,7 @@ def main() -> None:
 
     load_pack()
     from hf_text_finetune.modules.precision import cpu_has_native_bf16
-    from hf_text_finetune.modules.text_dataset import strip_html
+    from hf_text_finetune.modules.data.text_cleaning import strip_html
     from transformers import AutoConfig, AutoTokenizer
 
     model_dir = minilm_folder()
@@ -271,7 +271,7 @@ def main() -> None:
     configs = sorted((Config(b, m) for b in batch_sizes for m in max_lengths),
                      key=lambda c: (c.max_length, c.batch_size))
     import torch as _torch
-    from hf_text_finetune.modules.data_loader import length_grouped_batches
+    from hf_text_finetune.modules.data.batching import length_grouped_batches
 
     for cfg in configs:
         lengths = np.minimum(full_lengths, cfg.max_length)

@@ -67,7 +67,7 @@ class NodePath:
     def __init__(self, model_dir: Path, fast_attention: bool, precision: str, workflow: Path = DEFAULT_WORKFLOW,
                  device: str = "auto", overrides: Optional[dict] = None) -> None:
         load_pack()
-        from hf_text_finetune.modules import data_loader
+        from hf_text_finetune.modules.data import batching as data_loader
         from hf_text_finetune.nodes.comfy_services import add_progress_listener
         from hf_text_finetune.runner.cli import node_classes
         from hf_text_finetune.runner.executor import Executor
@@ -170,7 +170,7 @@ class HfTrainerPath:
 
     def run(self, csv_path: Path, batch_size: int, max_length: int, seed: int) -> float:
         load_pack()
-        from hf_text_finetune.modules.text_dataset import strip_html
+        from hf_text_finetune.modules.data.text_cleaning import strip_html
 
         texts, labels = read_csv(csv_path)
         data = tokenized_dataset(self.tokenizer, [strip_html(t) for t in texts], labels, max_length)
@@ -194,7 +194,7 @@ class ReferencePath:
 
     def __init__(self, model_dir: Path) -> None:
         load_pack()
-        from hf_text_finetune.modules.classification_model import build_classification_model
+        from hf_text_finetune.modules.model.build import build_classification_model
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
@@ -203,7 +203,7 @@ class ReferencePath:
 
     def run(self, csv_path: Path, batch_size: int, max_length: int, seed: int) -> float:
         import torch
-        from hf_text_finetune.modules.text_dataset import strip_html
+        from hf_text_finetune.modules.data.text_cleaning import strip_html
         from torch.utils.data import DataLoader, Dataset
         from transformers import get_linear_schedule_with_warmup
 

@@ -8,6 +8,7 @@ within rounding; `tests/test_speed_paths.py` holds that to a stated tolerance.
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import ContextManager, Optional
 
@@ -18,10 +19,21 @@ from .errors import UserInputError
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
+_NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
+
+
+@functools.lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
-    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool((probe and probe()) or (amx and amx()))
+    """Whether the CPU computes bf16 matrix products natively (AVX512-BF16 or AMX), read from the
+    CPU flags the kernel publishes. Elsewhere bf16 would be emulated (slower than fp32), so False."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return bool(_NATIVE_BF16_FLAGS & set(line.split(":", 1)[1].split()))
+    except OSError:
+        pass
+    return False
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import torch
 
-from ..modules.runtime import RuntimeHooks
+from ..modules.host import RuntimeHooks
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,11 @@ class ComfyHooks(RuntimeHooks):
 
     def preferred_device(self) -> torch.device:
         return self._mm.get_torch_device()
+
+    def training_preview(self, epochs, step_losses, title):
+        from ..modules.results.plots import render_training_curves
+
+        return render_training_curves(epochs, step_losses, title)
 
     def prepare_for_training(self, device: torch.device) -> None:
         if device.type != "cpu":

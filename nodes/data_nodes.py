@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 
-from ..modules.data_loader import TextDataLoader
-from ..modules.dataset_source import check_split_spec
+from ..modules.data.batching import TextDataLoader
+from ..modules.data.sources import check_split_spec
 from ..modules.errors import UserInputError
-from ..modules.model_source import normalize_model_name
-from ..modules.text_dataset import encode_text_dataset
-from ..modules.token_encode import build_token_encoder
+from ..modules.pretrained import normalize_model_name
+from ..modules.data.tokenized import encode_text_dataset
+from ..modules.data.encoding import build_token_encoder
 from .widgets import at_least, category, seed, validation
 
 DATA_FILE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..modules.validation_split import split_train_validation
+from ..modules.data.splits import split_train_validation
 from .widgets import category, seed, validation, within
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..modules.errors import UserInputError
-from ..modules.evaluation import evaluate_classifier
+from ..modules.results.evaluation import evaluate_classifier
 from ..modules.precision import PRECISIONS
 from .comfy_services import runtime_hooks, save_preview_images
 from .train_nodes import DEVICES
@@ -68,7 +68,8 @@ class PtEvaluateClassificationModel:
 
     def evaluate(self, model, data, loss_function=None, threshold=0.5, batch_size=32, device="auto",
                  precision="auto", unique_id=None):
-        from ..modules.plots import image_to_tensor, render_report_confusion
+        from ..modules.figures import image_to_tensor
+        from ..modules.results.plots import render_report_confusion
 
         report = evaluate_classifier(model, data, loss_function, threshold, device, runtime_hooks(unique_id),
                                      batch_size, precision)
@@ -97,14 +98,15 @@ class PtPlotTrainingCurves:
         }}
 
     def plot(self, model):
-        from ..modules.plots import image_to_tensor, render_training_curves
+        from ..modules.figures import image_to_tensor
+        from ..modules.results.plots import render_training_curves
 
-        history = getattr(model, "history", None) or []
+        history = model.history
         if not history:
             raise UserInputError(
                 "this model has no training history to plot; connect the model output of a trainer node "
                 "(an untrained model has no curves)"
             )
-        picture = render_training_curves(history, title=getattr(model, "model_name", ""))
+        picture = render_training_curves(history, title=model.model_name)
         return {"ui": {"images": save_preview_images([picture], "hf_text_finetune_curves")},
                 "result": (image_to_tensor(picture),)}

@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 
 from ..modules.errors import UserInputError
-from ..modules.model_io import (MANIFEST_FILE, STATE_FILE, find_saved_classifiers, load_classifier,
-                                resolve_saved_choice, save_classifier, split_prefix)
+from ..modules.results.loading import load_classifier
+from ..modules.results.saved_folder import MANIFEST_FILE, STATE_FILE, find_saved_classifiers, resolve_saved_choice, split_prefix
+from ..modules.results.saving import save_classifier
 from .comfy_services import output_directory, saved_model_roots
 from .widgets import category, validation
 
@@ -125,12 +126,4 @@ class PtLoadClassificationModel:
     def load(self, saved_model, path="", restore_training_state=True):
         folder = _chosen_folder(saved_model, path)
         model = load_classifier(folder, restore_training_state)
-        names = ", ".join(model.label_names[:20]) if model.label_names else "integer labels"
-        state = getattr(model, "resume_state", None)
-        info = [f"loaded {folder}", f"head: {model.head_type}, outputs: {model.num_outputs} ({names})",
-                f"base model: {model.base_model_name}", f"epochs trained: {len(model.history)}"]
-        if model.lora:
-            info.append(f"LoRA adapters: r {model.lora['r']} on {', '.join(model.lora['target_modules'])}")
-        if state is not None:
-            info.append(f"training resumes after epoch {state.epochs_done} with the saved optimizer state")
-        return (model, "\n".join(info))
+        return (model, f"loaded {folder}\n{model.describe()}")

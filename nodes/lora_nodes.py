@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..modules.lora import LoraSettings, add_lora, parse_target_modules
+from ..modules.model.lora import LoraSettings, add_lora, parse_target_modules
 from .widgets import at_least, category, validation, within
 
 

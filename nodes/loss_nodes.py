@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..modules.errors import UserInputError
-from ..modules.losses import REDUCTIONS, LossSpec
+from ..modules.training.losses import LossSpec, REDUCTIONS
 from .widgets import category, validation
 
 REDUCTION_TOOLTIP = "mean: average over the batch (usual). sum: add up."

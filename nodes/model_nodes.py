@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from ..modules.classification_model import HEAD_TYPES, POOLINGS, build_classification_model
-from ..modules.model_source import normalize_model_name
+from ..modules.model.build import build_classification_model
+from ..modules.model.linear_head import POOLINGS
+from ..modules.model.network import HEAD_TYPES
+from ..modules.pretrained import normalize_model_name
 from .data_nodes import MODEL_NAME_TOOLTIP
 from .widgets import at_least, category, validation, within
 

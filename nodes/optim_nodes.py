@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..modules.errors import UserInputError
-from ..modules.optimizers import OptimizerSpec, check_learning_rate
-from ..modules.schedulers import WARMUP_KINDS, SchedulerSpec
+from ..modules.training.optimizers import OptimizerSpec, check_learning_rate
+from ..modules.training.schedulers import SchedulerSpec, WARMUP_KINDS
 from .widgets import at_least, category, learning_rate, validation, within
 
 LR_TOOLTIP = "Learning rate. 2e-5 to 5e-5 for fine-tuning a whole transformer; about 1e-3 for a head alone."

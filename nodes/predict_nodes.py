@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..modules.errors import UserInputError
-from ..modules.predict import (check_threshold, parse_label_names, predict_texts, predictions_json,
-                               predictions_text, split_texts)
-from ..modules.runtime import resolve_device
+from ..modules.results.metrics import check_threshold
+from ..modules.results.prediction import parse_label_names, predict_texts, predictions_json, predictions_text, split_texts
+from ..modules.host import resolve_device
 from .comfy_services import runtime_hooks
 from .train_nodes import DEVICES
 from .widgets import at_least, category, validation

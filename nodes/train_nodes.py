@@ -6,7 +6,8 @@ import logging
 
 from ..modules.errors import UserInputError
 from ..modules.precision import PRECISIONS
-from ..modules.trainer import TrainResult, TrainSettings, train_classifier
+from ..modules.training.loop import train_classifier
+from ..modules.training.settings import TrainResult, TrainSettings
 from .comfy_services import runtime_hooks
 from .widgets import at_least, category, learning_rate, seed, validation
 
@@ -43,7 +44,7 @@ def _common_inputs() -> dict:
 def _model_selection_inputs() -> dict:
     """Early stopping and best-model options (issue 4); appended after the other optional
     widgets so saved workflows keep their widget order."""
-    from ..modules.early_stopping import METRICS
+    from ..modules.training.early_stopping import METRICS
 
     return {
         "early_stopping_patience": ("INT", {"default": 0, "min": 0, "max": 10_000,
@@ -150,7 +151,7 @@ class PtTrainFineTuneClassificationTransformerModel(PtTrainTransformerClassifica
 
     @classmethod
     def VALIDATE_INPUTS(cls, epochs=None, freeze_pretrained_module_epochs=None, frozen_head_learning_rate=None):
-        from ..modules.optimizers import check_learning_rate
+        from ..modules.training.optimizers import check_learning_rate
 
         return validation(_check_epochs(epochs, freeze_pretrained_module_epochs),
                           lambda: frozen_head_learning_rate is None or check_learning_rate(frozen_head_learning_rate))

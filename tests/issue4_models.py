@@ -6,15 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from hf_text_finetune.modules.classification_model import build_classification_model
-from hf_text_finetune.modules.data_loader import TextDataLoader
-from hf_text_finetune.modules.losses import LossSpec
-from hf_text_finetune.modules.model_source import load_tokenizer
-from hf_text_finetune.modules.optimizers import OptimizerSpec
-from hf_text_finetune.modules.schedulers import SchedulerSpec
-from hf_text_finetune.modules.text_dataset import encode_text_dataset
-from hf_text_finetune.modules.token_encode import build_token_encoder
-from hf_text_finetune.modules.trainer import TrainResult, TrainSettings, train_classifier
+from hf_text_finetune.modules.model.build import build_classification_model
+from hf_text_finetune.modules.data.batching import TextDataLoader
+from hf_text_finetune.modules.training.losses import LossSpec
+from hf_text_finetune.modules.pretrained import load_tokenizer
+from hf_text_finetune.modules.training.optimizers import OptimizerSpec
+from hf_text_finetune.modules.training.schedulers import SchedulerSpec
+from hf_text_finetune.modules.data.tokenized import encode_text_dataset
+from hf_text_finetune.modules.data.encoding import build_token_encoder
+from hf_text_finetune.modules.training.loop import train_classifier
+from hf_text_finetune.modules.training.settings import TrainResult, TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["a wonderful film and great acting", "boring plot and wooden acting", "the movie was okay",

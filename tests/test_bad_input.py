@@ -262,7 +262,7 @@ def test_absurd_learning_rate_stops_with_training_diverged(pipelines):
 @pytest.mark.parametrize("trainer", ["PtTrainTransformerClassificationModel",
                                      "PtTrainFineTuneClassificationTransformerModel"])
 def test_nan_loss_stops_training_and_keeps_the_input_model(pipelines, monkeypatch, trainer):
-    from hf_text_finetune.modules.losses import LossSpec
+    from hf_text_finetune.modules.training.losses import LossSpec
 
     original = LossSpec.build
 

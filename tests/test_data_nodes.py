@@ -9,11 +9,11 @@ import torch
 from tiny_models import (ARCHITECTURES, MAX_POSITIONS, adamw_node, bce_node, dataset_node, encode_node, loader_node,
                          model_node, run_node, validate_node, write_reviews_csv)
 
-from hf_text_finetune.modules import text_dataset
+from hf_text_finetune.modules.data import tokenized as text_dataset
 from hf_text_finetune.modules.errors import UserInputError
-from hf_text_finetune.modules.model_source import normalize_model_name
-from hf_text_finetune.modules.text_dataset import strip_html
-from hf_text_finetune.modules.token_encode import TokenEncoder
+from hf_text_finetune.modules.pretrained import normalize_model_name
+from hf_text_finetune.modules.data.text_cleaning import strip_html
+from hf_text_finetune.modules.data.encoding import TokenEncoder
 
 LONG_TEXT = " ".join(["a wonderful film with great acting and a moving story"] * 40)
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from tiny_models import ARCHITECTURES, adamw_node, run_node, same_state, state_snapshot
 
-from hf_text_finetune.modules import trainer as trainer_module
+from hf_text_finetune.modules.training import loop as trainer_module
 
 TRAINER = "PtTrainFineTuneClassificationTransformerModel"
 HYPER = ("betas", "weight_decay", "amsgrad", "eps", "momentum", "nesterov", "dampening")
@@ -21,24 +21,21 @@ class Observer:
 
     def __init__(self, monkeypatch):
         self.snapshots: list[dict] = []
-        frozen, full = trainer_module.train_head_on_frozen_features, trainer_module._full_epoch
-        frozen_sig, full_sig = inspect.signature(frozen), inspect.signature(full)
+        frozen, full = trainer_module.train_head_on_frozen_features, trainer_module.full_epoch
 
-        def observed_frozen(*args, **kwargs):
-            bound = frozen_sig.bind(*args, **kwargs).arguments
-            self.take("start", bound["model"], bound["optimizer"])
-            returned = frozen(*args, **kwargs)
-            self.take("frozen", bound["model"], bound["optimizer"])
+        def observed_frozen(run):
+            self.take("start", run.network, run.optimizer)
+            returned = frozen(run)
+            self.take("frozen", run.network, run.optimizer)
             return returned
 
-        def observed_full(*args, **kwargs):
-            bound = full_sig.bind(*args, **kwargs).arguments
-            returned = full(*args, **kwargs)
-            self.take(f"full {bound['epoch'] + 1}", bound["model"], bound["optimizer"], bound["scheduler"])
+        def observed_full(run, epoch):
+            returned = full(run, epoch)
+            self.take(f"full {epoch + 1}", run.network, run.optimizer, run.scheduler)
             return returned
 
         monkeypatch.setattr(trainer_module, "train_head_on_frozen_features", observed_frozen)
-        monkeypatch.setattr(trainer_module, "_full_epoch", observed_full)
+        monkeypatch.setattr(trainer_module, "full_epoch", observed_full)
 
     def take(self, when, model, optimizer, scheduler=None):
         steps = {}

@@ -13,17 +13,18 @@ import pytest
 import torch
 from sklearn import metrics as sk
 
-from hf_text_finetune.modules.classification_model import build_classification_model
-from hf_text_finetune.modules.data_loader import TextDataLoader
+from hf_text_finetune.modules.model.build import build_classification_model
+from hf_text_finetune.modules.data.batching import TextDataLoader
 from hf_text_finetune.modules.errors import UserInputError
-from hf_text_finetune.modules.losses import LossSpec
-from hf_text_finetune.modules.metrics import classification_report
-from hf_text_finetune.modules.optimizers import OptimizerSpec
-from hf_text_finetune.modules.plots import render_training_curves
-from hf_text_finetune.modules.runtime import RuntimeHooks
-from hf_text_finetune.modules.text_dataset import encode_text_dataset
-from hf_text_finetune.modules.token_encode import build_token_encoder
-from hf_text_finetune.modules.trainer import TrainSettings, train_classifier
+from hf_text_finetune.modules.training.losses import LossSpec
+from hf_text_finetune.modules.results.metrics import classification_report
+from hf_text_finetune.modules.training.optimizers import OptimizerSpec
+from hf_text_finetune.modules.results.plots import render_training_curves
+from hf_text_finetune.modules.host import RuntimeHooks
+from hf_text_finetune.modules.data.tokenized import encode_text_dataset
+from hf_text_finetune.modules.data.encoding import build_token_encoder
+from hf_text_finetune.modules.training.loop import train_classifier
+from hf_text_finetune.modules.training.settings import TrainSettings
 from hf_text_finetune.nodes import comfy_services
 from hf_text_finetune.nodes.eval_nodes import PtEvaluateClassificationModel, PtPlotTrainingCurves
 
@@ -202,6 +203,9 @@ class PreviewHooks(RuntimeHooks):
         if preview is not None:
             self.previews.append((done, total, preview))
 
+    def training_preview(self, epochs, step_losses, title):
+        return render_training_curves(epochs, step_losses, title)
+
 
 def test_trainer_sends_live_curves_as_progress_previews(tiny_bert, reviews):
     train, val = reviews
@@ -216,9 +220,9 @@ def test_trainer_sends_live_curves_as_progress_previews(tiny_bert, reviews):
 
 
 def test_no_plot_is_drawn_for_hosts_without_previews(tiny_bert, reviews, monkeypatch):
-    from hf_text_finetune.modules import plots
+    from hf_text_finetune.modules.host import RuntimeHooks as Hooks
 
-    monkeypatch.setattr(plots, "render_training_curves", lambda *a, **k: pytest.fail("drew a plot nobody sees"))
+    monkeypatch.setattr(Hooks, "training_preview", lambda *a, **k: pytest.fail("drew a plot nobody sees"))
     train = reviews[0]
     train_classifier(build_classification_model(str(tiny_bert), 1), TextDataLoader(train, 8),
                      OptimizerSpec("AdamW", 1e-3), LossSpec("bce_with_logits"),

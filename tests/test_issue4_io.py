@@ -11,8 +11,10 @@ import torch
 from issue4_models import TEXTS, node_output, ready_model, run_example, tiny_overrides, train_tiny
 
 from hf_text_finetune.modules.errors import UserInputError
-from hf_text_finetune.modules.model_io import load_classifier, save_classifier, split_prefix
-from hf_text_finetune.modules.predict import predict_logits, predict_texts
+from hf_text_finetune.modules.results.loading import load_classifier
+from hf_text_finetune.modules.results.saved_folder import split_prefix
+from hf_text_finetune.modules.results.saving import save_classifier
+from hf_text_finetune.modules.results.prediction import predict_logits, predict_texts
 from hf_text_finetune.nodes.comfy_services import OUTPUT_DIR_ENV
 from hf_text_finetune.nodes.io_nodes import NO_CHOICE, PtLoadClassificationModel, PtSaveClassificationModel
 
@@ -99,7 +101,7 @@ def test_hf_head_folder_works_with_transformers_pipeline(tiny_models, topics_csv
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_hf_head_splits_where_its_classifier_reads_so_frozen_features_give_the_same_logits(tiny_models, arch):
-    from hf_text_finetune.modules.predict import predict_logits
+    from hf_text_finetune.modules.results.prediction import predict_logits
 
     model = ready_model(tiny_models[arch], 3, head="hf_sequence_classification")
     batch = model.tokenizer(TEXTS, padding=True, return_tensors="pt")
@@ -193,7 +195,7 @@ def test_saved_label_names_that_do_not_match_the_outputs_are_refused(tiny_bert, 
 
 
 def test_save_without_tokenizer_is_refused(tiny_bert, output_dir):
-    from hf_text_finetune.modules.classification_model import build_classification_model
+    from hf_text_finetune.modules.model.build import build_classification_model
 
     with pytest.raises(UserInputError, match="no tokenizer attached"):
         save_classifier(build_classification_model(str(tiny_bert), 1), output_dir, "untrained")

@@ -8,16 +8,17 @@ import json
 
 import pytest
 
-from hf_text_finetune.modules.classification_model import build_classification_model
-from hf_text_finetune.modules.data_loader import TextDataLoader
+from hf_text_finetune.modules.model.build import build_classification_model
+from hf_text_finetune.modules.data.batching import TextDataLoader
 from hf_text_finetune.modules.errors import UserInputError
-from hf_text_finetune.modules.evaluation import evaluate_classifier
-from hf_text_finetune.modules.label_mapping import align_labels
-from hf_text_finetune.modules.losses import LossSpec
-from hf_text_finetune.modules.optimizers import OptimizerSpec
-from hf_text_finetune.modules.text_dataset import encode_text_dataset
-from hf_text_finetune.modules.token_encode import build_token_encoder
-from hf_text_finetune.modules.trainer import TrainSettings, train_classifier
+from hf_text_finetune.modules.results.evaluation import evaluate_classifier
+from hf_text_finetune.modules.data.labels import align_labels
+from hf_text_finetune.modules.training.losses import LossSpec
+from hf_text_finetune.modules.training.optimizers import OptimizerSpec
+from hf_text_finetune.modules.data.tokenized import encode_text_dataset
+from hf_text_finetune.modules.data.encoding import build_token_encoder
+from hf_text_finetune.modules.training.loop import train_classifier
+from hf_text_finetune.modules.training.settings import TrainSettings
 from hf_text_finetune.nodes.data_nodes import HfTokenizerEncode, PtDataLoader, PtvHfDatasetWithTokenEncode
 from hf_text_finetune.nodes.eval_nodes import PtEvaluateClassificationModel
 from hf_text_finetune.nodes.loss_nodes import PtnBCEWithLogitsLoss, PtnCrossEntropyLoss

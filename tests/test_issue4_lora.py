@@ -8,11 +8,12 @@ import pytest
 import torch
 from issue4_models import TEXTS, node_output, ready_model, run_example, tiny_overrides, train_tiny
 
-from hf_text_finetune.modules.classification_model import build_classification_model
+from hf_text_finetune.modules.model.build import build_classification_model
 from hf_text_finetune.modules.errors import UserInputError
-from hf_text_finetune.modules.lora import LoraSettings, add_lora
-from hf_text_finetune.modules.model_io import load_classifier, save_classifier
-from hf_text_finetune.modules.predict import predict_logits, predict_texts
+from hf_text_finetune.modules.model.lora import LoraSettings, add_lora
+from hf_text_finetune.modules.results.loading import load_classifier
+from hf_text_finetune.modules.results.saving import save_classifier
+from hf_text_finetune.modules.results.prediction import predict_logits, predict_texts
 from hf_text_finetune.nodes.comfy_services import OUTPUT_DIR_ENV
 from hf_text_finetune.nodes.lora_nodes import PtnLoraAdapter
 

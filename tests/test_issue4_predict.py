@@ -8,9 +8,9 @@ import pytest
 import torch
 from issue4_models import TEXTS, node_output, ready_model, run_example, tiny_overrides, train_tiny
 
-from hf_text_finetune.modules.classification_model import build_classification_model
+from hf_text_finetune.modules.model.build import build_classification_model
 from hf_text_finetune.modules.errors import UserInputError
-from hf_text_finetune.modules.predict import predict_logits, predict_texts
+from hf_text_finetune.modules.results.prediction import predict_logits, predict_texts
 from hf_text_finetune.nodes.predict_nodes import PtPredictClassificationModel
 
 

@@ -14,17 +14,18 @@ import pytest
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 
-from hf_text_finetune.modules.classification_model import build_classification_model
-from hf_text_finetune.modules.data_loader import TextDataLoader
-from hf_text_finetune.modules.early_stopping import EarlyStopping
+from hf_text_finetune.modules.model.build import build_classification_model
+from hf_text_finetune.modules.data.batching import TextDataLoader
+from hf_text_finetune.modules.training.early_stopping import EarlyStopping
 from hf_text_finetune.modules.errors import UserInputError
-from hf_text_finetune.modules.evaluation import evaluate_classifier
-from hf_text_finetune.modules.losses import LossSpec, resolve_auto_weights
-from hf_text_finetune.modules.optimizers import OptimizerSpec
-from hf_text_finetune.modules.text_dataset import encode_text_dataset
-from hf_text_finetune.modules.token_encode import build_token_encoder
-from hf_text_finetune.modules.trainer import TrainSettings, train_classifier
-from hf_text_finetune.modules.validation_split import split_train_validation
+from hf_text_finetune.modules.results.evaluation import evaluate_classifier
+from hf_text_finetune.modules.training.losses import LossSpec, resolve_auto_weights
+from hf_text_finetune.modules.training.optimizers import OptimizerSpec
+from hf_text_finetune.modules.data.tokenized import encode_text_dataset
+from hf_text_finetune.modules.data.encoding import build_token_encoder
+from hf_text_finetune.modules.training.loop import train_classifier
+from hf_text_finetune.modules.training.settings import TrainSettings
+from hf_text_finetune.modules.data.splits import split_train_validation
 from hf_text_finetune.nodes.data_split_nodes import PtvTrainValidationSplit
 from hf_text_finetune.nodes.loss_nodes import PtnBCEWithLogitsLoss, PtnCrossEntropyLoss
 from hf_text_finetune.nodes.train_nodes import (PtTrainFineTuneClassificationTransformerModel,
@@ -102,7 +103,7 @@ def test_early_stopping_compares_in_the_metric_direction_and_keeps_a_private_cop
 
 
 def test_both_trainer_nodes_offer_early_stopping(tiny_bert, reviews):
-    from hf_text_finetune.modules.optimizers import OptimizerSpec as Spec
+    from hf_text_finetune.modules.training.optimizers import OptimizerSpec as Spec
 
     train, val = reviews
     for node in (PtTrainTransformerClassificationModel, PtTrainFineTuneClassificationTransformerModel):

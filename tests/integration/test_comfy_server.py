@@ -300,8 +300,8 @@ def test_lora_workflow_trains_only_adapters_and_saves_them_in_comfyui(server, ti
     import torch
     from safetensors.torch import load_file
 
-    from hf_text_finetune.modules.model_io import load_classifier
-    from hf_text_finetune.modules.predict import predict_texts
+    from hf_text_finetune.modules.results.loading import load_classifier
+    from hf_text_finetune.modules.results.prediction import predict_texts
 
     texts, _ = clear_reviews()
     workflow, history = run_example(server, "lora_run.json", tmp_path,

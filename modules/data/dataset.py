@@ -1,0 +1,39 @@
+"""A tokenized split: what the dataset node returns and every later stage reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from .encoding import TokenEncoder
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass
+class EncodedTextDataset:
+    """Token ids, attention masks, labels and a per-row `length`, plus what made them.
+
+    `labels` holds class ids, or multi-hot rows when `multi_label`; `label_names`
+    are the class names (None for plain integer labels, whose ids are the values)."""
+
+    data: Any  # datasets.Dataset
+    encoder: Optional[TokenEncoder]
+    label_values: list[int]
+    label_names: Optional[list[str]] = None
+    description: str = ""
+    from_cache: bool = False
+    fingerprint: str = ""
+    multi_label: bool = False
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def num_classes(self) -> int:
+        """Classes (single-label) or label slots (multi-label) the labels need."""
+        if self.label_names:
+            return len(self.label_names)
+        if self.multi_label and len(self.data):
+            return len(self.data[0]["labels"])
+        return max(self.label_values) + 1 if self.label_values else 0

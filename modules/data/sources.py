@@ -1,0 +1,129 @@
+"""Find a text dataset split wherever the user keeps it: the hub, a file or a saved folder.
+
+Accepted `name` values: a hub id (`stanfordnlp/imdb`, `imdb`, `nyu-mll/glue` with
+subset `sst2`), a local csv/tsv/json/jsonl/parquet/txt file, a folder written by
+`save_to_disk`, or a folder of data files. `split` takes the `datasets` slice
+syntax (`train[:2000]`, `test[10%:20%]`) everywhere, including saved folders.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserInputError, closest_names
+
+log = logging.getLogger(__name__)
+
+_FILE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
+_SPLIT_SPEC = re.compile(r"^[\w.\-]+(\[[^\]]*\])?(\s*\+\s*[\w.\-]+(\[[^\]]*\])?)*$")
+
+
+def check_split_spec(split: str) -> str:
+    split = (split or "").strip()
+    if not split:
+        raise UserInputError("split is empty; give a split name such as train, test or train[:2000]")
+    if not _SPLIT_SPEC.match(split):
+        raise UserInputError(
+            f"split '{split}' is not a split name or slice; examples: train, test, train[:2000], train[10%:20%]"
+        )
+    return split
+
+
+def _split_base_names(split: str) -> list[str]:
+    return [part.split("[")[0].strip() for part in split.split("+")]
+
+
+def _unknown_split(name: str, split: str, available: list[str]) -> UserInputError:
+    missing = [s for s in _split_base_names(split) if s not in available]
+    shown = missing[0] if missing else split
+    hint = closest_names(shown, available)
+    extra = f" (did you mean {hint[0]}?)" if hint else ""
+    return UserInputError(
+        f"split '{shown}' was not found in dataset '{name}'; it has the splits {available}{extra}"
+    )
+
+
+def _split_names_from_error(message: str) -> list[str]:
+    match = re.search(r"Should be one of \[(.*?)\]", message)
+    if not match:
+        return []
+    return [s.strip().strip("'\"") for s in match.group(1).split(",") if s.strip()]
+
+
+def _slice_saved(dataset_dict: Any, name: str, split: str) -> Any:
+    """Apply `train[:100]`-style specs to a DatasetDict loaded with load_from_disk."""
+    import datasets
+
+    available = list(dataset_dict.keys())
+    if any(base not in available for base in _split_base_names(split)):
+        raise _unknown_split(name, split, available)
+    instruction = datasets.ReadInstruction.from_spec(split)
+    parts = []
+    for absolute in instruction.to_absolute({k: len(v) for k, v in dataset_dict.items()}):
+        parts.append(dataset_dict[absolute.splitname].select(range(absolute.from_, absolute.to)))
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+def _load_saved_folder(path: Path, name: str, split: str) -> Any:
+    import datasets
+
+    loaded = datasets.load_from_disk(str(path))
+    if isinstance(loaded, datasets.Dataset):
+        loaded = datasets.DatasetDict({"train": loaded})
+    return _slice_saved(loaded, name, split)
+
+
+def load_split(name: str, split: str, subset: str = "") -> Any:
+    """One split (or slice) of a dataset as a `datasets.Dataset`, with clear errors."""
+    import datasets
+
+    name = (name or "").strip()
+    subset = (subset or "").strip() or None
+    split = check_split_spec(split)
+    if not name:
+        raise UserInputError("dataset name is empty; give a hub id such as stanfordnlp/imdb or a local file")
+    path = Path(os.path.expanduser(name))
+    try:
+        if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
+            return _load_saved_folder(path, name, split)
+        if path.is_file():
+            builder = _FILE_BUILDERS.get(path.suffix.lower())
+            if builder is None:
+                raise UserInputError(
+                    f"dataset file '{name}' has an unsupported type '{path.suffix}'; "
+                    f"use one of {sorted(_FILE_BUILDERS)} or a folder written by save_to_disk"
+                )
+            extra = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+            return datasets.load_dataset(builder, data_files={"train": str(path)}, split=split, **extra)
+        if path.is_dir():
+            return datasets.load_dataset(str(path), subset, split=split)
+        if os.path.isabs(name) or name.startswith((".", "~")) or Path(name).suffix.lower() in _FILE_BUILDERS:
+            raise UserInputError(
+                f"dataset file or folder '{name}' does not exist; check the path, or give a hub id such as stanfordnlp/imdb"
+            )
+        return datasets.load_dataset(name, subset, split=split)
+    except UserInputError:
+        raise
+    except ValueError as exc:
+        message = str(exc)
+        if "corresponds to no data" in message:  # an empty file, or a slice such as train[:0]
+            raise UserInputError(
+                f"dataset '{name}' split '{split}' is empty; choose a split or slice that has rows"
+            ) from exc
+        if "Unknown split" in message or "Bad split" in message:
+            raise _unknown_split(name, split, _split_names_from_error(message)) from exc
+        if "Config name is missing" in message or "BuilderConfig" in message:
+            raise UserInputError(
+                f"dataset '{name}' needs a subset (config) and '{subset or ''}' is not one of them: {message.splitlines()[0]}"
+            ) from exc
+        raise UserInputError(f"dataset '{name}' (split '{split}') could not be loaded: {message.splitlines()[0]}") from exc
+    except (FileNotFoundError, ConnectionError, OSError) as exc:
+        raise UserInputError(
+            f"dataset '{name}' was not found: it is not a local file or folder, and the Hugging Face hub did not "
+            "provide it (unknown id, no network, or not cached). Check the spelling (e.g. stanfordnlp/imdb) or give "
+            f"a local csv/json/parquet file. Details: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from exc

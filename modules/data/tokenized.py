@@ -1,0 +1,130 @@
+"""Tokenize a text/label split once, check it fits a classification task, and cache it.
+
+Tokenization runs as one batched `datasets.map`; the result is reused across
+epochs, across queue runs (an in-process cache keyed by content fingerprints) and
+across restarts for file-backed datasets (the `datasets` cache, given the same
+fingerprint). Labels are checked here so a bad file fails before any training;
+text labels and lists of labels (multi-label) become ids (see labels.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import OrderedDict
+from typing import Any, Callable
+
+from ..errors import UserInputError
+from .dataset import MODEL_INPUTS, EncodedTextDataset
+from .encoding import TokenEncoder
+from .labels import LabelScheme, inspect_labels
+from .sources import load_split
+from .text_cleaning import strip_html
+
+log = logging.getLogger(__name__)
+
+_CACHE: "OrderedDict[str, EncodedTextDataset]" = OrderedDict()
+_CACHE_SIZE = 4
+
+
+def _check_columns(data: Any, name: str, text_field: str, label_field: str) -> None:
+    columns = list(data.column_names)
+    for role, column in (("text_field", text_field), ("label_field", label_field)):
+        if column not in columns:
+            raise UserInputError(
+                f"{role} '{column}' is not a column of dataset '{name}'; its columns are {columns}"
+            )
+
+
+def _encoder_fingerprint(encoder: Callable) -> str:
+    """A TokenEncoder carries its own; another encode function (one returning an (ids, mask)
+    tuple) is hashed by its code and closure as `datasets` does, else by identity."""
+    fingerprint = getattr(encoder, "fingerprint", None)
+    if fingerprint:
+        return str(fingerprint)
+    from datasets.fingerprint import Hasher
+
+    try:
+        return Hasher.hash(encoder)
+    except Exception:  # unpicklable closure: never reuse (an id() could be recycled)
+        import uuid
+
+        return uuid.uuid4().hex
+
+
+def _encode_key(data: Any, encoder: TokenEncoder, text_field: str, label_field: str,
+                return_dict: bool, strip: bool, labels: LabelScheme) -> str:
+    parts = [data._fingerprint, _encoder_fingerprint(encoder), text_field, label_field, str(return_dict), str(strip),
+             labels.fingerprint]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def _batch_encoder(encoder: Callable, text_field: str, label_field: str, return_dict: bool,
+                   strip: bool, labels: LabelScheme) -> Callable[[dict], dict]:
+    to_label = labels.converter()
+
+    def encode_batch(batch: dict) -> dict:
+        texts = [strip_html(t) if strip else t for t in batch[text_field]]
+        encoded = encoder(texts, return_dict=return_dict) if isinstance(encoder, TokenEncoder) else encoder(texts)
+        if return_dict:
+            out = {k: encoded[k] for k in MODEL_INPUTS if k in encoded}
+        else:
+            if not isinstance(encoded, (tuple, list)) or len(encoded) != 2:
+                raise UserInputError(
+                    "encode_return_dict is False, so the encode function must return an (ids, mask) tuple, "
+                    f"but it returned {type(encoded).__name__}; set encode_return_dict to True for HF tokenizers"
+                )
+            out = {"input_ids": encoded[0], "attention_mask": encoded[1]}
+        out = {k: [list(map(int, row)) for row in v] for k, v in out.items()}
+        out["labels"] = [to_label(v) for v in batch[label_field]]
+        out["length"] = [len(ids) for ids in out["input_ids"]]
+        return out
+
+    return encode_batch
+
+
+def encode_text_dataset(name: str, split: str, text_field: str, label_field: str, encoder: TokenEncoder,
+                        encode_return_dict: bool = True, strip_html_tags: bool = True,
+                        subset: str = "") -> EncodedTextDataset:
+    data = load_split(name, split, subset)
+    description = f"{name}{':' + subset if subset else ''}[{split}]"
+    if len(data) == 0:
+        raise UserInputError(f"dataset '{name}' split '{split}' is empty; choose a split or slice that has rows")
+    _check_columns(data, name, text_field, label_field)
+    labels = inspect_labels(data, name, label_field)
+    label_values = list(labels.values)
+    label_names = list(labels.names) if labels.names is not None else None
+    if labels.from_text:
+        log.info("text labels of %s numbered in sorted order: %s", description,
+                 ", ".join(f"{i}={n}" for i, n in enumerate(label_names[:20])))
+    key = _encode_key(data, encoder, text_field, label_field, encode_return_dict, strip_html_tags, labels)
+    cached = _CACHE.get(key)
+    if cached is not None:
+        _CACHE.move_to_end(key)
+        log.info("reusing the tokenized %s (%d rows) from this session's cache", description, len(cached))
+        return EncodedTextDataset(cached.data, encoder, label_values, label_names, description, True, key,
+                                  multi_label=labels.multi_label)
+
+    tokenized = data.map(
+        _batch_encoder(encoder, text_field, label_field, encode_return_dict, strip_html_tags, labels),
+        batched=True, batch_size=1000, remove_columns=data.column_names, new_fingerprint=key,
+        desc=f"Tokenizing {description}",
+    )
+    max_length = getattr(encoder, "max_length", None)
+    if max_length and not getattr(encoder, "truncation", True):
+        longest = max(tokenized["length"])
+        if longest > max_length:
+            raise UserInputError(
+                f"truncation is off and some texts of {description} have {longest} tokens, more than max_length "
+                f"{max_length}; turn truncation on"
+            )
+    result = EncodedTextDataset(tokenized, encoder, label_values, label_names, description, False, key,
+                                multi_label=labels.multi_label)
+    _CACHE[key] = result
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return result
+
+
+def clear_cache() -> None:
+    _CACHE.clear()

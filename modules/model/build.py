@@ -1,0 +1,48 @@
+"""Build a new, untrained classifier on a pretrained encoder (the model node's work)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..pretrained import load_config, load_encoder, normalize_model_name
+from .classifier import TextClassifier
+from .hf_head import HfSequenceNetwork, load_sequence_model, set_classifier_dropout
+from .linear_head import LinearHeadNetwork
+from .network import HF_HEAD, check_head_settings, check_head_type
+
+_ATTENTION_DROPOUT_FIELDS = ("attention_probs_dropout_prob", "attention_dropout")
+
+
+def without_attention_dropout(config) -> None:
+    """Attention dropout 0: PyTorch's fused attention kernel then runs in training too."""
+    for field in _ATTENTION_DROPOUT_FIELDS:
+        if hasattr(config, field):
+            setattr(config, field, 0.0)
+
+
+def _hf_network(name: str, config, num_outputs: int, dropout: float, seed: int,
+                trust_remote_code: bool) -> HfSequenceNetwork:
+    """Hugging Face's own head, its new weights drawn from a seeded global generator."""
+    config.num_labels = num_outputs
+    set_classifier_dropout(config, dropout)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return HfSequenceNetwork(load_sequence_model(name, config, trust_remote_code))
+
+
+def build_classification_model(model_name: str, num_outputs: int = 1, pooling: str = "cls",
+                               dropout: float = 0.1, fast_attention: bool = False, seed: int = 0,
+                               trust_remote_code: bool = False, head_type: str = "linear") -> TextClassifier:
+    """A pretrained encoder with a new head: ours (`linear`) or Hugging Face's (`hf_sequence_classification`)."""
+    check_head_type(head_type)
+    check_head_settings(num_outputs, dropout)
+    name = normalize_model_name(model_name)
+    config = load_config(name, trust_remote_code)
+    if fast_attention:
+        without_attention_dropout(config)
+    if head_type == HF_HEAD:
+        network = _hf_network(name, config, num_outputs, dropout, seed, trust_remote_code)
+    else:
+        encoder = load_encoder(name, config, trust_remote_code)
+        network = LinearHeadNetwork(encoder, num_outputs, pooling, dropout, init_seed=seed)
+    return TextClassifier(network=network, model_name=name)

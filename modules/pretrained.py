@@ -1,0 +1,151 @@
+"""Load Hugging Face tokenizers, configs and encoders by hub id or local folder.
+
+Every failure becomes a `UserInputError` that names the value and the fix, so a
+misspelt model name reads as such in ComfyUI instead of a 40-line OSError.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from .errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+# Architectures whose position ids start after the padding index (2 slots unusable).
+_POSITION_OFFSET_TYPES = {"roberta", "xlm-roberta", "camembert", "longformer", "mpnet", "bart", "xlm-roberta-xl"}
+_NO_LIMIT = 1_000_000  # tokenizers report 1e30 when they know no limit
+
+
+def looks_like_path(name: str) -> bool:
+    return (
+        os.path.isabs(name)
+        or name.startswith(("./", "../", "~", ".\\", "..\\"))
+        or "\\" in name
+        or name.count("/") > 1
+    )
+
+
+def normalize_model_name(model_name: str) -> str:
+    """Check the shape of a model name; return it stripped (and with ~ expanded)."""
+    name = (model_name or "").strip()
+    if not name:
+        raise UserInputError("model_name is empty; give a hub id such as distilbert-base-uncased or a local folder")
+    expanded = os.path.expanduser(name)
+    if os.path.isdir(expanded):
+        if not (Path(expanded) / "config.json").is_file():
+            raise UserInputError(
+                f"model folder '{name}' has no config.json; give a folder written by save_pretrained "
+                "(config.json, weights and tokenizer files)"
+            )
+        return expanded
+    if looks_like_path(name) or os.path.exists(expanded):
+        raise UserInputError(
+            f"model folder '{name}' does not exist; check the path, or give a hub id such as distilbert-base-uncased"
+        )
+    if not _HUB_ID.match(name):
+        raise UserInputError(
+            f"model_name '{name}' is neither a local folder nor a valid Hugging Face hub id "
+            "(letters, digits, '-', '_', '.', at most one '/'), e.g. distilbert-base-uncased or "
+            "distilbert/distilbert-base-uncased"
+        )
+    return name
+
+
+def load_failed(kind: str, name: str, exc: Exception) -> UserInputError:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return UserInputError(
+        f"could not load the {kind} for model '{name}': it is not a local folder and the Hugging Face hub "
+        f"did not provide it (unknown id, private repository, or no network and not cached). Check the "
+        f"spelling (e.g. distilbert-base-uncased, roberta-base) or give a local folder. Details: {first_line}"
+    )
+
+
+def load_config(model_name: str, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoConfig
+
+    name = normalize_model_name(model_name)
+    try:
+        return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError) as exc:
+        raise load_failed("config", name, exc) from exc
+
+
+def load_tokenizer(model_name: str, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoTokenizer
+
+    name = normalize_model_name(model_name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise load_failed("tokenizer", name, exc) from exc
+    if not getattr(tokenizer, "is_fast", False):
+        log.warning("tokenizer for %s is a slow (Python) tokenizer; tokenization will be slower", name)
+    return tokenizer
+
+
+def load_pretrained(auto_class: Any, model_name: str, config: Any, trust_remote_code: bool = False) -> Any:
+    """`auto_class.from_pretrained` in fp32 with PyTorch's fused attention where the model supports it.
+
+    fp32 master weights: transformers v5 would otherwise keep a checkpoint's half-precision dtype.
+    A ValueError that is not about attention (e.g. no such head for this architecture) propagates.
+    """
+    import torch
+
+    name = normalize_model_name(model_name)
+    kwargs: dict[str, Any] = {"config": config, "trust_remote_code": trust_remote_code, "dtype": torch.float32}
+    try:
+        try:
+            return auto_class.from_pretrained(name, attn_implementation="sdpa", **kwargs)
+        except ValueError as exc:
+            if "sdpa" not in str(exc).lower() and "attn_implementation" not in str(exc):
+                raise
+            log.info("%s does not support SDPA attention; using its default attention", name)
+            return auto_class.from_pretrained(name, **kwargs)
+    except (OSError, KeyError) as exc:
+        raise load_failed("model weights", name, exc) from exc
+
+
+def load_encoder(model_name: str, config: Any, trust_remote_code: bool = False) -> Any:
+    """The bare encoder (no task head)."""
+    from transformers import AutoModel
+
+    try:
+        return load_pretrained(AutoModel, model_name, config, trust_remote_code)
+    except ValueError as exc:
+        raise load_failed("model weights", model_name, exc) from exc
+
+
+def model_max_positions(config: Any) -> int | None:
+    """How many tokens the encoder's position embeddings can take (None: no limit)."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is None:
+        return None
+    if getattr(config, "model_type", "") in _POSITION_OFFSET_TYPES:
+        positions -= (getattr(config, "pad_token_id", 1) or 1) + 1
+    return int(positions)
+
+
+def resolve_max_length(requested: int, tokenizer: Any, config: Any, model_name: str) -> int:
+    """0 means the model's own maximum; more than the maximum is an error, not a silent crop."""
+    limits = [model_max_positions(config)]
+    tok_limit = getattr(tokenizer, "model_max_length", None)
+    if tok_limit is not None and tok_limit < _NO_LIMIT:
+        limits.append(int(tok_limit))
+    known = [limit for limit in limits if limit]
+    maximum = min(known) if known else 512
+    if requested < 0:
+        raise UserInputError(f"max_length {requested} is negative; use 0 for the model's maximum ({maximum})")
+    if requested == 0:
+        return maximum
+    if requested > maximum:
+        raise UserInputError(
+            f"max_length {requested} is above the maximum of model '{model_name}' ({maximum} tokens); "
+            f"use {maximum} or less, or 0 for the model's maximum"
+        )
+    return requested

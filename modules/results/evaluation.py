@@ -1,0 +1,86 @@
+"""The Evaluate node's work: full metrics of a trained classifier on labelled data.
+
+The data's labels are renumbered to the model's label names (names it never saw are an
+error), the same fit checks as training run first, and the classifier is not changed:
+on another device a copy runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import replace
+from typing import Optional
+
+import torch
+
+from ..data.batching import TextDataLoader
+from ..data.dataset import EncodedTextDataset
+from ..errors import UserInputError
+from ..host import RuntimeHooks, resolve_device
+from ..model.classifier import MULTI_LABEL, TextClassifier
+from ..precision import choose_precision
+from ..training.eval_pass import evaluate
+from ..training.fit_checks import align_for_model, check_labels_fit, check_loss_weights, check_tokenizer_fits
+from ..training.losses import LossSpec, resolve_auto_weights
+from .metrics import ClassificationReport, classification_report
+
+log = logging.getLogger(__name__)
+
+
+def default_loss(model: TextClassifier, data: EncodedTextDataset) -> LossSpec:
+    """The loss a model was most likely trained with: BCE for one logit or multi-label, else cross-entropy."""
+    if model.num_outputs == 1 or data.multi_label or model.problem_type == MULTI_LABEL:
+        return LossSpec("bce_with_logits")
+    return LossSpec("cross_entropy")
+
+
+def _checked_loader(model: TextClassifier, loader: TextDataLoader,
+                    loss_spec: Optional[LossSpec]) -> tuple[TextDataLoader, LossSpec]:
+    """The loader with labels in the model's numbering, and the loss to report (weights resolved)."""
+    dataset = align_for_model(model, loader.dataset, "evaluation")
+    loss_spec = loss_spec or default_loss(model, dataset)
+    check_loss_weights(model, loss_spec)
+    check_tokenizer_fits(model, dataset)
+    check_labels_fit(model, dataset, loss_spec, "evaluation")
+    loss_spec = resolve_auto_weights(loss_spec, dataset, model.num_outputs)
+    if dataset is not loader.dataset:
+        loader = replace(loader, dataset=dataset)
+    return loader, loss_spec
+
+
+def _network_on(model: TextClassifier, device: torch.device, hooks: RuntimeHooks) -> torch.nn.Module:
+    """The classifier's network on `device`: itself when it is there, else a copy (the input stays put)."""
+    if next(model.network.parameters()).device == device:
+        return model.network
+    hooks.prepare_for_training(device)
+    return copy.deepcopy(model.network).to(device)
+
+
+def evaluate_classifier(model: TextClassifier, data: TextDataLoader | EncodedTextDataset,
+                        loss_spec: Optional[LossSpec] = None, threshold: float = 0.5, device: str = "auto",
+                        hooks: Optional[RuntimeHooks] = None, batch_size: int = 32,
+                        precision: str = "auto") -> ClassificationReport:
+    """Full metrics of `model` on labelled data (a loader, or a dataset batched here)."""
+    hooks = hooks or RuntimeHooks()
+    loader = data if isinstance(data, TextDataLoader) else TextDataLoader(data, batch_size, shuffle=False)
+    loader, loss_spec = _checked_loader(model, loader, loss_spec)
+    target = resolve_device(device, hooks)
+    network = _network_on(model, target, hooks)
+    total, done = len(loader), 0
+
+    def step() -> None:
+        nonlocal done
+        hooks.check_interrupted()
+        done += 1
+        hooks.progress(done, total)
+
+    result = evaluate(network, loader, loss_spec, target, choose_precision(precision, target), keep_outputs=True,
+                      on_batch=step)
+    if result.logits is None:
+        raise UserInputError(f"the evaluation data {loader.dataset.description} has no rows; choose a split with rows")
+    names = loader.dataset.label_names or model.label_names
+    report = classification_report(result.logits, result.labels, threshold, names, loss=result.loss)
+    log.info("evaluated %s on %s: %s", model.model_name, loader.dataset.description,
+             ", ".join(f"{k} {v:.4f}" for k, v in report.headline().items()))
+    return report

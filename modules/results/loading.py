@@ -1,0 +1,129 @@
+"""Load a saved classifier folder back into a `TextClassifier`, ready to predict, evaluate or train on."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import UserInputError
+from ..model.classifier import MULTI_LABEL, SINGLE_LABEL, TextClassifier, TrainingState
+from ..model.hf_head import HfSequenceNetwork, load_sequence_model
+from ..model.linear_head import LinearHeadNetwork
+from ..model.lora import restore_lora
+from ..model.network import HF_HEAD, LINEAR_HEAD, ClassifierNetwork
+from ..node_names import SAVE_NODE
+from ..pretrained import load_config, load_encoder, load_tokenizer, normalize_model_name
+from .saved_folder import (FORMAT, FORMAT_VERSION, HEAD_FILE, HISTORY_FILE, MANIFEST_FILE, SETTINGS_FILE,
+                           STATE_FILE)
+
+log = logging.getLogger(__name__)
+
+
+def _read_manifest(folder: Path) -> dict:
+    manifest_path = folder / MANIFEST_FILE
+    if not manifest_path.is_file():
+        if (folder / "config.json").is_file():
+            hint = ("it looks like a plain Hugging Face model folder: use it as model_name on the model node to "
+                    f"fine-tune it, or choose a folder written by the {SAVE_NODE} node")
+        else:
+            hint = f"choose a folder written by the {SAVE_NODE} node"
+        raise UserInputError(f"'{folder}' is not a saved text classifier (it has no {MANIFEST_FILE}); {hint}")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"'{manifest_path}' is not valid JSON ({exc}); save the model again") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise UserInputError(f"'{manifest_path}' is not a saved text classifier's description; save the model again")
+    if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
+        raise UserInputError(
+            f"'{folder}' was saved by a newer version of this node pack (format {manifest['format_version']}); "
+            "update the pack to load it"
+        )
+    return manifest
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else default
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        log.warning("%s is not valid JSON; ignored", path)
+        return default
+
+
+def _linear_network(folder: Path, name: str, manifest: dict) -> LinearHeadNetwork:
+    from safetensors.torch import load_file
+
+    encoder = load_encoder(name, load_config(name))
+    network = LinearHeadNetwork(encoder, int(manifest["num_outputs"]), manifest.get("pooling", "cls"),
+                                float(manifest.get("dropout") or 0.0))
+    head_path = folder / HEAD_FILE
+    if not head_path.is_file():
+        raise UserInputError(f"saved classifier '{folder}' has no {HEAD_FILE} (its linear head); save the model again")
+    try:
+        network.head.load_state_dict(load_file(str(head_path)))
+    except RuntimeError as exc:
+        raise UserInputError(f"{head_path} does not fit a head with {manifest['num_outputs']} outputs on this "
+                             f"encoder ({str(exc).splitlines()[0]}); save the model again") from exc
+    return network
+
+
+def _network(folder: Path, name: str, manifest: dict) -> ClassifierNetwork:
+    """The saved network, LoRA adapters put back; its size checked against the manifest."""
+    head_type = manifest.get("head_type")
+    with torch.inference_mode(False):
+        if head_type == HF_HEAD:
+            network = HfSequenceNetwork(load_sequence_model(name, load_config(name)))
+        elif head_type == LINEAR_HEAD:
+            network = _linear_network(folder, name, manifest)
+        else:
+            raise UserInputError(f"'{folder}' has head_type '{head_type}', which this version cannot load")
+        if network.num_outputs != int(manifest["num_outputs"]):
+            raise UserInputError(f"'{folder}': the weights have {network.num_outputs} outputs but {MANIFEST_FILE} "
+                                 f"says {manifest['num_outputs']}; save the model again")
+        if manifest.get("lora"):
+            restore_lora(network, folder)
+    return network.eval()
+
+
+def _training_state(folder: Path) -> TrainingState | None:
+    state_path = folder / STATE_FILE
+    if not state_path.is_file():
+        return None
+    return TrainingState.from_file_dict(torch.load(state_path, map_location="cpu", weights_only=True))
+
+
+def saved_folder(path: str | Path) -> Path:
+    """The folder a path names, checked to exist."""
+    if not str(path).strip():
+        raise UserInputError("no saved model given: choose one from the list or give the folder's path")
+    folder = Path(os.path.expanduser(str(path).strip()))
+    if not folder.is_dir():
+        raise UserInputError(f"saved model folder '{path}' does not exist; check the path (folders the Save node "
+                             "writes are listed on the Load node)")
+    return folder
+
+
+def load_classifier(path: str | Path, restore_training_state: bool = True) -> TextClassifier:
+    """A saved classifier, ready to predict, evaluate or train further (resuming when its state is kept)."""
+    folder = saved_folder(path)
+    manifest = _read_manifest(folder)
+    name = normalize_model_name(str(folder))
+    network = _network(folder, name, manifest)
+    model = TextClassifier(
+        network=network, model_name=name, base_model_name=manifest.get("base_model") or name,
+        tokenizer=load_tokenizer(name), max_length=manifest.get("max_length"), lora=manifest.get("lora") or None,
+        problem_type=MULTI_LABEL if manifest.get("problem_type") == "multi_label" else SINGLE_LABEL,
+        history=list(_read_json(folder / HISTORY_FILE, [])),
+        training_settings=_read_json(folder / SETTINGS_FILE, {}))
+    names = manifest.get("label_names")
+    model.output_labels(names, f"label names in {folder / MANIFEST_FILE}")  # misfits fail here, not later
+    model.label_names = list(names) if names else None  # None: integer labels, as when it was trained
+    model.training_state = _training_state(folder)
+    model.resume_state = model.training_state if restore_training_state else None
+    log.info("loaded %s classifier from %s (%d outputs)", model.head_type, folder, model.num_outputs)
+    return model

@@ -1,0 +1,150 @@
+"""Pictures of training and evaluation: loss/accuracy curves and confusion matrices.
+
+matplotlib is imported inside the functions (it is heavy, and ComfyUI's start-up
+must not pay for it) and used through its object API with the Agg canvas, so no
+window, no global pyplot state and no display are needed. Series are cleaned before
+plotting: NaN and infinite points are left out (and counted in the title), a flat
+series gets a visible range, an empty one a note instead of an empty frame.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+
+from ..figures import figure_to_image, new_figure
+
+_TRAIN, _VAL, _STEPS = "#1f77b4", "#d62728", "#9ecae1"
+
+
+def _finite(points: Iterable[tuple[float, Optional[float]]]) -> tuple[list[float], list[float], int]:
+    """Points with a finite value, and how many were NaN or infinite (missing ones are not counted)."""
+    xs, ys, bad = [], [], 0
+    for x, y in points:
+        if y is None:
+            continue
+        if not math.isfinite(float(y)):
+            bad += 1
+            continue
+        xs.append(float(x))
+        ys.append(float(y))
+    return xs, ys, bad
+
+
+def _series(ax: Any, points, label: str, color: str, hidden: list[int], **style) -> bool:
+    xs, ys, bad = _finite(points)
+    hidden[0] += bad
+    if not xs:
+        return False
+    ax.plot(xs, ys, label=label, color=color, **style)
+    return True
+
+
+def _finish_axis(ax: Any, drew: bool, ylabel: str, bounded: bool) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    if not drew:
+        ax.text(0.5, 0.5, "no values yet", ha="center", va="center", transform=ax.transAxes, color="gray")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(left=0)
+    if bounded:
+        ax.set_ylim(-0.02, 1.02)
+    else:
+        low, high = ax.get_ylim()
+        if high - low < 1e-9:  # a flat series: give it a visible range
+            ax.set_ylim(low - 0.5, high + 0.5)
+    ax.legend(fontsize=8, loc="best")
+
+
+def render_training_curves(history: Sequence[dict], step_losses: Sequence[tuple[float, float]] = (),
+                           title: str = "") -> Any:
+    """Loss (left) and accuracy (right) per epoch as a PIL image, 800 x 320 pixels.
+
+    `history` holds per-epoch dicts (epoch, train_loss, val_loss, val_accuracy,
+    train_accuracy); `step_losses` optional (fractional epoch, windowed train loss)
+    points drawn as a thin line while an epoch runs."""
+    figure = new_figure(8, 3.2)
+    loss_ax, acc_ax = figure.subplots(1, 2)
+    hidden = [0]
+    epochs = [row.get("epoch", i + 1) for i, row in enumerate(history)]
+    marker = {"marker": "o", "markersize": 4}
+    drew_loss = _series(loss_ax, step_losses, "train (recent steps)", _STEPS, hidden, linewidth=1)
+    drew_loss |= _series(loss_ax, zip(epochs, (r.get("train_loss") for r in history)), "train", _TRAIN, hidden,
+                         **marker)
+    drew_loss |= _series(loss_ax, zip(epochs, (r.get("val_loss") for r in history)), "validation", _VAL, hidden,
+                         **marker)
+    drew_acc = _series(acc_ax, zip(epochs, (r.get("train_accuracy") for r in history)), "train", _TRAIN, hidden,
+                       **marker)
+    drew_acc |= _series(acc_ax, zip(epochs, (r.get("val_accuracy") for r in history)), "validation", _VAL,
+                        hidden, **marker)
+    _finish_axis(loss_ax, drew_loss, "loss", bounded=False)
+    _finish_axis(acc_ax, drew_acc, "accuracy", bounded=True)
+    loss_ax.set_title("loss", fontsize=10)
+    acc_ax.set_title("accuracy", fontsize=10)
+    note = f" ({hidden[0]} NaN/inf values not drawn)" if hidden[0] else ""
+    if title or note:
+        figure.suptitle(f"{title}{note}", fontsize=10)
+    return figure_to_image(figure)
+
+
+def _short(name: str, limit: int = 14) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def render_confusion_matrix(confusion: Sequence, label_names: Sequence[str], title: str = "") -> Any:
+    """A K x K confusion matrix (rows: true class, columns: predicted) as a PIL image.
+    Cells are coloured by the share of their row, so rare classes stay readable."""
+    matrix = np.asarray(confusion, dtype=np.int64)
+    classes = matrix.shape[0]
+    side = min(3.5 + 0.45 * classes, 14)
+    figure = new_figure(side + 1.2, side)
+    ax = figure.subplots()
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    if classes <= 25:
+        for (row, col), count in np.ndenumerate(matrix):
+            ax.text(col, row, str(count), ha="center", va="center", fontsize=8,
+                    color="white" if shares[row, col] > 0.5 else "black")
+    ticks = range(classes)
+    names = [_short(n) for n in label_names]
+    ax.set_xticks(ticks, names if classes <= 40 else [""] * classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(ticks, names if classes <= 40 else [""] * classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "confusion matrix", fontsize=10)
+    return figure_to_image(figure)
+
+
+def render_multilabel_confusion(confusion: Sequence, label_names: Sequence[str], title: str = "") -> Any:
+    """Per-label counts (true negatives, false positives, false negatives, true positives)
+    as a table-like heat map: one row per label."""
+    per_label = np.asarray(confusion, dtype=np.int64).reshape(-1, 4)  # tn, fp, fn, tp
+    labels = per_label.shape[0]
+    figure = new_figure(6, min(1.5 + 0.35 * labels, 14))
+    ax = figure.subplots()
+    shares = per_label / np.maximum(per_label.sum(axis=1, keepdims=True), 1)
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    if labels <= 60:
+        for (row, col), count in np.ndenumerate(per_label):
+            ax.text(col, row, str(count), ha="center", va="center", fontsize=8,
+                    color="white" if shares[row, col] > 0.5 else "black")
+    ax.set_xticks(range(4), ["true neg", "false pos", "false neg", "true pos"], fontsize=8)
+    ax.set_yticks(range(labels), [_short(n) for n in label_names] if labels <= 60 else [""] * labels, fontsize=8)
+    ax.set_title(title or "per-label confusion", fontsize=10)
+    return figure_to_image(figure)
+
+
+def render_report_confusion(report: Any) -> Any:
+    """The confusion picture that fits a ClassificationReport's task."""
+    title = f"{report.task}: accuracy {report.accuracy:.1%}, f1 {report.f1:.1%} ({report.average})"
+    if report.task == "multilabel":
+        return render_multilabel_confusion(report.confusion, report.label_names, title)
+    return render_confusion_matrix(report.confusion, report.label_names, title)

@@ -1,0 +1,88 @@
+"""Where saved classifiers live and what a saved folder holds (see saving.py for the layout).
+
+Saving goes inside an output directory only (`save_parent` refuses a prefix that leads out);
+the Load node lists saved folders found under its roots.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ..errors import UserInputError
+
+FORMAT = "hf-text-finetune-classifier"
+FORMAT_VERSION = 1
+MANIFEST_FILE = "classifier.json"
+HEAD_FILE = "head.safetensors"
+STATE_FILE = "training_state.pt"
+SETTINGS_FILE = "training_settings.json"
+HISTORY_FILE = "metrics_history.json"
+COUNTER_DIGITS = 5
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def split_prefix(prefix: str) -> tuple[list[str], str]:
+    """'runs/imdb' -> (['runs'], 'imdb'). Refuses anything that could leave the output directory."""
+    text = (prefix or "").strip()
+    if not text:
+        raise UserInputError("filename_prefix is empty; give a name such as text_classifier or runs/imdb")
+    if os.path.isabs(text) or text.startswith(("/", "\\", "~")) or _WINDOWS_DRIVE.match(text):
+        raise UserInputError(
+            f"filename_prefix '{prefix}' is an absolute path; models are saved inside the output directory, so give "
+            "a relative name such as text_classifier or runs/imdb"
+        )
+    parts = re.split(r"[\\/]+", text)
+    if any(part in ("..", ".") for part in parts):
+        raise UserInputError(
+            f"filename_prefix '{prefix}' contains '..' or '.', which could leave the output directory; use plain "
+            "folder names such as runs/imdb"
+        )
+    if not parts[-1]:
+        raise UserInputError(f"filename_prefix '{prefix}' ends with a separator; end it with a name, e.g. runs/imdb")
+    bad = [part for part in parts if any(ord(c) < 32 for c in part) or any(c in part for c in '<>:"|?*')]
+    if bad:
+        raise UserInputError(f"filename_prefix '{prefix}' has characters not allowed in folder names in {bad}")
+    return parts[:-1], parts[-1]
+
+
+def save_parent(output_dir: Path, prefix: str) -> tuple[Path, str]:
+    """The folder that will hold `<stem>_00001`, checked to stay inside `output_dir` (symlinks included)."""
+    subfolders, stem = split_prefix(prefix)
+    root = Path(output_dir).expanduser().resolve()
+    parent = root.joinpath(*subfolders).resolve()
+    if parent != root and root not in parent.parents:
+        raise UserInputError(f"filename_prefix '{prefix}' leads outside the output directory {root}; use a plain name")
+    return parent, stem
+
+
+def is_saved_classifier(folder: Path) -> bool:
+    return (Path(folder) / MANIFEST_FILE).is_file()
+
+
+def find_saved_classifiers(roots: dict[str, Path], max_depth: int = 3) -> list[str]:
+    """'<root label>/<relative path>' for every saved classifier under the roots, newest names last."""
+    found = []
+    for label, root in roots.items():
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        for dirpath, dirnames, _ in os.walk(root):
+            here = Path(dirpath)
+            depth = len(here.relative_to(root).parts)
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            if depth >= max_depth:
+                dirnames[:] = []
+            if here != root and is_saved_classifier(here):
+                found.append(f"{label}/{here.relative_to(root).as_posix()}")
+                dirnames[:] = []
+    return sorted(found)
+
+
+def resolve_saved_choice(choice: str, roots: dict[str, Path]) -> Path:
+    """The folder behind a '<root label>/<relative path>' list entry."""
+    label, _, rest = (choice or "").partition("/")
+    if label not in roots or not rest:
+        raise UserInputError(f"saved model '{choice}' is not in the list; refresh the node or give a path")
+    return Path(roots[label]) / rest

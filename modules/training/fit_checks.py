@@ -1,0 +1,174 @@
+"""Checks that a model, its data and its loss fit together, run before training or evaluation."""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+from ..data.dataset import EncodedTextDataset
+from ..data.labels import align_labels
+from ..errors import UserInputError
+from ..model.classifier import MULTI_LABEL, SINGLE_LABEL, TextClassifier
+from ..node_names import MODEL_NODE, NODE_NAMES, TOKENIZER_NODE
+from .losses import LossSpec
+
+log = logging.getLogger(__name__)
+
+_BCE_NODE = NODE_NAMES["PtnBCEWithLogitsLoss"]
+
+
+def problem_type(model: TextClassifier, loss: LossSpec) -> str:
+    """Hugging Face's name for the task: several sigmoid outputs are multi-label."""
+    return MULTI_LABEL if loss.is_binary and model.num_outputs > 1 else SINGLE_LABEL
+
+
+def _names_hint(data: EncodedTextDataset) -> str:
+    return f" {data.label_names[:20]}" if data.label_names else ""
+
+
+def check_model_labels(model: TextClassifier) -> None:
+    """A model's label names must match its outputs (one per output; two for a single logit)."""
+    names = model.label_names
+    if not names:
+        return
+    fits = len(names) == model.num_outputs or (model.num_outputs == 1 and len(names) <= 2)
+    if not fits:
+        raise UserInputError(
+            f"the model has {model.num_outputs} outputs but {len(names)} label names {list(names)[:20]}; "
+            f"give one name per output (two for a single-logit binary model), or rebuild the model with "
+            f"num_outputs {len(names)} on {MODEL_NODE}"
+        )
+
+
+def _check_bce(model: TextClassifier, data: EncodedTextDataset, where: str, exact: bool) -> None:
+    outputs, width = model.num_outputs, data.num_classes
+    if data.multi_label:
+        if (exact and width != outputs) or width > outputs:
+            raise UserInputError(
+                f"{where} is multi-label with {width} labels{_names_hint(data)}, but the model has num_outputs "
+                f"{outputs}; set num_outputs to {width} on {MODEL_NODE} (one sigmoid output per label)"
+            )
+        return
+    if outputs != 1:
+        raise UserInputError(
+            f"BCE With Logits Loss with a model of num_outputs {outputs} needs multi-label targets (a label "
+            f"column holding lists); for one label per text with {outputs} classes use the Cross Entropy Loss "
+            f"node, or set num_outputs to 1 on {MODEL_NODE} for binary labels 0/1"
+        )
+    values = data.label_values
+    bad = [v for v in values if v not in (0, 1)]
+    if bad or (data.label_names and len(data.label_names) > 2):
+        classes = data.num_classes
+        raise UserInputError(
+            f"labels {values[:10]}{_names_hint(data)} of {where} do not fit a single-logit BCE model, which needs "
+            f"two classes (0/1); for {classes} classes set num_outputs to {classes} on {MODEL_NODE} and use the "
+            "Cross Entropy Loss node"
+        )
+
+
+def _check_cross_entropy(model: TextClassifier, data: EncodedTextDataset, where: str, exact: bool) -> None:
+    outputs, values = model.num_outputs, data.label_values
+    if data.multi_label:
+        raise UserInputError(
+            f"{where} is multi-label (its label column holds lists), which Cross Entropy Loss cannot train; use "
+            f"{_BCE_NODE} with num_outputs {data.num_classes} on {MODEL_NODE}"
+        )
+    if outputs < 2:
+        raise UserInputError(
+            f"Cross Entropy Loss needs one output per class, but the model has num_outputs {outputs}; "
+            f"set num_outputs to {max(data.num_classes, 2)} on {MODEL_NODE}, or use {_BCE_NODE} "
+            "with 1 output for binary labels"
+        )
+    too_big = [v for v in values if v >= outputs]
+    if too_big:
+        raise UserInputError(
+            f"labels {too_big[:10]} of {where} are outside the model's {outputs} outputs (classes "
+            f"0..{outputs - 1}): the model never learned them; set num_outputs to {data.num_classes} on "
+            f"{MODEL_NODE}, or use data with the model's classes"
+        )
+    if exact and data.num_classes != outputs:
+        raise UserInputError(
+            f"{where} has {data.num_classes} classes{_names_hint(data)} but the model has num_outputs {outputs}; "
+            f"set num_outputs to {data.num_classes} on {MODEL_NODE} so each class has one output"
+        )
+
+
+def check_labels_fit(model: TextClassifier, data: EncodedTextDataset, loss: LossSpec, role: str,
+                     exact: bool = False) -> None:
+    """Labels against the model's outputs and the loss. `exact` (training data): the number
+    of classes must equal the outputs; other data may hold a subset of the classes."""
+    where = f"the {role} data {data.description}"
+    if loss.is_binary:
+        _check_bce(model, data, where, exact)
+    else:
+        _check_cross_entropy(model, data, where, exact)
+
+
+def align_for_model(model: TextClassifier, data: EncodedTextDataset, role: str,
+                    names: Optional[list[str]] = None) -> EncodedTextDataset:
+    """`data` renumbered to the label names the model uses (or `names` for a model
+    about to adopt them); labels the model never saw are an error."""
+    check_model_labels(model)
+    target = names if names is not None else model.label_names
+    return align_labels(data, target, model.num_outputs, role)
+
+
+def _check_token_ids_fit(model: TextClassifier, data: EncodedTextDataset) -> None:
+    """An encode function that is not the tokenizer node's: its ids must index the model's embeddings."""
+    largest = max((max(row) for row in data.data["input_ids"] if row), default=-1)
+    if largest >= model.vocab_size:
+        raise UserInputError(
+            f"the encode function of {data.description} gives token id {largest}, but model '{model.model_name}' "
+            f"has {model.vocab_size} token embeddings: encode the texts with the model's own tokenizer "
+            f"({TOKENIZER_NODE} with the same model_name as {MODEL_NODE})"
+        )
+
+
+def check_tokenizer_fits(model: TextClassifier, data: EncodedTextDataset) -> None:
+    encoder = data.encoder
+    if encoder is None:
+        return
+    if not (hasattr(encoder, "model_name") and hasattr(encoder, "vocab_size")):
+        _check_token_ids_fit(model, data)
+        return
+    tok_name, model_name = encoder.model_name, model.model_name
+    tok_vocab, model_vocab = encoder.vocab_size, model.vocab_size
+    fix = (f"use the same model_name on {TOKENIZER_NODE} and on " + MODEL_NODE +
+           " (wire one String node to both)")
+    if tok_vocab > model_vocab:
+        raise UserInputError(
+            f"the tokenizer of '{tok_name}' ({tok_vocab} tokens) does not fit model '{model_name}' "
+            f"({model_vocab} token embeddings): {fix}"
+        )
+    if tok_name != model_name:
+        if tok_vocab != model_vocab:
+            raise UserInputError(
+                f"tokenizer '{tok_name}' ({tok_vocab} tokens) and model '{model_name}' ({model_vocab} tokens) "
+                f"are different models: {fix}"
+            )
+        log.warning("tokenizer '%s' and model '%s' have different names but the same vocabulary size (%d); "
+                    "training goes on, but make sure they are the same model", tok_name, model_name, tok_vocab)
+
+
+def check_loss_weights(model: TextClassifier, loss: LossSpec) -> None:
+    """Explicit weights need one value per output (auto weights are sized by the trainer)."""
+    outputs = model.num_outputs
+    if not loss.is_binary and loss.class_weights is not None and len(loss.class_weights) != outputs:
+        raise UserInputError(
+            f"class_weights {list(loss.class_weights)} has {len(loss.class_weights)} values but the model has "
+            f"{outputs} outputs; give one weight per class, or 'auto' to weigh by label counts"
+        )
+    if loss.is_binary and isinstance(loss.pos_weight, tuple) and len(loss.pos_weight) != outputs:
+        raise UserInputError(
+            f"pos_weight has {len(loss.pos_weight)} values but the model has {outputs} outputs; give one per label"
+        )
+
+
+def check_ready(model: TextClassifier, train: EncodedTextDataset, val: EncodedTextDataset | None,
+                loss: LossSpec) -> None:
+    check_loss_weights(model, loss)
+    check_tokenizer_fits(model, train)
+    check_labels_fit(model, train, loss, "training", exact=True)
+    if val is not None:
+        check_tokenizer_fits(model, val)
+        check_labels_fit(model, val, loss, "validation")

@@ -1,0 +1,76 @@
+"""Learning-rate schedule recipes, built by the trainer once the step count is known.
+
+Transformer recipes (linear or cosine decay with warmup) come from
+`transformers.get_scheduler` and step every optimizer step; the classic torch
+schedules (StepLR, CosineAnnealingLR, ReduceLROnPlateau) step once per epoch.
+With a frozen phase, the schedule covers the fine-tuning phase: warmup starts when
+the encoder is unfrozen, which is when it protects the pretrained weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+
+from ..errors import UserInputError
+
+WARMUP_KINDS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
+EPOCH_KINDS = ("step", "cosine_annealing", "reduce_on_plateau")
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    kind: str
+    warmup_ratio: float = 0.0
+    warmup_steps: int = 0
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in WARMUP_KINDS + EPOCH_KINDS:
+            raise UserInputError(f"scheduler '{self.kind}' is unknown; use one of {list(WARMUP_KINDS + EPOCH_KINDS)}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise UserInputError(f"warmup_ratio {self.warmup_ratio} must be in [0, 1); 0.06 or 0.1 are usual")
+
+    def build(self, optimizer: torch.optim.Optimizer, optimizer_steps: int, epochs: int) -> "BuiltScheduler":
+        if self.kind in WARMUP_KINDS:
+            from transformers import get_scheduler
+
+            warmup = self.warmup_steps or math.ceil(self.warmup_ratio * optimizer_steps)
+            scheduler = get_scheduler(self.kind, optimizer, num_warmup_steps=warmup,
+                                      num_training_steps=max(optimizer_steps, 1),
+                                      scheduler_specific_kwargs=dict(self.options) or None)
+            return BuiltScheduler(scheduler, per_step=True)
+        if self.kind == "step":
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.options.get("step_size", 1),
+                                                        gamma=self.options.get("gamma", 0.1))
+        elif self.kind == "cosine_annealing":
+            t_max = self.options.get("t_max", 0) or max(epochs, 1)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=t_max,
+                                                                   eta_min=self.options.get("eta_min", 0.0))
+        else:
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="min", factor=self.options.get("factor", 0.1),
+                patience=self.options.get("patience", 0), threshold=self.options.get("threshold", 1e-4))
+        return BuiltScheduler(scheduler, per_step=False)
+
+
+@dataclass
+class BuiltScheduler:
+    scheduler: Any
+    per_step: bool
+
+    def after_optimizer_step(self) -> None:
+        if self.per_step:
+            self.scheduler.step()
+
+    def after_epoch(self, monitored_loss: Optional[float]) -> None:
+        if self.per_step:
+            return
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            if monitored_loss is not None:
+                self.scheduler.step(monitored_loss)
+        else:
+            self.scheduler.step()

@@ -1,0 +1,125 @@
+"""What a training run is told (`TrainSettings`) and what it reports (`EpochMetrics`, `TrainResult`).
+
+The checks here are the rules the trainer nodes also apply at queue time (`check_epochs`),
+so a value is refused by the same words before and during a run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+from ..errors import TrainingDivergedError, UserInputError
+from ..model.classifier import TextClassifier
+from ..node_names import SPLIT_NODE
+from .early_stopping import EarlyStopping
+from .optimizers import check_learning_rate
+
+
+def check_epochs(epochs: Optional[int], freeze: Optional[int] = None) -> None:
+    """epochs >= 1 and 0 <= freeze_pretrained_module_epochs < epochs (None: not known yet)."""
+    if epochs is not None and epochs < 1:
+        raise UserInputError(f"epochs {epochs} must be at least 1")
+    if freeze is not None and freeze < 0:
+        raise UserInputError(f"freeze_pretrained_module_epochs {freeze} is negative; use 0 or more")
+    if epochs is not None and freeze is not None and freeze >= epochs:
+        raise UserInputError(
+            f"freeze_pretrained_module_epochs {freeze} must be less than epochs {epochs}, or the encoder is "
+            "never fine-tuned; e.g. 1 frozen epoch with epochs 4"
+        )
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 2
+    freeze_pretrained_module_epochs: int = 0
+    frozen_head_learning_rate: float = 1e-3
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float = 1.0
+    log_every: int = 10  # steps between loss read-backs (the only host sync in the loop)
+    early_stopping_patience: int = 0  # epochs without improvement before stopping; 0 = off
+    early_stopping_metric: str = "val_loss"  # or "val_accuracy"
+    early_stopping_min_delta: float = 0.0
+    restore_best_weights: bool = False  # end with the weights of the best validation epoch
+    live_plot_interval_s: float = 10.0  # least seconds between live plot previews; 0 = none
+
+    @property
+    def frozen_epochs(self) -> int:
+        return self.freeze_pretrained_module_epochs
+
+    def early_stopping(self) -> EarlyStopping:
+        return EarlyStopping(self.early_stopping_metric, self.early_stopping_patience,
+                             self.early_stopping_min_delta, self.restore_best_weights)
+
+    def check(self, has_validation: bool = True) -> None:
+        check_epochs(self.epochs, self.freeze_pretrained_module_epochs)
+        if self.freeze_pretrained_module_epochs:
+            check_learning_rate(self.frozen_head_learning_rate)
+        if self.gradient_accumulation_steps < 1:
+            raise UserInputError(f"gradient_accumulation_steps {self.gradient_accumulation_steps} must be at least 1")
+        if self.max_grad_norm < 0:
+            raise UserInputError(f"max_grad_norm {self.max_grad_norm} is negative; use 0 to turn clipping off")
+        stopping = self.early_stopping()  # checks its own values
+        if stopping.active and not has_validation:
+            what = "early_stopping_patience" if self.early_stopping_patience else "restore_best_weights"
+            raise UserInputError(
+                f"{what} needs a val_loader to measure {self.early_stopping_metric} after each epoch; connect one "
+                f"(e.g. from {SPLIT_NODE}), or set early_stopping_patience 0 and restore_best_weights off"
+            )
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    phase: str  # "frozen" (head only) or "full"
+    train_loss: float
+    val_loss: Optional[float]
+    val_accuracy: Optional[float]
+    learning_rate: float
+    seconds: float
+    samples_per_second: float
+    train_accuracy: Optional[float] = None  # running accuracy during the epoch (dropout on)
+
+    def line(self, epochs: int) -> str:
+        val = "" if self.val_loss is None else f", val loss {self.val_loss:.4f}, val accuracy {self.val_accuracy:.2%}"
+        return (f"epoch {self.epoch}/{epochs} [{self.phase}]: train loss {self.train_loss:.4f}{val} "
+                f"({self.seconds:.1f} s, {self.samples_per_second:.1f} samples/s)")
+
+
+@dataclass
+class TrainResult:
+    model: TextClassifier
+    history: list[EpochMetrics] = field(default_factory=list)  # this run's epochs
+    device: str = "cpu"
+    precision: str = "fp32"
+    notes: list[str] = field(default_factory=list)  # loss weights, early stopping, restored epoch
+    best_epoch: Optional[int] = None
+    restored_epoch: Optional[int] = None  # set when the best epoch's weights were restored
+    planned_epochs: int = 0  # the epochs asked for (early stopping may run fewer)
+
+    @property
+    def final(self) -> EpochMetrics:
+        """Metrics of the epoch whose weights the returned model holds (the last, or the restored best)."""
+        if self.restored_epoch is not None:
+            return next(m for m in self.history if m.epoch == self.restored_epoch)
+        return self.history[-1]
+
+    def summary(self) -> str:
+        epochs = self.planned_epochs or (self.history[-1].epoch if self.history else 0)
+        head = f"trained on {self.device} ({self.precision})"
+        return "\n".join([head] + [m.line(epochs) for m in self.history] + self.notes)
+
+    def as_dicts(self) -> list[dict]:
+        return [asdict(m) for m in self.history]
+
+
+def ensure_finite(value: float, where: str, lr: float) -> None:
+    if not math.isfinite(value):
+        raise TrainingDivergedError(
+            f"training stopped at {where}: the loss became {value}. Lower the learning rate (now {lr:g}), "
+            "keep max_grad_norm at 1.0, or use precision fp32. Your input model is unchanged."
+        )
