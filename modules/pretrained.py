@@ -10,7 +10,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from .errors import UserInputError
 
@@ -131,6 +131,13 @@ def model_max_positions(config: Any) -> int | None:
     return int(positions)
 
 
+def check_max_length(requested: Optional[int], maximum: Optional[int] = None) -> None:
+    """0 or more (None: linked); the model's maximum, once known, is named in the fix."""
+    if requested is not None and requested < 0:
+        known = f" ({maximum})" if maximum else ""
+        raise UserInputError(f"max_length {requested} is negative; use 0 for the model's maximum{known}")
+
+
 def resolve_max_length(requested: int, tokenizer: Any, config: Any, model_name: str) -> int:
     """0 means the model's own maximum; more than the maximum is an error, not a silent crop."""
     limits = [model_max_positions(config)]
@@ -139,8 +146,7 @@ def resolve_max_length(requested: int, tokenizer: Any, config: Any, model_name: 
         limits.append(int(tok_limit))
     known = [limit for limit in limits if limit]
     maximum = min(known) if known else 512
-    if requested < 0:
-        raise UserInputError(f"max_length {requested} is negative; use 0 for the model's maximum ({maximum})")
+    check_max_length(requested, maximum)
     if requested == 0:
         return maximum
     if requested > maximum:

@@ -1,5 +1,8 @@
-"""Node registry: ComfyUI class names (users' docs and saved workflows use them) and display names."""
+"""Node registry: every node class once. Its id is its class name (users' docs and saved
+workflows use it); its display name comes from `modules/node_names.py`, the one table that
+modules' messages also name nodes from."""
 
+from ..modules.node_names import NODE_NAMES
 from .data_nodes import HfTokenizerEncode, PtDataLoader, PtvHfDatasetWithTokenEncode
 from .data_split_nodes import PtvTrainValidationSplit
 from .eval_nodes import PtEvaluateClassificationModel, PtPlotTrainingCurves
@@ -9,55 +12,22 @@ from .loss_nodes import PtnBCEWithLogitsLoss, PtnCrossEntropyLoss
 from .model_nodes import PtnHfFineTunedClassificationModel
 from .optim_nodes import (PtoAdam, PtoAdamW, PtoLrSchedulerCosineAnnealing, PtoLrSchedulerReduceOnPlateau,
                           PtoLrSchedulerStep, PtoLrSchedulerWarmup, PtoSGD)
-from .train_nodes import PtTrainFineTuneClassificationTransformerModel, PtTrainTransformerClassificationModel
 from .predict_nodes import PtPredictClassificationModel
+from .train_nodes import PtTrainFineTuneClassificationTransformerModel, PtTrainTransformerClassificationModel
 
-NODE_CLASS_MAPPINGS = {
-    "HfTokenizerEncode": HfTokenizerEncode,
-    "PtvHfDatasetWithTokenEncode": PtvHfDatasetWithTokenEncode,
-    "PtDataLoader": PtDataLoader,
-    "PtoAdamW": PtoAdamW,
-    "PtoAdam": PtoAdam,
-    "PtoSGD": PtoSGD,
-    "PtoLrSchedulerWarmup": PtoLrSchedulerWarmup,
-    "PtoLrSchedulerStep": PtoLrSchedulerStep,
-    "PtoLrSchedulerCosineAnnealing": PtoLrSchedulerCosineAnnealing,
-    "PtoLrSchedulerReduceOnPlateau": PtoLrSchedulerReduceOnPlateau,
-    "PtnBCEWithLogitsLoss": PtnBCEWithLogitsLoss,
-    "PtnCrossEntropyLoss": PtnCrossEntropyLoss,
-    "PtnHfFineTunedClassificationModel": PtnHfFineTunedClassificationModel,
-    "PtTrainTransformerClassificationModel": PtTrainTransformerClassificationModel,
-    "PtTrainFineTuneClassificationTransformerModel": PtTrainFineTuneClassificationTransformerModel,
-    "PtvTrainValidationSplit": PtvTrainValidationSplit,
-    "PtEvaluateClassificationModel": PtEvaluateClassificationModel,
-    "PtPlotTrainingCurves": PtPlotTrainingCurves,
-    "PtnLoraAdapter": PtnLoraAdapter,
-    "PtPredictClassificationModel": PtPredictClassificationModel,
-    "PtSaveClassificationModel": PtSaveClassificationModel,
-    "PtLoadClassificationModel": PtLoadClassificationModel,
-}
+NODE_CLASSES = (
+    HfTokenizerEncode, PtvHfDatasetWithTokenEncode, PtDataLoader,
+    PtoAdamW, PtoAdam, PtoSGD,
+    PtoLrSchedulerWarmup, PtoLrSchedulerStep, PtoLrSchedulerCosineAnnealing, PtoLrSchedulerReduceOnPlateau,
+    PtnBCEWithLogitsLoss, PtnCrossEntropyLoss,
+    PtnHfFineTunedClassificationModel,
+    PtTrainTransformerClassificationModel, PtTrainFineTuneClassificationTransformerModel,
+    PtvTrainValidationSplit,
+    PtEvaluateClassificationModel, PtPlotTrainingCurves,
+    PtnLoraAdapter,
+    PtPredictClassificationModel,
+    PtSaveClassificationModel, PtLoadClassificationModel,
+)
 
-NODE_DISPLAY_NAME_MAPPINGS = {
-    "HfTokenizerEncode": "Hf Tokenizer Encode",
-    "PtvHfDatasetWithTokenEncode": "Ptv Hf Dataset With Token Encode",
-    "PtDataLoader": "Pt Data Loader",
-    "PtoAdamW": "Pto AdamW",
-    "PtoAdam": "Pto Adam",
-    "PtoSGD": "Pto SGD",
-    "PtoLrSchedulerWarmup": "Pto LR Scheduler Warmup",
-    "PtoLrSchedulerStep": "Pto LR Scheduler Step",
-    "PtoLrSchedulerCosineAnnealing": "Pto LR Scheduler Cosine Annealing",
-    "PtoLrSchedulerReduceOnPlateau": "Pto LR Scheduler Reduce On Plateau",
-    "PtnBCEWithLogitsLoss": "Ptn BCE With Logits Loss",
-    "PtnCrossEntropyLoss": "Ptn Cross Entropy Loss",
-    "PtnHfFineTunedClassificationModel": "Ptn Hf Fine Tuned Classification Model",
-    "PtTrainTransformerClassificationModel": "Pt Train Transformer Classification Model",
-    "PtTrainFineTuneClassificationTransformerModel": "Pt Train Fine Tune Classification Transformer Model",
-    "PtvTrainValidationSplit": "Ptv Train Validation Split",
-    "PtEvaluateClassificationModel": "Pt Evaluate Classification Model",
-    "PtPlotTrainingCurves": "Pt Plot Training Curves",
-    "PtnLoraAdapter": "Ptn LoRA Adapter",
-    "PtPredictClassificationModel": "Pt Predict Classification Model",
-    "PtSaveClassificationModel": "Pt Save Classification Model",
-    "PtLoadClassificationModel": "Pt Load Classification Model",
-}
+NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in NODE_CLASSES}
+NODE_DISPLAY_NAME_MAPPINGS = {node_id: NODE_NAMES[node_id] for node_id in NODE_CLASS_MAPPINGS}

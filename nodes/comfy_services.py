@@ -1,21 +1,29 @@
-"""The one place that talks to ComfyUI's services; everything degrades to plain Python.
+"""The one adapter to ComfyUI's services; without ComfyUI each one degrades to plain Python.
 
-Inside ComfyUI: its progress bar (with previews) on the running node, its Cancel
-button, its preferred device, and freeing its other models before training.
-Outside (tests, the headless runner): progress goes to the log, Ctrl+C cancels.
+Inside ComfyUI: its progress bar (with previews) on the running node, its Cancel button,
+its preferred device, freeing its other models' memory before training, its output and
+models folders, and its temp folder for the pictures shown on a node. Outside (tests, the
+headless runner): progress goes to the log and to listeners, Ctrl+C cancels, the output
+folder is $HF_TEXT_FINETUNE_OUTPUT_DIR or ./output, and nodes show no pictures.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Optional
+import random
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 import torch
 
 from ..modules.host import RuntimeHooks
+from ..modules.results.plots import render_training_curves
 
 log = logging.getLogger(__name__)
+
+OUTPUT_DIR_ENV = "HF_TEXT_FINETUNE_OUTPUT_DIR"
+ProgressListener = Callable[[int, int, Optional[Any]], None]
 
 
 def comfy_available() -> bool:
@@ -25,6 +33,15 @@ def comfy_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _folder_paths() -> Optional[Any]:
+    """ComfyUI's `folder_paths` module, or None outside ComfyUI."""
+    try:
+        import folder_paths
+    except ImportError:
+        return None
+    return folder_paths
 
 
 class ComfyHooks(RuntimeHooks):
@@ -49,8 +66,6 @@ class ComfyHooks(RuntimeHooks):
         return self._mm.get_torch_device()
 
     def training_preview(self, epochs, step_losses, title):
-        from ..modules.results.plots import render_training_curves
-
         return render_training_curves(epochs, step_losses, title)
 
     def prepare_for_training(self, device: torch.device) -> None:
@@ -60,14 +75,14 @@ class ComfyHooks(RuntimeHooks):
 
 
 class HeadlessHooks(RuntimeHooks):
-    """Logs progress every 10% (and every step of tiny runs is too noisy to log)."""
+    """Logs progress every 10% (every step of a tiny run would be noise) and tells each listener."""
 
-    def __init__(self) -> None:
+    def __init__(self, listeners: tuple[ProgressListener, ...] = ()) -> None:
         self._last_decile = -1
-        self.listeners: list = []
+        self._listeners = listeners
 
     def progress(self, done: int, total: int, preview: Optional[Any] = None) -> None:
-        for listener in self.listeners:
+        for listener in self._listeners:
             listener(done, total, preview)
         decile = int(10 * done / max(total, 1))
         if decile != self._last_decile:
@@ -75,70 +90,52 @@ class HeadlessHooks(RuntimeHooks):
             log.info("progress %d/%d steps (%d%%)", done, total, 100 * done // max(total, 1))
 
 
-_headless_listeners: list = []
+_headless_listeners: list[ProgressListener] = []
 
 
-def add_progress_listener(listener) -> None:
-    """The headless runner and tests observe progress through this."""
+def add_progress_listener(listener: ProgressListener) -> None:
+    """The headless runner and tests observe progress through this (runs started afterwards)."""
     _headless_listeners.append(listener)
 
 
-def remove_progress_listener(listener) -> None:
+def remove_progress_listener(listener: ProgressListener) -> None:
     if listener in _headless_listeners:
         _headless_listeners.remove(listener)
 
 
 def runtime_hooks(node_id: Optional[str] = None) -> RuntimeHooks:
+    """ComfyUI's services for the running node, or the headless ones."""
     if comfy_available():
         return ComfyHooks(node_id)
-    hooks = HeadlessHooks()
-    hooks.listeners = list(_headless_listeners)
-    return hooks
+    return HeadlessHooks(tuple(_headless_listeners))
 
 
-OUTPUT_DIR_ENV = "HF_TEXT_FINETUNE_OUTPUT_DIR"
-
-
-def output_directory() -> str:
+def output_directory() -> Path:
     """ComfyUI's output folder; outside ComfyUI $HF_TEXT_FINETUNE_OUTPUT_DIR, else ./output."""
-    try:
-        import folder_paths
-    except ImportError:
-        return os.path.abspath(os.environ.get(OUTPUT_DIR_ENV) or "output")
-    return folder_paths.get_output_directory()
+    folder_paths = _folder_paths()
+    if folder_paths is None:
+        return Path(os.path.abspath(os.environ.get(OUTPUT_DIR_ENV) or "output"))
+    return Path(folder_paths.get_output_directory())
 
 
-def saved_model_roots() -> dict:
+def saved_model_roots() -> dict[str, Path]:
     """Folders the Load node lists saved classifiers from: {label: path}. Inside ComfyUI its
     output folder and models/text_classifiers (for models you keep), outside the output folder."""
     roots = {"output": output_directory()}
-    try:
-        import folder_paths
-    except ImportError:
-        return roots
-    roots["models"] = os.path.join(folder_paths.models_dir, "text_classifiers")
+    folder_paths = _folder_paths()
+    if folder_paths is not None:
+        roots["models"] = Path(folder_paths.models_dir) / "text_classifiers"
     return roots
-
-
-def temp_directory() -> Optional[str]:
-    try:
-        import folder_paths
-    except ImportError:
-        return None
-    return folder_paths.get_temp_directory()
 
 
 def save_preview_images(images: list, prefix: str = "hf_text_finetune") -> list[dict]:
     """Save PIL images to ComfyUI's temp folder, as its Preview Image node does, and return
     the `ui.images` entries that show them on the node; [] outside ComfyUI."""
-    try:
-        import folder_paths
-    except ImportError:
+    folder_paths = _folder_paths()
+    if folder_paths is None:
         return []
-    import random
-
     temp = folder_paths.get_temp_directory()
-    suffix = "_temp_" + "".join(random.choice("abcdefghijklmnopqrstupvxyz") for _ in range(5))
+    suffix = "_temp_" + "".join(random.choice("abcdefghijklmnopqrstupvxyz") for _ in range(5))  # as ComfyUI's
     width, height = images[0].size
     folder, filename, counter, subfolder, _ = folder_paths.get_save_image_path(prefix + suffix, temp, width, height)
     entries = []

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import os
 
-from ..modules.data.batching import TextDataLoader
-from ..modules.data.sources import check_split_spec
-from ..modules.errors import UserInputError
-from ..modules.pretrained import normalize_model_name
-from ..modules.data.tokenized import encode_text_dataset
+from ..modules.data.batching import TextDataLoader, check_batch_size
 from ..modules.data.encoding import build_token_encoder
-from .widgets import at_least, category, seed, validation
-
-DATA_FILE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt")
-MODEL_NAME_TOOLTIP = ("Hugging Face hub id (distilbert-base-uncased, distilbert/distilbert-base-uncased, "
-                      "roberta-base, ...) or a local folder written by save_pretrained. Use the same name "
-                      "as on the model node.")
+from ..modules.data.sources import check_dataset_name, check_field_names, check_split_spec
+from ..modules.data.tokenized import encode_text_dataset
+from ..modules.pretrained import check_max_length, normalize_model_name
+from . import widgets
+from .widgets import category, validation
 
 
 class HfTokenizerEncode:
@@ -32,7 +27,7 @@ class HfTokenizerEncode:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model_name": ("STRING", {"default": "distilbert-base-uncased", "tooltip": MODEL_NAME_TOOLTIP}),
+                "model_name": widgets.model_name(),
                 "max_length": ("INT", {"default": 0, "min": 0, "max": 65536,
                                        "tooltip": "Longest token sequence kept. 0 = the model's own maximum "
                                                   "(512 for BERT-style models)."}),
@@ -40,16 +35,14 @@ class HfTokenizerEncode:
                                            "tooltip": "Cut texts longer than max_length. Off: longer texts are an error."}),
             },
             "optional": {
-                "trust_remote_code": ("BOOLEAN", {"default": False,
-                                                  "tooltip": "Run code shipped with the model repository. Only for "
-                                                             "repositories you trust."}),
+                "trust_remote_code": widgets.trust_remote_code(),
             },
         }
 
     @classmethod
     def VALIDATE_INPUTS(cls, model_name=None, max_length=None):
         return validation(lambda: model_name is None or normalize_model_name(model_name),
-                          at_least("max_length", max_length, 0, "0 means the model's maximum"))
+                          lambda: check_max_length(max_length))
 
     def build(self, model_name: str, max_length: int, truncation: bool, trust_remote_code: bool = False):
         return (build_token_encoder(model_name, max_length, truncation, trust_remote_code),)
@@ -97,22 +90,8 @@ class PtvHfDatasetWithTokenEncode:
 
     @classmethod
     def VALIDATE_INPUTS(cls, name=None, split=None, text_field=None, label_field=None):
-        def check_name() -> None:
-            if name is None:
-                return
-            if not name.strip():
-                raise UserInputError("name is empty; give a hub dataset id such as stanfordnlp/imdb or a local file")
-            path = os.path.expanduser(name.strip())
-            looks_like_file = os.path.splitext(path)[1].lower() in DATA_FILE_SUFFIXES
-            if (os.path.isabs(path) or name.startswith(".") or looks_like_file) and not os.path.exists(path):
-                raise UserInputError(f"dataset file or folder '{name}' does not exist; check the path")
-
-        def check_fields() -> None:
-            for role, value in (("text_field", text_field), ("label_field", label_field)):
-                if value is not None and not value.strip():
-                    raise UserInputError(f"{role} is empty; give the name of a column of the dataset")
-
-        return validation(check_name, lambda: split is None or check_split_spec(split), check_fields)
+        return validation(lambda: check_dataset_name(name), lambda: split is None or check_split_spec(split),
+                          lambda: check_field_names(text_field, label_field))
 
     @classmethod
     def IS_CHANGED(cls, name, **_):
@@ -142,11 +121,11 @@ class PtDataLoader:
         return {
             "required": {
                 "dataset": ("PTVDATASET", {"tooltip": "Tokenized dataset."}),
-                "batch_size": ("INT", {"default": 32, "min": 1, "max": 4096,
-                                       "tooltip": "Texts per batch. 16 or 32 suit fine-tuning; lower it if memory runs out."}),
+                "batch_size": widgets.batch_size("Texts per batch. 16 or 32 suit fine-tuning; lower it if memory "
+                                                "runs out."),
                 "shuffle": ("BOOLEAN", {"default": True,
                                         "tooltip": "New order each epoch (for training). Off for validation."}),
-                "seed": seed("Seed of the shuffling order; the same seed gives the same batches."),
+                "seed": widgets.seed("Seed of the shuffling order; the same seed gives the same batches."),
                 "group_by_length": ("BOOLEAN", {"default": True,
                                                 "tooltip": "Put texts of similar length in a batch (much less padding, "
                                                            "faster). Applies when shuffle is on."}),
@@ -155,7 +134,7 @@ class PtDataLoader:
 
     @classmethod
     def VALIDATE_INPUTS(cls, batch_size=None):
-        return validation(at_least("batch_size", batch_size, 1, "16 or 32 suit fine-tuning"))
+        return validation(lambda: check_batch_size(batch_size))
 
     def build(self, dataset, batch_size, shuffle, seed, group_by_length):
         return (TextDataLoader(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..modules.data.splits import split_train_validation
-from .widgets import category, seed, validation, within
+from ..modules.data.splits import VALIDATION_FRACTIONS, check_validation_fraction, split_train_validation
+from . import widgets
+from .widgets import category, validation
 
 
 class PtvTrainValidationSplit:
@@ -23,9 +24,10 @@ class PtvTrainValidationSplit:
         return {
             "required": {
                 "dataset": ("PTVDATASET", {"tooltip": "Tokenized training dataset to split."}),
-                "validation_fraction": ("FLOAT", {"default": 0.1, "min": 0.01, "max": 0.9, "step": 0.01,
+                "validation_fraction": ("FLOAT", {"default": 0.1, "min": VALIDATION_FRACTIONS[0],
+                                                  "max": VALIDATION_FRACTIONS[1], "step": 0.01,
                                                   "tooltip": "Share of the rows kept for validation (0.1 = 10%)."}),
-                "seed": seed("Seed of the split; the same seed always gives the same rows."),
+                "seed": widgets.seed("Seed of the split; the same seed always gives the same rows."),
                 "stratify": ("BOOLEAN", {"default": True,
                                          "tooltip": "Keep every class's share equal in both parts (recommended). "
                                                     "Multi-label data is split at random."}),
@@ -34,7 +36,7 @@ class PtvTrainValidationSplit:
 
     @classmethod
     def VALIDATE_INPUTS(cls, validation_fraction=None):
-        return validation(within("validation_fraction", validation_fraction, 0.01, 0.9))
+        return validation(lambda: check_validation_fraction(validation_fraction))
 
     def split(self, dataset, validation_fraction, seed, stratify):
         return split_train_validation(dataset, validation_fraction, seed, stratify)

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-
+from ..modules.data.batching import check_batch_size
 from ..modules.errors import UserInputError
+from ..modules.figures import image_to_tensor
 from ..modules.results.evaluation import evaluate_classifier
-from ..modules.precision import PRECISIONS
+from ..modules.results.metrics import check_threshold
+from ..modules.results.plots import render_report_confusion, render_training_curves
+from . import widgets
 from .comfy_services import runtime_hooks, save_preview_images
-from .train_nodes import DEVICES
-from .widgets import at_least, category, validation
-
-log = logging.getLogger(__name__)
-
-
-def _check_threshold(threshold) -> None:
-    if threshold is not None and not 0 < threshold < 1:
-        raise UserInputError(f"threshold {threshold} must be between 0 and 1 (exclusive); 0.5 is usual")
+from .widgets import category, validation
 
 
 class PtEvaluateClassificationModel:
@@ -47,30 +41,23 @@ class PtEvaluateClassificationModel:
                 "loss_function": ("PTLOSS", {"tooltip": "Loss to report. Empty: BCE for one output or multi-label, "
                                                         "cross-entropy otherwise. 'auto' weights are computed from "
                                                         "this data."}),
-                "threshold": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 0.99, "step": 0.01,
-                                        "tooltip": "Probability above which a binary text is positive, or a "
-                                                   "multi-label text gets a label."}),
-                "batch_size": ("INT", {"default": 32, "min": 1, "max": 4096,
-                                       "tooltip": "Texts per batch when data is a dataset (a loader keeps its own)."}),
-                "device": (DEVICES, {"default": "auto", "tooltip": "auto = ComfyUI's device (GPU when there is one)."}),
-                "precision": (list(PRECISIONS), {"default": "auto",
-                                                 "tooltip": "auto = bf16/fp16 autocast where the device computes "
-                                                            "it natively, else fp32 (as the trainers). fp32 gives "
-                                                            "numbers identical to an fp32 training run."}),
+                "threshold": widgets.threshold("Probability above which a binary text is positive, or a "
+                                               "multi-label text gets a label."),
+                "batch_size": widgets.batch_size("Texts per batch when data is a dataset (a loader keeps its own)."),
+                "device": widgets.device(),
+                "precision": widgets.precision("auto = bf16/fp16 autocast where the device computes it natively, "
+                                               "else fp32 (as the trainers). fp32 gives numbers identical to an "
+                                               "fp32 training run."),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
     @classmethod
     def VALIDATE_INPUTS(cls, threshold=None, batch_size=None):
-        return validation(lambda: _check_threshold(threshold),
-                          at_least("batch_size", batch_size, 1, "32 is usual"))
+        return validation(lambda: check_threshold(threshold), lambda: check_batch_size(batch_size))
 
     def evaluate(self, model, data, loss_function=None, threshold=0.5, batch_size=32, device="auto",
                  precision="auto", unique_id=None):
-        from ..modules.figures import image_to_tensor
-        from ..modules.results.plots import render_report_confusion
-
         report = evaluate_classifier(model, data, loss_function, threshold, device, runtime_hooks(unique_id),
                                      batch_size, precision)
         picture = render_report_confusion(report)
@@ -98,9 +85,6 @@ class PtPlotTrainingCurves:
         }}
 
     def plot(self, model):
-        from ..modules.figures import image_to_tensor
-        from ..modules.results.plots import render_training_curves
-
         history = model.history
         if not history:
             raise UserInputError(

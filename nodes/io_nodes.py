@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 from ..modules.errors import UserInputError
 from ..modules.results.loading import load_classifier
-from ..modules.results.saved_folder import MANIFEST_FILE, STATE_FILE, find_saved_classifiers, resolve_saved_choice, split_prefix
+from ..modules.results.saved_folder import (MANIFEST_FILE, STATE_FILE, find_saved_classifiers, resolve_saved_choice,
+                                            split_prefix)
 from ..modules.results.saving import save_classifier
 from .comfy_services import output_directory, saved_model_roots
 from .widgets import category, validation
 
-log = logging.getLogger(__name__)
 NO_CHOICE = "(none: use path)"
 
 
@@ -52,13 +51,13 @@ class PtSaveClassificationModel:
         return validation(lambda: filename_prefix is None or split_prefix(filename_prefix))
 
     def save(self, model, filename_prefix, save_training_state=False):
-        saved = save_classifier(model, Path(output_directory()), filename_prefix, save_training_state)
+        saved = save_classifier(model, output_directory(), filename_prefix, save_training_state)
         lines = [f"saved to {saved.folder}"] + saved.notes
         return {"ui": {"text": ["\n".join(lines)]}, "result": (str(saved.folder),)}
 
 
 def _listed() -> list[str]:
-    return [NO_CHOICE] + find_saved_classifiers({k: Path(v) for k, v in saved_model_roots().items()})
+    return [NO_CHOICE] + find_saved_classifiers(saved_model_roots())
 
 
 def _chosen_folder(saved_model: str, path: str) -> Path:
@@ -66,7 +65,7 @@ def _chosen_folder(saved_model: str, path: str) -> Path:
         return Path(os.path.expanduser(path.strip()))
     if not saved_model or saved_model == NO_CHOICE:
         raise UserInputError("no saved model chosen: pick one in saved_model, or give a folder in path")
-    return resolve_saved_choice(saved_model, {k: Path(v) for k, v in saved_model_roots().items()})
+    return resolve_saved_choice(saved_model, saved_model_roots())
 
 
 class PtLoadClassificationModel:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..modules.model.lora import LoraSettings, add_lora, parse_target_modules
-from .widgets import at_least, category, validation, within
+from ..modules.model.lora import LoraSettings, add_lora, check_lora_values, parse_target_modules
+from . import widgets
+from .widgets import category, validation
 
 
 class PtnLoraAdapter:
@@ -25,8 +26,7 @@ class PtnLoraAdapter:
                               "tooltip": "Rank of the adapter matrices: 4-16 is usual; higher = more capacity."}),
                 "alpha": ("FLOAT", {"default": 16.0, "min": 0.5, "max": 4096.0, "step": 0.5,
                                     "tooltip": "Scaling (the update is multiplied by alpha / r); twice r is usual."}),
-                "dropout": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 0.9, "step": 0.01,
-                                      "tooltip": "Dropout on the adapters' input during training."}),
+                "dropout": widgets.dropout("Dropout on the adapters' input during training."),
                 "target_modules": ("STRING", {"default": "",
                                               "tooltip": "Comma-separated names of the linear layers to adapt. "
                                                          "Empty = the architecture's attention query and value "
@@ -34,16 +34,13 @@ class PtnLoraAdapter:
                                                          "DistilBERT: q_lin, v_lin)."}),
             },
             "optional": {
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFF,
-                                 "tooltip": "Seed of the adapters' random initial weights."}),
+                "seed": widgets.seed("Seed of the adapters' random initial weights.", control_after_generate=False),
             },
         }
 
     @classmethod
     def VALIDATE_INPUTS(cls, r=None, alpha=None, dropout=None):
-        return validation(at_least("r", r, 1, "8 or 16 are usual"),
-                          lambda: alpha is None or alpha > 0 or LoraSettings(alpha=alpha).check(),
-                          within("dropout", dropout, 0.0, 0.9))
+        return validation(lambda: check_lora_values(r, alpha, dropout))
 
     def wrap(self, model, r, alpha, dropout, target_modules, seed=0):
         settings = LoraSettings(r=r, alpha=alpha, dropout=dropout,

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-from ..modules.errors import UserInputError
-from ..modules.training.losses import LossSpec, REDUCTIONS
+from ..modules.training.losses import REDUCTIONS, bce_spec, check_pos_weight, cross_entropy_spec, parse_class_weights
 from .widgets import category, validation
 
-REDUCTION_TOOLTIP = "mean: average over the batch (usual). sum: add up."
+
+def _reduction():
+    return (list(REDUCTIONS), {"default": "mean", "tooltip": "mean: average over the batch (usual). sum: add up."})
 
 
-class PtnBCEWithLogitsLoss:
-    DESCRIPTION = ("Binary cross-entropy on raw logits (the sigmoid is built in), for a model with one output "
-                   "and labels 0/1.")
+class _LossNode:
     CATEGORY = category("loss")
     RETURN_TYPES = ("PTLOSS",)
     RETURN_NAMES = ("loss_function",)
     OUTPUT_TOOLTIPS = ("Loss for a trainer.",)
     FUNCTION = "build"
 
+
+class PtnBCEWithLogitsLoss(_LossNode):
+    DESCRIPTION = ("Binary cross-entropy on raw logits (the sigmoid is built in), for a model with one output "
+                   "and labels 0/1.")
+
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "reduction": (list(REDUCTIONS), {"default": "mean", "tooltip": REDUCTION_TOOLTIP}),
+            "reduction": _reduction(),
             "pos_weight": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1000.0, "step": 0.01,
                                      "tooltip": "Weight of positive samples; negatives/positives balances a skewed "
                                                 "dataset. 1.0 = no weighting."}),
@@ -34,43 +38,19 @@ class PtnBCEWithLogitsLoss:
 
     @classmethod
     def VALIDATE_INPUTS(cls, pos_weight=None):
-        def check() -> None:
-            if pos_weight is not None and pos_weight <= 0:
-                raise UserInputError(f"pos_weight {pos_weight} must be above 0 (1.0 = no weighting)")
-        return validation(check)
+        return validation(lambda: check_pos_weight(pos_weight))
 
     def build(self, reduction, pos_weight, auto_pos_weight=False):
-        if auto_pos_weight:
-            return (LossSpec("bce_with_logits", reduction, auto_weights=True),)
-        return (LossSpec("bce_with_logits", reduction, None if pos_weight == 1.0 else pos_weight),)
+        return (bce_spec(reduction, pos_weight, auto_pos_weight),)
 
 
-AUTO = "auto"
-
-
-def parse_class_weights(text: str) -> tuple[float, ...] | None:
-    """Comma-separated weights; empty = none; 'auto' is handled by the caller."""
-    text = (text or "").strip()
-    if not text or text.lower() == AUTO:
-        return None
-    try:
-        return tuple(float(part) for part in text.replace(";", ",").split(",") if part.strip())
-    except ValueError as exc:
-        raise UserInputError(f"class_weights '{text}' must be numbers separated by commas, e.g. 1.0, 2.5, 1.0") from exc
-
-
-class PtnCrossEntropyLoss:
+class PtnCrossEntropyLoss(_LossNode):
     DESCRIPTION = "Cross-entropy for single-label classification with one output per class (softmax built in)."
-    CATEGORY = category("loss")
-    RETURN_TYPES = ("PTLOSS",)
-    RETURN_NAMES = ("loss_function",)
-    OUTPUT_TOOLTIPS = ("Loss for a trainer.",)
-    FUNCTION = "build"
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "reduction": (list(REDUCTIONS), {"default": "mean", "tooltip": REDUCTION_TOOLTIP}),
+            "reduction": _reduction(),
             "label_smoothing": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 0.99, "step": 0.01,
                                           "tooltip": "Soften the targets; 0.1 can help generalization."}),
         }, "optional": {
@@ -82,9 +62,7 @@ class PtnCrossEntropyLoss:
 
     @classmethod
     def VALIDATE_INPUTS(cls, class_weights=None):
-        return validation(lambda: class_weights is None or parse_class_weights(class_weights))
+        return validation(lambda: parse_class_weights(class_weights))
 
     def build(self, reduction, label_smoothing, class_weights=""):
-        auto = (class_weights or "").strip().lower() == AUTO
-        return (LossSpec("cross_entropy", reduction, class_weights=parse_class_weights(class_weights),
-                         label_smoothing=label_smoothing, auto_weights=auto),)
+        return (cross_entropy_spec(reduction, label_smoothing, class_weights),)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from ..modules.model.build import build_classification_model
 from ..modules.model.linear_head import POOLINGS
-from ..modules.model.network import HEAD_TYPES
+from ..modules.model.network import HEAD_TYPES, check_head_settings
 from ..modules.pretrained import normalize_model_name
-from .data_nodes import MODEL_NAME_TOOLTIP
-from .widgets import at_least, category, validation, within
+from . import widgets
+from .widgets import category, validation
 
 
 class PtnHfFineTunedClassificationModel:
@@ -23,7 +23,7 @@ class PtnHfFineTunedClassificationModel:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model_name": ("STRING", {"default": "distilbert-base-uncased", "tooltip": MODEL_NAME_TOOLTIP}),
+                "model_name": widgets.model_name(),
                 "num_outputs": ("INT", {"default": 1, "min": 1, "max": 100_000,
                                         "tooltip": "1 = one logit for binary labels (with BCE With Logits Loss); "
                                                    "N = one per class (with Cross Entropy Loss)."}),
@@ -31,19 +31,15 @@ class PtnHfFineTunedClassificationModel:
                                              "tooltip": "Text vector fed to the head: cls = first token, pooler = "
                                                         "the model's pooler (BERT, ALBERT), mean = average of the "
                                                         "real tokens (good for sentence-transformer models)."}),
-                "dropout": ("FLOAT", {"default": 0.1, "min": 0.0, "max": 0.9, "step": 0.01,
-                                      "tooltip": "Dropout before the linear head."}),
+                "dropout": widgets.dropout("Dropout before the linear head."),
             },
             "optional": {
                 "fast_attention": ("BOOLEAN", {"default": False,
                                                "tooltip": "Set attention dropout to 0 so PyTorch's fused attention "
                                                           "kernel runs in training: much faster and leaner, "
                                                           "see docs/performance.md for its accuracy effect."}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFF,
-                                 "tooltip": "Seed of the head's initial weights."}),
-                "trust_remote_code": ("BOOLEAN", {"default": False,
-                                                  "tooltip": "Run code shipped with the model repository. Only for "
-                                                             "repositories you trust."}),
+                "seed": widgets.seed("Seed of the head's initial weights.", control_after_generate=False),
+                "trust_remote_code": widgets.trust_remote_code(),
                 "head": (list(HEAD_TYPES), {"default": "linear",
                                             "tooltip": "linear = this pack's dropout + linear head on the pooled "
                                                        "vector. hf_sequence_classification = Hugging Face's own "
@@ -56,8 +52,7 @@ class PtnHfFineTunedClassificationModel:
     @classmethod
     def VALIDATE_INPUTS(cls, model_name=None, num_outputs=None, dropout=None):
         return validation(lambda: model_name is None or normalize_model_name(model_name),
-                          at_least("num_outputs", num_outputs, 1, "1 for binary, N for N classes"),
-                          within("dropout", dropout, 0.0, 0.9))
+                          lambda: check_head_settings(num_outputs, dropout))
 
     def build(self, model_name, num_outputs, pooling, dropout, fast_attention=False, seed=0, trust_remote_code=False,
               head="linear"):

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from ..modules.errors import UserInputError
-from ..modules.training.optimizers import OptimizerSpec, check_learning_rate
-from ..modules.training.schedulers import SchedulerSpec, WARMUP_KINDS
-from .widgets import at_least, category, learning_rate, validation, within
+from ..modules.training.optimizers import OptimizerSpec, check_learning_rate, check_weight_decay
+from ..modules.training.schedulers import MAX_WARMUP_RATIO, WARMUP_KINDS, SchedulerSpec, check_warmup_ratio
+from . import widgets
+from .widgets import category, validation
 
 LR_TOOLTIP = "Learning rate. 2e-5 to 5e-5 for fine-tuning a whole transformer; about 1e-3 for a head alone."
 WD_TOOLTIP = "Decoupled weight decay on weights (not on biases or LayerNorm). 0.01 is usual."
-
-
-def _lr_check(lr):
-    return lambda: lr is None or check_learning_rate(lr)
 
 
 class _OptimizerNode:
@@ -24,16 +20,17 @@ class _OptimizerNode:
 
     @classmethod
     def VALIDATE_INPUTS(cls, learning_rate=None, weight_decay=None):
-        return validation(_lr_check(learning_rate), at_least("weight_decay", weight_decay, 0.0))
+        return validation(lambda: check_learning_rate(learning_rate), lambda: check_weight_decay(weight_decay))
 
 
 class PtoAdamW(_OptimizerNode):
     DESCRIPTION = "AdamW, the standard optimizer for fine-tuning transformers (fused kernel where available)."
+    KIND = "AdamW"
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "learning_rate": learning_rate(5e-5, LR_TOOLTIP),
+            "learning_rate": widgets.learning_rate(5e-5, LR_TOOLTIP),
             "beta1": ("FLOAT", {"default": 0.9, "min": 0.0, "max": 0.9999, "step": 0.001, "tooltip": "Adam beta1."}),
             "beta2": ("FLOAT", {"default": 0.999, "min": 0.0, "max": 0.99999, "step": 0.0001, "tooltip": "Adam beta2."}),
             "weight_decay": ("FLOAT", {"default": 0.01, "min": 0.0, "max": 1.0, "step": 0.001, "tooltip": WD_TOOLTIP}),
@@ -44,12 +41,15 @@ class PtoAdamW(_OptimizerNode):
         }}
 
     def build(self, learning_rate, beta1, beta2, weight_decay, amsgrad, eps=1e-8):
-        return (OptimizerSpec("AdamW", learning_rate, weight_decay,
+        return (OptimizerSpec(self.KIND, learning_rate, weight_decay,
                               {"betas": (beta1, beta2), "amsgrad": amsgrad, "eps": eps}),)
 
 
-class PtoAdam(_OptimizerNode):
+class PtoAdam(PtoAdamW):
+    """AdamW's widgets and recipe; only the weight decay differs (added to the gradient)."""
+
     DESCRIPTION = "Adam with L2 weight decay added to the gradient (prefer Pto AdamW for transformers)."
+    KIND = "Adam"
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -58,10 +58,6 @@ class PtoAdam(_OptimizerNode):
                                                       "tooltip": "L2 penalty added to the gradient."})
         return spec
 
-    def build(self, learning_rate, beta1, beta2, weight_decay, amsgrad, eps=1e-8):
-        return (OptimizerSpec("Adam", learning_rate, weight_decay,
-                              {"betas": (beta1, beta2), "amsgrad": amsgrad, "eps": eps}),)
-
 
 class PtoSGD(_OptimizerNode):
     DESCRIPTION = "Stochastic gradient descent with optional (Nesterov) momentum."
@@ -69,15 +65,13 @@ class PtoSGD(_OptimizerNode):
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "learning_rate": learning_rate(1e-3, "Learning rate; SGD needs larger rates than AdamW."),
+            "learning_rate": widgets.learning_rate(1e-3, "Learning rate; SGD needs larger rates than AdamW."),
             "momentum": ("FLOAT", {"default": 0.9, "min": 0.0, "max": 0.999, "step": 0.01, "tooltip": "Momentum factor."}),
             "weight_decay": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001, "tooltip": "L2 penalty."}),
             "nesterov": ("BOOLEAN", {"default": False, "tooltip": "Nesterov momentum (needs momentum > 0)."}),
         }}
 
     def build(self, learning_rate, momentum, weight_decay, nesterov):
-        if nesterov and momentum <= 0:
-            raise UserInputError(f"nesterov needs momentum above 0 (got {momentum}); set momentum to 0.9 or turn nesterov off")
         return (OptimizerSpec("SGD", learning_rate, weight_decay, {"momentum": momentum, "nesterov": nesterov}),)
 
 
@@ -97,7 +91,7 @@ class PtoLrSchedulerWarmup(_SchedulerNode):
     def INPUT_TYPES(cls):
         return {"required": {
             "schedule": (list(WARMUP_KINDS), {"default": "linear", "tooltip": "Shape after warmup."}),
-            "warmup_ratio": ("FLOAT", {"default": 0.06, "min": 0.0, "max": 0.99, "step": 0.01,
+            "warmup_ratio": ("FLOAT", {"default": 0.06, "min": 0.0, "max": MAX_WARMUP_RATIO, "step": 0.01,
                                        "tooltip": "Fraction of the fine-tuning steps spent warming up."}),
             "warmup_steps": ("INT", {"default": 0, "min": 0, "max": 1_000_000,
                                      "tooltip": "Warmup steps; overrides warmup_ratio when above 0."}),
@@ -105,7 +99,7 @@ class PtoLrSchedulerWarmup(_SchedulerNode):
 
     @classmethod
     def VALIDATE_INPUTS(cls, warmup_ratio=None):
-        return validation(within("warmup_ratio", warmup_ratio, 0.0, 0.99))
+        return validation(lambda: check_warmup_ratio(warmup_ratio))
 
     def build(self, schedule, warmup_ratio, warmup_steps):
         return (SchedulerSpec(schedule, warmup_ratio, warmup_steps),)

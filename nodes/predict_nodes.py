@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from ..modules.errors import UserInputError
-from ..modules.results.metrics import check_threshold
-from ..modules.results.prediction import parse_label_names, predict_texts, predictions_json, predictions_text, split_texts
+from ..modules.data.batching import check_batch_size
 from ..modules.host import resolve_device
+from ..modules.results.metrics import check_threshold
+from ..modules.results.prediction import (check_texts, parse_label_names, predict_texts, predictions_json,
+                                          predictions_text, split_texts)
+from . import widgets
 from .comfy_services import runtime_hooks
-from .train_nodes import DEVICES
-from .widgets import at_least, category, validation
+from .widgets import category, validation
 
 EXAMPLE_TEXTS = "A wonderful film with a moving story.\nBoring plot and wooden acting, I hated it."
 
@@ -34,18 +35,17 @@ class PtPredictClassificationModel:
                                                  "tokenizer and label names."}),
                 "texts": ("STRING", {"default": EXAMPLE_TEXTS, "multiline": True,
                                      "tooltip": "Texts to classify, one per line (empty lines are skipped)."}),
-                "threshold": ("FLOAT", {"default": 0.5, "min": 0.01, "max": 0.99, "step": 0.01,
-                                        "tooltip": "Binary and multi-label models: a label is predicted when its "
-                                                   "probability reaches this (strictly between 0 and 1). "
-                                                   "Multi-class models take the most probable class."}),
+                "threshold": widgets.threshold("Binary and multi-label models: a label is predicted when its "
+                                               "probability reaches this (strictly between 0 and 1). "
+                                               "Multi-class models take the most probable class."),
             },
             "optional": {
                 "label_names": ("STRING", {"default": "",
                                            "tooltip": "Comma-separated names replacing the model's, in output "
                                                       "order (two for a one-logit binary model, negative first). "
                                                       "Empty = the names learned from the training data."}),
-                "batch_size": ("INT", {"default": 32, "min": 1, "max": 4096, "tooltip": "Texts per forward pass."}),
-                "device": (DEVICES, {"default": "auto", "tooltip": "auto = ComfyUI's device (GPU when there is one)."}),
+                "batch_size": widgets.batch_size("Texts per forward pass."),
+                "device": widgets.device(),
                 "strip_html_tags": ("BOOLEAN", {"default": True,
                                                 "tooltip": "Remove HTML tags such as <br /> first, as the dataset "
                                                            "node does by default for training data."}),
@@ -55,18 +55,13 @@ class PtPredictClassificationModel:
 
     @classmethod
     def VALIDATE_INPUTS(cls, threshold=None, texts=None, batch_size=None):
-        def check_texts() -> None:
-            if texts is not None and not split_texts(texts):
-                raise UserInputError("texts is empty; write the texts to classify, one per line")
-
-        return validation(lambda: threshold is None or check_threshold(threshold), check_texts,
-                          at_least("batch_size", batch_size, 1))
+        return validation(lambda: check_threshold(threshold), lambda: check_texts(texts),
+                          lambda: check_batch_size(batch_size))
 
     def predict(self, model, texts, threshold, label_names="", batch_size=32, device="auto", strip_html_tags=True,
                 unique_id=None):
+        check_texts(texts)
         lines = split_texts(texts)
-        if not lines:
-            raise UserInputError("texts is empty; write the texts to classify, one per line")
         target = resolve_device(device, runtime_hooks(unique_id))
         predictions = predict_texts(model, lines, threshold, parse_label_names(label_names), batch_size, target,
                                     strip_html_tags)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
-from ..modules.errors import UserInputError
-from ..modules.precision import PRECISIONS
+from ..modules.training.early_stopping import METRICS
 from ..modules.training.loop import train_classifier
-from ..modules.training.settings import TrainResult, TrainSettings
+from ..modules.training.optimizers import check_learning_rate
+from ..modules.training.settings import TrainResult, TrainSettings, check_epochs
+from . import widgets
 from .comfy_services import runtime_hooks
-from .widgets import at_least, category, learning_rate, seed, validation
-
-log = logging.getLogger(__name__)
-DEVICES = ["auto", "cpu", "cuda", "mps"]
+from .widgets import category, validation
 
 
 def _common_inputs() -> dict:
@@ -23,15 +19,14 @@ def _common_inputs() -> dict:
             "optimizer": ("PTOPTIMIZER", {"tooltip": "Optimizer recipe, e.g. Pto AdamW."}),
             "loss_function": ("PTLOSS", {"tooltip": "Loss, e.g. Ptn BCE With Logits Loss."}),
             "epochs": ("INT", {"default": 2, "min": 1, "max": 10_000, "tooltip": "Passes over the training data."}),
-            "seed": seed("Seed for dropout and any other randomness in training; same seed, same result."),
+            "seed": widgets.seed("Seed for dropout and any other randomness in training; same seed, same result."),
         },
         "optional": {
             "val_loader": ("PTDATALOADER", {"tooltip": "Validation batches: loss and accuracy after every epoch."}),
             "lr_scheduler": ("PTLRSCHEDULER", {"tooltip": "Learning-rate schedule, e.g. Pto LR Scheduler Warmup."}),
-            "device": (DEVICES, {"default": "auto", "tooltip": "auto = ComfyUI's device (GPU when there is one)."}),
-            "precision": (list(PRECISIONS), {"default": "auto",
-                                             "tooltip": "auto = bf16 mixed precision where the GPU/CPU computes bf16 "
-                                                        "natively, fp16 on older GPUs, else fp32. Weights stay fp32."}),
+            "device": widgets.device(),
+            "precision": widgets.precision("auto = bf16 mixed precision where the GPU/CPU computes bf16 natively, "
+                                           "fp16 on older GPUs, else fp32. Weights stay fp32."),
             "gradient_accumulation_steps": ("INT", {"default": 1, "min": 1, "max": 1024,
                                                     "tooltip": "Batches per optimizer step (larger effective batch)."}),
             "max_grad_norm": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 100.0, "step": 0.1,
@@ -44,8 +39,6 @@ def _common_inputs() -> dict:
 def _model_selection_inputs() -> dict:
     """Early stopping and best-model options (issue 4); appended after the other optional
     widgets so saved workflows keep their widget order."""
-    from ..modules.training.early_stopping import METRICS
-
     return {
         "early_stopping_patience": ("INT", {"default": 0, "min": 0, "max": 10_000,
                                             "tooltip": "Stop when early_stopping_metric has not improved for this "
@@ -62,19 +55,6 @@ def _model_selection_inputs() -> dict:
                                              "tooltip": "Return the weights of the best validation epoch instead "
                                                         "of the last (kept in memory; needs val_loader)."}),
     }
-
-
-def _check_epochs(epochs, freeze=None):
-    def check() -> None:
-        if epochs is not None and epochs < 1:
-            raise UserInputError(f"epochs {epochs} must be at least 1")
-        if freeze is not None and freeze < 0:
-            raise UserInputError(f"freeze_pretrained_module_epochs {freeze} is negative; use 0 or more")
-        if epochs is not None and freeze is not None and freeze >= epochs:
-            raise UserInputError(
-                f"freeze_pretrained_module_epochs {freeze} must be less than epochs {epochs}, or the encoder is "
-                "never fine-tuned; e.g. 1 frozen epoch with epochs 4")
-    return check
 
 
 class PtTrainTransformerClassificationModel:
@@ -98,26 +78,20 @@ class PtTrainTransformerClassificationModel:
 
     @classmethod
     def VALIDATE_INPUTS(cls, epochs=None):
-        return validation(_check_epochs(epochs))
+        return validation(lambda: check_epochs(epochs))
 
     def train(self, model, train_loader, optimizer, loss_function, epochs, seed, val_loader=None,
-              lr_scheduler=None, device="auto", precision="auto", gradient_accumulation_steps=1,
-              max_grad_norm=1.0, unique_id=None, freeze_pretrained_module_epochs=0,
-              frozen_head_learning_rate=1e-3, early_stopping_patience=0, early_stopping_metric="val_loss",
-              early_stopping_min_delta=0.0, restore_best_weights=False):
-        settings = TrainSettings(epochs=epochs, freeze_pretrained_module_epochs=freeze_pretrained_module_epochs,
-                                 frozen_head_learning_rate=frozen_head_learning_rate, seed=seed, device=device,
-                                 precision=precision, gradient_accumulation_steps=gradient_accumulation_steps,
-                                 max_grad_norm=max_grad_norm, early_stopping_patience=early_stopping_patience,
-                                 early_stopping_metric=early_stopping_metric,
-                                 early_stopping_min_delta=early_stopping_min_delta,
-                                 restore_best_weights=restore_best_weights)
-        result = train_classifier(model, train_loader, optimizer, loss_function, settings, val_loader,
+              lr_scheduler=None, *, unique_id=None, **settings):
+        """`settings`: the other widgets (device, precision, gradient_accumulation_steps, ...), which
+        TrainSettings holds under the same names. A workflow saved before a widget existed gets the
+        dataclass default, which equals the widget's default."""
+        run_settings = TrainSettings(epochs=epochs, seed=seed, **settings)
+        result = train_classifier(model, train_loader, optimizer, loss_function, run_settings, val_loader,
                                   lr_scheduler, runtime_hooks(unique_id))
-        return node_output(result)
+        return _outputs(result)
 
 
-def node_output(result: TrainResult) -> dict:
+def _outputs(result: TrainResult) -> dict:
     final = result.final
     summary = result.summary()
     return {
@@ -143,7 +117,7 @@ class PtTrainFineTuneClassificationTransformerModel(PtTrainTransformerClassifica
                     "tooltip": "Epochs at the start that train only the head (must be less than epochs). "
                                "1 with epochs 4: epoch 1 head only, epochs 2-4 everything."})
         spec["required"] = required
-        spec["optional"]["frozen_head_learning_rate"] = learning_rate(
+        spec["optional"]["frozen_head_learning_rate"] = widgets.learning_rate(
             1e-3, "Head learning rate while the encoder is frozen (a head alone needs far more than 5e-5). "
                   "The optimizer's own rate applies once the encoder is unfrozen.")
         spec["optional"].update(_model_selection_inputs())
@@ -151,7 +125,5 @@ class PtTrainFineTuneClassificationTransformerModel(PtTrainTransformerClassifica
 
     @classmethod
     def VALIDATE_INPUTS(cls, epochs=None, freeze_pretrained_module_epochs=None, frozen_head_learning_rate=None):
-        from ..modules.training.optimizers import check_learning_rate
-
-        return validation(_check_epochs(epochs, freeze_pretrained_module_epochs),
-                          lambda: frozen_head_learning_rate is None or check_learning_rate(frozen_head_learning_rate))
+        return validation(lambda: check_epochs(epochs, freeze_pretrained_module_epochs),
+                          lambda: check_learning_rate(frozen_head_learning_rate))

@@ -81,6 +81,12 @@ def length_grouped_batches(lengths: np.ndarray, batch_size: int, generator: torc
     return [batch.tolist() for batch in shuffled]
 
 
+def check_batch_size(batch_size: Optional[int]) -> None:
+    """At least one text per batch (None: linked, known at run time)."""
+    if batch_size is not None and batch_size < 1:
+        raise UserInputError(f"batch_size {batch_size} must be at least 1; 16 or 32 are usual")
+
+
 @dataclass
 class TextDataLoader:
     """A recipe for batches, not a stateful iterator: each epoch's order depends only on
@@ -96,8 +102,7 @@ class TextDataLoader:
     drop_full_mask: bool = True  # no attention mask for a batch without padding (same results, faster)
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise UserInputError(f"batch_size {self.batch_size} must be at least 1; 16 or 32 suit fine-tuning")
+        check_batch_size(self.batch_size)
         tokenizer = getattr(self.dataset.encoder, "tokenizer", None)
         pad_id = getattr(tokenizer, "pad_token_id", None)
         self.pad_token_id = int(pad_id) if pad_id is not None else 0

@@ -12,14 +12,38 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from ..errors import UserInputError, closest_names
 
 log = logging.getLogger(__name__)
 
 _FILE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
+DATA_FILE_SUFFIXES = tuple(_FILE_BUILDERS)  # a name ending so is a file the user means, never a hub id
 _SPLIT_SPEC = re.compile(r"^[\w.\-]+(\[[^\]]*\])?(\s*\+\s*[\w.\-]+(\[[^\]]*\])?)*$")
+
+
+def check_dataset_name(name: Optional[str]) -> None:
+    """A name must be given, and a name that reads as a path (absolute, ./ ../ ~/, or a data file
+    suffix) must exist; anything else is a hub id, checked when loading (None: linked)."""
+    if name is None:
+        return
+    name = name.strip()
+    if not name:
+        raise UserInputError("dataset name is empty; give a hub dataset id such as stanfordnlp/imdb or a local file")
+    looks_like_path = (os.path.isabs(name) or name.startswith((".", "~"))
+                       or Path(name).suffix.lower() in DATA_FILE_SUFFIXES)
+    if looks_like_path and not os.path.exists(os.path.expanduser(name)):
+        raise UserInputError(
+            f"dataset file or folder '{name}' does not exist; check the path, or give a hub id such as stanfordnlp/imdb"
+        )
+
+
+def check_field_names(text_field: Optional[str], label_field: Optional[str]) -> None:
+    """Both column names given (None: linked); whether the columns exist is known once loaded."""
+    for role, value in (("text_field", text_field), ("label_field", label_field)):
+        if value is not None and not value.strip():
+            raise UserInputError(f"{role} is empty; give the name of a column of the dataset")
 
 
 def check_split_spec(split: str) -> str:
@@ -84,8 +108,7 @@ def load_split(name: str, split: str, subset: str = "") -> Any:
     name = (name or "").strip()
     subset = (subset or "").strip() or None
     split = check_split_spec(split)
-    if not name:
-        raise UserInputError("dataset name is empty; give a hub id such as stanfordnlp/imdb or a local file")
+    check_dataset_name(name)
     path = Path(os.path.expanduser(name))
     try:
         if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
@@ -101,10 +124,6 @@ def load_split(name: str, split: str, subset: str = "") -> Any:
             return datasets.load_dataset(builder, data_files={"train": str(path)}, split=split, **extra)
         if path.is_dir():
             return datasets.load_dataset(str(path), subset, split=split)
-        if os.path.isabs(name) or name.startswith((".", "~")) or Path(name).suffix.lower() in _FILE_BUILDERS:
-            raise UserInputError(
-                f"dataset file or folder '{name}' does not exist; check the path, or give a hub id such as stanfordnlp/imdb"
-            )
         return datasets.load_dataset(name, subset, split=split)
     except UserInputError:
         raise

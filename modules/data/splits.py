@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import replace
+from typing import Optional
 
 import numpy as np
 
@@ -49,13 +50,22 @@ def _part(dataset: EncodedTextDataset, rows: np.ndarray, role: str, fraction: fl
                    description=f"{dataset.description} ({role} part, {share:.0%}, seed {seed})")
 
 
+VALIDATION_FRACTIONS = (0.01, 0.9)  # the split widget's range: both parts keep rows
+
+
+def check_validation_fraction(fraction: Optional[float]) -> None:
+    """None: linked, known at run time."""
+    low, high = VALIDATION_FRACTIONS
+    if fraction is not None and not low <= fraction <= high:
+        raise UserInputError(f"validation_fraction {fraction} must be between {low} and {high}; 0.1 keeps 10% "
+                             "of the training rows for validation")
+
+
 def split_train_validation(dataset: EncodedTextDataset, validation_fraction: float = 0.1, seed: int = 0,
                            stratify: bool = True) -> tuple[EncodedTextDataset, EncodedTextDataset]:
     """(train, validation) parts of `dataset`; the same seed always gives the same parts.
     Both keep the parent's label names, so their ids mean the same classes."""
-    if not 0 < validation_fraction < 1:
-        raise UserInputError(f"validation_fraction {validation_fraction} must be between 0 and 1; 0.1 keeps 10% "
-                             "of the training rows for validation")
+    check_validation_fraction(validation_fraction)
     if len(dataset) < 2:
         raise UserInputError(f"dataset {dataset.description} has {len(dataset)} row(s); a validation split needs "
                              "at least 2")

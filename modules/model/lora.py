@@ -23,7 +23,7 @@ from torch import nn
 
 from ..errors import UserInputError
 from .classifier import TextClassifier
-from .network import ClassifierNetwork
+from .network import ClassifierNetwork, check_dropout
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +41,22 @@ class LoraSettings:
     seed: int = 0
 
     def check(self) -> None:
-        if self.r < 1:
-            raise UserInputError(f"LoRA r {self.r} must be at least 1; 8 or 16 are usual")
-        if self.alpha <= 0:
-            raise UserInputError(f"LoRA alpha {self.alpha} must be above 0; twice r (e.g. 16 for r 8) is usual")
-        if not 0 <= self.dropout < 1:
-            raise UserInputError(f"LoRA dropout {self.dropout} must be in [0, 1); 0.05 or 0.1 are usual")
+        check_lora_values(self.r, self.alpha, self.dropout)
 
     def as_dict(self) -> dict:
         data = asdict(self)
         data["target_modules"] = list(self.target_modules)
         return data
+
+
+def check_lora_values(r: Optional[int] = None, alpha: Optional[float] = None,
+                      dropout: Optional[float] = None) -> None:
+    """The rule of `LoraSettings.check`, value by value (None: linked, known at run time)."""
+    if r is not None and r < 1:
+        raise UserInputError(f"LoRA r {r} must be at least 1; 8 or 16 are usual")
+    if alpha is not None and alpha <= 0:
+        raise UserInputError(f"LoRA alpha {alpha} must be above 0; twice r (e.g. 16 for r 8) is usual")
+    check_dropout(dropout, "LoRA dropout", "0.05 or 0.1 are usual")
 
 
 def parse_target_modules(text: str) -> tuple[str, ...]:

@@ -23,12 +23,21 @@ HF_HEAD = "hf_sequence_classification"
 HEAD_TYPES = (LINEAR_HEAD, HF_HEAD)
 
 
+MAX_DROPOUT = 0.9  # the dropout widgets' maximum (head and LoRA): more leaves too little signal to learn from
+
+
+def check_dropout(dropout: Optional[float], what: str = "dropout", usual: str = "0.1 is usual") -> None:
+    """0 <= dropout <= MAX_DROPOUT (None: linked, known at run time)."""
+    if dropout is not None and not 0 <= dropout <= MAX_DROPOUT:
+        raise UserInputError(f"{what} {dropout} must be between 0 and {MAX_DROPOUT}; {usual}")
+
+
 def check_head_settings(num_outputs: Optional[int], dropout: Optional[float]) -> None:
     """The rule for a new head's size and dropout (the node's queue-time check calls it too)."""
     if num_outputs is not None and num_outputs < 1:
-        raise UserInputError(f"num_outputs {num_outputs} must be at least 1 (1 = one logit for binary classification)")
-    if dropout is not None and not 0 <= dropout < 1:
-        raise UserInputError(f"dropout {dropout} must be in [0, 1); 0.1 is usual")
+        raise UserInputError(f"num_outputs {num_outputs} must be at least 1 (1 = one logit for binary "
+                             "classification, N for N classes)")
+    check_dropout(dropout)
 
 
 def check_head_type(head_type: str) -> None:

@@ -116,9 +116,10 @@ def _per_class_rows(names: list[str], precision, recall, f1, support) -> list[di
             for n, p, r, f, s in zip(names, precision, recall, f1, support)]
 
 
-def check_threshold(threshold: float) -> None:
-    """The probability cut of binary and multi-label decisions (Evaluate and Predict check it at queue time)."""
-    if not 0 < threshold < 1 or math.isnan(threshold):
+def check_threshold(threshold: Optional[float]) -> None:
+    """The probability cut of binary and multi-label decisions (Evaluate and Predict check it at queue
+    time, where None means linked: known at run time)."""
+    if threshold is not None and (not 0 < threshold < 1 or math.isnan(threshold)):
         raise UserInputError(f"threshold {threshold} must be between 0 and 1 (exclusive); 0.5 is usual")
 
 

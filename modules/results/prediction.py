@@ -15,6 +15,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 
+from ..data.batching import check_batch_size
 from ..data.dataset import MODEL_INPUTS
 from ..data.text_cleaning import strip_html
 from ..errors import UserInputError
@@ -54,8 +55,7 @@ def predict_logits(model: TextClassifier, texts: Sequence[str], batch_size: int 
                    device: Optional[torch.device] = None) -> torch.Tensor:
     """Raw logits, batch by batch; the network comes back on its own device and in its own mode."""
     model.require_tokenizer()
-    if batch_size < 1:
-        raise UserInputError(f"batch_size {batch_size} must be at least 1")
+    check_batch_size(batch_size)
     tokenizer, network = model.tokenizer, model.network
     max_length = model.max_length or getattr(tokenizer, "model_max_length", None)
     if max_length is not None and max_length >= 1_000_000:  # tokenizers say 1e30 when they know no limit

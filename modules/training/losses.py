@@ -26,6 +26,13 @@ log = logging.getLogger(__name__)
 REDUCTIONS = ("mean", "sum")
 
 
+def check_pos_weight(pos_weight: Optional[Union[float, tuple[float, ...]]]) -> None:
+    """Every pos_weight above 0 (None: no weighting, or linked and known at run time)."""
+    weights = pos_weight if isinstance(pos_weight, tuple) else (pos_weight,)
+    if pos_weight is not None and any(not w > 0 for w in weights):
+        raise UserInputError(f"pos_weight {pos_weight} must be above 0 (1.0 = no weighting)")
+
+
 @dataclass(frozen=True)
 class LossSpec:
     kind: str  # "bce_with_logits" or "cross_entropy"
@@ -38,9 +45,7 @@ class LossSpec:
     def __post_init__(self) -> None:
         if self.reduction not in REDUCTIONS:
             raise UserInputError(f"reduction '{self.reduction}' is unknown; use one of {list(REDUCTIONS)}")
-        weights = self.pos_weight if isinstance(self.pos_weight, tuple) else (self.pos_weight,)
-        if self.pos_weight is not None and any(w <= 0 for w in weights):
-            raise UserInputError(f"pos_weight {self.pos_weight} must be above 0 (1.0 = no weighting)")
+        check_pos_weight(self.pos_weight)
         if not 0 <= self.label_smoothing < 1:
             raise UserInputError(f"label_smoothing {self.label_smoothing} must be in [0, 1)")
         if self.class_weights is not None and any(w <= 0 for w in self.class_weights):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -33,8 +33,11 @@ class OptimizerSpec:
         if self.kind not in OPTIMIZER_KINDS:
             raise UserInputError(f"optimizer '{self.kind}' is unknown; use one of {list(OPTIMIZER_KINDS)}")
         check_learning_rate(self.lr)
-        if self.weight_decay < 0:
-            raise UserInputError(f"weight_decay {self.weight_decay} is negative; use 0 or more (0.01 is usual)")
+        check_weight_decay(self.weight_decay)
+        momentum = self.options.get("momentum", 0)
+        if self.options.get("nesterov") and momentum <= 0:
+            raise UserInputError(f"nesterov needs momentum above 0 (got {momentum}); set momentum to 0.9 or turn "
+                                 "nesterov off")
 
     def build(self, groups: list[dict[str, Any]], device: torch.device) -> torch.optim.Optimizer:
         cls = getattr(torch.optim, self.kind)
@@ -44,12 +47,18 @@ class OptimizerSpec:
         return cls(groups, lr=self.lr, **kwargs)
 
 
-def check_learning_rate(lr: float) -> None:
-    if not (lr > 0):
+def check_learning_rate(lr: Optional[float]) -> None:
+    """Above 0 (None: linked, known at run time); `not lr > 0` also refuses NaN."""
+    if lr is not None and not lr > 0:
         raise UserInputError(
             f"learning_rate {lr} must be above 0; 2e-5 to 5e-5 suit fine-tuning a transformer, "
             "1e-3 suits training a head alone"
         )
+
+
+def check_weight_decay(weight_decay: Optional[float]) -> None:
+    if weight_decay is not None and weight_decay < 0:
+        raise UserInputError(f"weight_decay {weight_decay} is negative; use 0 or more (0.01 is usual)")
 
 
 def _fastest_implementation(cls: type, device: torch.device) -> dict[str, bool]:

@@ -21,6 +21,15 @@ WARMUP_KINDS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "const
 EPOCH_KINDS = ("step", "cosine_annealing", "reduce_on_plateau")
 
 
+MAX_WARMUP_RATIO = 0.99  # the warmup widget's maximum: some steps must be left to decay over
+
+
+def check_warmup_ratio(ratio: Optional[float]) -> None:
+    """0 <= warmup_ratio <= MAX_WARMUP_RATIO (None: linked, known at run time)."""
+    if ratio is not None and not 0 <= ratio <= MAX_WARMUP_RATIO:
+        raise UserInputError(f"warmup_ratio {ratio} must be between 0 and {MAX_WARMUP_RATIO}; 0.06 or 0.1 are usual")
+
+
 @dataclass(frozen=True)
 class SchedulerSpec:
     kind: str
@@ -31,8 +40,7 @@ class SchedulerSpec:
     def __post_init__(self) -> None:
         if self.kind not in WARMUP_KINDS + EPOCH_KINDS:
             raise UserInputError(f"scheduler '{self.kind}' is unknown; use one of {list(WARMUP_KINDS + EPOCH_KINDS)}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise UserInputError(f"warmup_ratio {self.warmup_ratio} must be in [0, 1); 0.06 or 0.1 are usual")
+        check_warmup_ratio(self.warmup_ratio)
 
     def build(self, optimizer: torch.optim.Optimizer, optimizer_steps: int, epochs: int) -> "BuiltScheduler":
         if self.kind in WARMUP_KINDS:
