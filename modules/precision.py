@@ -2,7 +2,7 @@
 fp16 with a gradient scaler on GPUs without bf16, fp32 otherwise.
 
 Weights stay fp32 (autocast only changes the matmul inputs), so results match fp32
-within rounding; `tests/test_speed_paths.py` holds that to a stated tolerance.
+within rounding; `tests/training/test_speed_paths.py` holds that to a stated tolerance.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Write the example workflows (UI format, as ComfyUI's frontend saves it).
 
 examples/workflows/ is the source of truth; example_workflows/ (where ComfyUI's
-template browser looks) gets identical copies, and tests/test_example_workflows.py
+template browser looks) gets identical copies, and tests/runner/test_example_workflows.py
 fails if they drift. Run: python scripts/build_example_workflows.py
 """
 

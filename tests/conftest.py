@@ -1,5 +1,6 @@
 """Shared fixtures: the pack imported as `hf_text_finetune`, tiny models of the four
-architectures (built once per session), and small review datasets."""
+architectures (built once per session), and small review datasets. The builders behind
+them live in tests/helpers/ (importable as `helpers`, since tests/ is put on sys.path)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ import torch  # noqa: E402
 # hand-offs cost 10-50x the work itself. Tests that need more threads set them themselves.
 torch.set_num_threads(int(os.environ.get("HF_TEXT_FINETUNE_TEST_THREADS", "1")))
 
-from tiny_models import ARCHITECTURES, build_tiny_model, write_reviews_csv  # noqa: E402
+from helpers.data import write_reviews_csv  # noqa: E402
+from helpers.models import ARCHITECTURES, build_tiny_model  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -60,10 +62,38 @@ def three_class_csv(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def encoded_reviews(tiny_bert, reviews_csv, val_csv):
+    """(train, validation) EncodedTextDatasets of the reviews, tokenized for the tiny BERT."""
+    from hf_text_finetune.modules.data.encoding import build_token_encoder
+    from hf_text_finetune.modules.data.tokenized import encode_text_dataset
+
+    encoder = build_token_encoder(str(tiny_bert))
+    return (encode_text_dataset(str(reviews_csv), "train", "text", "label", encoder),
+            encode_text_dataset(str(val_csv), "train", "text", "label", encoder))
+
+
+@pytest.fixture(scope="session")
+def trained_bert(tiny_bert, encoded_reviews):
+    """The TrainResult of 2 epochs of the tiny BERT on the reviews (CPU, fp32). Tests must not change it."""
+    from hf_text_finetune.modules.data.batching import TextDataLoader
+    from hf_text_finetune.modules.model.build import build_classification_model
+    from hf_text_finetune.modules.training.loop import train_classifier
+    from hf_text_finetune.modules.training.losses import LossSpec
+    from hf_text_finetune.modules.training.optimizers import OptimizerSpec
+    from hf_text_finetune.modules.training.settings import TrainSettings
+
+    train, val = encoded_reviews
+    model = build_classification_model(str(tiny_bert), 1)
+    return train_classifier(model, TextDataLoader(train, 8), OptimizerSpec("AdamW", 1e-3), LossSpec("bce_with_logits"),
+                            TrainSettings(epochs=2, precision="fp32", device="cpu"),
+                            TextDataLoader(val, 16, shuffle=False))
+
+
+@pytest.fixture(scope="session")
 def pipelines(tiny_models, reviews_csv, val_csv):
     """{arch: Pipeline}: encode, datasets, loaders and an untrained model, built once per session.
     Tests must not change these objects (the trainers never do)."""
-    from tiny_models import Pipeline
+    from helpers.nodes import Pipeline
 
     class BuiltOnFirstUse(dict):
         def __missing__(self, arch):

@@ -4,7 +4,7 @@ Runs only where the shared harness (../shared/comfy) and a ComfyUI snapshot (COM
 are set up; skipped elsewhere, so CI without them stays green. One server serves the whole
 module (start ~10 s); each workflow run on the tiny local model takes a few seconds. Every
 shipped example workflow runs here with offline stand-ins (tiny local model, local csv files):
-the two IMDB trainers, and issue 4's predict, save/load/predict, LoRA and multi-class ones,
+the two IMDB trainers, and the predict, save/load/predict, LoRA and multi-class ones,
 checked on the values their nodes show (history.json) and on the files they save.
 
     COMFY_MIRROR=/path/to/ComfyUI.git python -m pytest tests/integration -m comfy -q
@@ -38,9 +38,8 @@ TERMINAL = ("execution_success", "execution_error", "execution_interrupted")
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict[str, Path]:
-    from tiny_models import build_tiny_model, write_reviews_csv
-
-    from issue4_data import write_topics_csv
+    from helpers.data import write_reviews_csv, write_topics_csv
+    from helpers.models import build_tiny_model
 
     root = tmp_path_factory.mktemp("comfy_tiny")
     return {"model": build_tiny_model("distilbert", root / "distilbert"),
@@ -204,7 +203,7 @@ PREDICTION_LINE = re.compile(r"^(?P<label>.+?) \((?P<score>[\d.]+)\): (?P<text>.
 def clear_reviews() -> tuple[list[str], list[str]]:
     """Phrases of the tiny reviews whose words belong to one side only, with the label a trained
     model gives them (right on every tiny tokenizer tried, probability 0.6-0.75 after 4 epochs)."""
-    from tiny_models import NEGATIVE, POSITIVE
+    from helpers.data import NEGATIVE, POSITIVE
 
     return [POSITIVE[3], NEGATIVE[3], POSITIVE[1], NEGATIVE[1]], ["1", "0", "1", "0"]
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers.workflows import ROOT
 
 import hf_text_finetune
 from hf_text_finetune import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-
-ROOT = Path(__file__).resolve().parents[1]
 GUIDE_NAMES = {  # issue 2: these keys and display names, exactly
     "HfTokenizerEncode": "Hf Tokenizer Encode",
     "PtvHfDatasetWithTokenEncode": "Ptv Hf Dataset With Token Encode",
@@ -27,7 +25,7 @@ CORE_EXTRAS = {"PtoAdam", "PtoSGD", "PtnCrossEntropyLoss", "PtoLrSchedulerWarmup
                "PtoLrSchedulerCosineAnnealing", "PtoLrSchedulerReduceOnPlateau"}
 
 
-def test_guide_node_names_and_display_names():
+def test_guide_node_ids_and_display_names_are_exact():
     for key, display in GUIDE_NAMES.items():
         assert key in NODE_CLASS_MAPPINGS, key
         assert NODE_DISPLAY_NAME_MAPPINGS[key] == display

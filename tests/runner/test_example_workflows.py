@@ -1,21 +1,28 @@
-"""The two example workflows: what they contain, one source of truth for ComfyUI's template browser,
-and both run end to end through the headless runner on a tiny local model and local csv files."""
+"""The example workflows: one source of truth for ComfyUI's template browser, only this pack's
+and core nodes, the two IMDB trainers as the guide describes them, and every shipped workflow
+(the IMDB trainers, predict, save/load/predict, LoRA, multi-class) run end to end through the
+headless runner on a tiny local model and local csv files."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
-from pathlib import Path
+import shutil
 
 import pytest
+from helpers.data import write_topics_csv
+from helpers.workflows import ROOT, node_output, run_example, tiny_overrides
 
 from hf_text_finetune import NODE_CLASS_MAPPINGS
+from hf_text_finetune.modules.results.loading import load_classifier
+from hf_text_finetune.modules.results.prediction import predict_texts
+from hf_text_finetune.nodes.comfy_services import OUTPUT_DIR_ENV
 from hf_text_finetune.runner.cli import node_classes, run_file
 from hf_text_finetune.runner.core_nodes import CORE_NODES
 from hf_text_finetune.runner.executor import Executor
 from hf_text_finetune.runner.workflow_format import load_workflow, to_api_prompt
 
-ROOT = Path(__file__).resolve().parents[1]
 SOURCE, TEMPLATES = ROOT / "examples" / "workflows", ROOT / "example_workflows"
 PLAIN, FREEZING = "distilbert_classification.json", "distilbert_classification_2.json"
 TRAINERS = {PLAIN: "PtTrainTransformerClassificationModel",
@@ -123,3 +130,88 @@ def test_example_workflow_runs_end_to_end_headless(name, extra, tiny_models, rev
     assert again_outputs[2:] == (val_accuracy, val_loss, train_loss)
     assert _without_timing(again_outputs[1]) == _without_timing(metrics)
     assert again_outputs[0] is not model
+
+
+# --- the predict, save/load, LoRA and multi-class examples -------------------------------------------
+
+def _pipeline_scores(folder, texts) -> list[dict[str, float]]:
+    """What transformers' own pipeline says of the texts, with a saved folder."""
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(folder), device="cpu")
+    return [{row["label"]: row["score"] for row in rows} for rows in classify(texts, top_k=None)]
+
+
+def test_predict_after_training_workflow_runs_headless(tiny_models, reviews_csv, val_csv):
+    overrides = tiny_overrides(tiny_models["distilbert"], reviews_csv, val_csv) + ["Predict.texts=good film\nbad film"]
+    prompt, result = run_example("predict_after_training.json", overrides)
+    text, labels, structured = node_output(prompt, result, "Predict")
+    rows = json.loads(structured)
+    assert [r["text"] for r in rows] == ["good film", "bad film"]
+    assert all(r["label"] in {"0", "1"} and 0 <= r["score"] <= 1 for r in rows)
+    assert len(labels.splitlines()) == 2
+
+
+def test_save_load_predict_workflow_runs_headless(tiny_models, reviews_csv, val_csv, tmp_path, monkeypatch):
+    output_dir = tmp_path / "output"  # outside ComfyUI the Save node writes to $HF_TEXT_FINETUNE_OUTPUT_DIR
+    monkeypatch.setenv(OUTPUT_DIR_ENV, str(output_dir))
+    overrides = tiny_overrides(tiny_models["bert"], reviews_csv, val_csv)
+    prompt, result = run_example("save_load_predict.json", overrides)
+    (folder,) = node_output(prompt, result, "Save model")
+    assert os.path.dirname(folder) == str(output_dir.resolve())
+    assert os.path.basename(folder) == "imdb_distilbert_00001"
+    assert "resumes after epoch 2" in node_output(prompt, result, "Load model")[1]
+    rows = json.loads(node_output(prompt, result, "Predict")[2])
+    assert len(rows) == 3 and all(sum(r["probabilities"].values()) == pytest.approx(1.0) for r in rows)
+    theirs = _pipeline_scores(folder, [r["text"] for r in rows])
+    assert theirs == [pytest.approx(r["probabilities"], abs=1e-5) for r in rows]
+
+
+def test_lora_workflow_runs_headless(tiny_models, reviews_csv, val_csv, tmp_path, monkeypatch):
+    monkeypatch.setenv(OUTPUT_DIR_ENV, str(tmp_path))
+    prompt, result = run_example("lora_run.json", tiny_overrides(tiny_models["distilbert"], reviews_csv, val_csv))
+    (folder,) = node_output(prompt, result, "Save model")
+    loaded = load_classifier(folder)
+    assert loaded.lora["r"] == 8 and loaded.lora["target_modules"] == ["q_lin", "v_lin"]
+    rows = json.loads(node_output(prompt, result, "Predict")[2])
+    for ours, row in zip(predict_texts(loaded, [r["text"] for r in rows]), rows):
+        assert ours.probabilities == pytest.approx(row["probabilities"], abs=1e-5)
+
+
+def test_multiclass_example_is_a_template_too():
+    source = SOURCE / "ag_news_multiclass.json"
+    assert (TEMPLATES / source.name).read_bytes() == source.read_bytes()
+    types = {node["type"] for node in json.loads(source.read_text())["nodes"]}
+    assert {"PtvTrainValidationSplit", "PtEvaluateClassificationModel", "PtPlotTrainingCurves",
+            "PtnCrossEntropyLoss"} <= types
+    model_node = next(node for node in json.loads(source.read_text())["nodes"]
+                      if node["type"] == "PtnHfFineTunedClassificationModel")
+    assert "hf_sequence_classification" in model_node["widgets_values"]
+
+
+def _model_of(prompt, result, class_type):
+    return next(result.outputs[nid][0] for nid, node in prompt.items() if node["class_type"] == class_type)
+
+
+def test_multiclass_example_workflow_runs_headless_and_repeats(tmp_path, tiny_models):
+    model = shutil.copytree(tiny_models["distilbert"], tmp_path / "model")
+    train = write_topics_csv(tmp_path / "train.csv", rows=45, seed=0)
+    test = write_topics_csv(tmp_path / "test.csv", rows=15, seed=1)
+    overrides = [f"Model name.value={model}", f"Train dataset.name={train}", "Train dataset.split=train",
+                 f"Test dataset.name={test}", "Test dataset.split=train",
+                 "PtnHfFineTunedClassificationModel.num_outputs=3", "PtoAdamW.learning_rate=0.003",
+                 "Train loader.batch_size=4", "PtTrainTransformerClassificationModel.device=cpu",
+                 "PtTrainTransformerClassificationModel.precision=fp32", "Evaluate on test.device=cpu"]
+    executor = Executor(node_classes())
+    prompt, first = run_file(str(SOURCE / "ag_news_multiclass.json"), overrides, executor)
+    evaluate = next(nid for nid, node in prompt.items() if node["class_type"] == "PtEvaluateClassificationModel")
+    metrics = json.loads(first.outputs[evaluate][0])
+    assert metrics["task"] == "multiclass" and metrics["label_names"] == ["meh", "neg", "pos"]
+    assert _model_of(prompt, first, "PtTrainTransformerClassificationModel").head_type == "hf_sequence_classification"
+    assert metrics["count"] == 15
+    curves = next(nid for nid, node in prompt.items() if node["class_type"] == "PtPlotTrainingCurves")
+    assert tuple(first.outputs[curves][0].shape) == (1, 320, 800, 3)
+    history = _model_of(prompt, first, "PtTrainTransformerClassificationModel").history
+    assert history[-1]["train_loss"] < history[0]["train_loss"]  # it learns
+    _, second = run_file(str(SOURCE / "ag_news_multiclass.json"), overrides, executor)
+    assert second.outputs[evaluate][0] == first.outputs[evaluate][0]  # queued again: same metrics, no state leak

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_models import ARCHITECTURES, adamw_node, bce_node, run_node, same_state, state_snapshot
+from helpers.models import ARCHITECTURES, same_state, state_snapshot
+from helpers.nodes import adamw_node, bce_node, run_node
 
 from hf_text_finetune.nodes import comfy_services, train_nodes
 
@@ -13,16 +14,18 @@ TRAINERS = ["PtTrainTransformerClassificationModel", "PtTrainFineTuneClassificat
 
 
 def _fingerprint(model) -> dict:
-    """Everything about a model object that a trainer must leave alone."""
-    return {"state": state_snapshot(model), "requires_grad": [p.requires_grad for p in model.parameters()],
-            "training": model.training, "history": list(model.history), "tokenizer": model.tokenizer,
-            "ids": [id(p) for p in model.parameters()]}
+    """Everything about a classifier that a trainer must leave alone (its network included)."""
+    network = model.network
+    return {"state": state_snapshot(network), "requires_grad": [p.requires_grad for p in network.parameters()],
+            "training": network.training, "history": list(model.history), "tokenizer": model.tokenizer,
+            "ids": [id(p) for p in network.parameters()], "network": network}
 
 
 def _unchanged(model, before: dict) -> bool:
     after = _fingerprint(model)
     return (same_state(before["state"], after["state"])
-            and all(after[k] == before[k] for k in ("requires_grad", "training", "history", "tokenizer", "ids")))
+            and all(after[k] == before[k] for k in ("requires_grad", "training", "history", "tokenizer", "ids"))
+            and after["network"] is before["network"])
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
@@ -49,11 +52,12 @@ def test_trainer_node_shows_metrics_on_the_node_and_returns_a_ready_model(pipeli
                                 precision="fp32")
     model, metrics = returned["result"][:2]
     assert returned["ui"]["text"] == [metrics]
-    assert model is not pipeline.model and not model.training
+    assert model is not pipeline.model and model.network is not pipeline.model.network
+    assert not model.network.training
     assert model.tokenizer is pipeline.encode.tokenizer and model.max_length == pipeline.encode.max_length
     assert [m["epoch"] for m in model.history] == [1, 2]
-    assert all(p.requires_grad and not p.is_inference() for p in model.parameters())
-    assert next(model.parameters()).device.type == "cpu"
+    assert all(p.requires_grad and not p.is_inference() for p in model.network.parameters())
+    assert next(model.network.parameters()).device.type == "cpu"
 
 
 def test_without_validation_the_accuracy_outputs_are_minus_one(pipelines):
@@ -79,9 +83,9 @@ def test_trainer_never_changes_its_input_model_and_repeats_exactly(pipelines, tr
     assert second[2:] == first[2:], "same seed, same cached inputs -> same metrics (no carry-over)"
     assert [(m["train_loss"], m["val_loss"]) for m in second[0].history] == \
            [(m["train_loss"], m["val_loss"]) for m in first[0].history]
-    assert same_state(state_snapshot(first[0]), state_snapshot(second[0]))
-    assert first[0] is not second[0]
-    assert not same_state(state_snapshot(first[0]), before["state"]), "training changed the copy"
+    assert same_state(state_snapshot(first[0].network), state_snapshot(second[0].network))
+    assert first[0] is not second[0] and first[0].network is not second[0].network
+    assert not same_state(state_snapshot(first[0].network), before["state"]), "training changed the copy"
 
 
 def test_a_different_seed_gives_a_different_run(pipelines):
@@ -153,5 +157,5 @@ def test_training_on_cuda_learns_and_hands_back_a_cpu_model(pipelines):
     model, metrics, val_accuracy, *_ = pipeline.train(epochs=8, device="auto", precision="auto")
     assert metrics.startswith("trained on cuda")
     assert val_accuracy >= 0.75, metrics
-    assert next(model.parameters()).device.type == "cpu", "the GPU is given back to ComfyUI's other models"
+    assert next(model.network.parameters()).device.type == "cpu", "the GPU is given back to ComfyUI's other models"
     assert _unchanged(pipeline.model, before)

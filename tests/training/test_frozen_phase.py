@@ -4,11 +4,10 @@ state and schedule carry across the unfreeze."""
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 import torch
-from tiny_models import ARCHITECTURES, adamw_node, run_node, same_state, state_snapshot
+from helpers.models import ARCHITECTURES, same_state, state_snapshot
+from helpers.nodes import adamw_node, run_node
 
 from hf_text_finetune.modules.training import loop as trainer_module
 
@@ -37,13 +36,13 @@ class Observer:
         monkeypatch.setattr(trainer_module, "train_head_on_frozen_features", observed_frozen)
         monkeypatch.setattr(trainer_module, "full_epoch", observed_full)
 
-    def take(self, when, model, optimizer, scheduler=None):
+    def take(self, when, network, optimizer, scheduler=None):
         steps = {}
         for group in optimizer.param_groups:
             state = [optimizer.state.get(p, {}) for p in group["params"]]
             steps[group["name"]] = [int(s["step"]) if "step" in s else (1 if s else 0) for s in state]
         self.snapshots.append({
-            "when": when, "encoder": state_snapshot(model.encoder), "head": state_snapshot(model.head),
+            "when": when, "encoder": state_snapshot(network.encoder), "head": state_snapshot(network.head),
             "optimizer": optimizer, "type": type(optimizer), "steps": steps,
             "hyper": [{k: g[k] for k in HYPER if k in g} for g in optimizer.param_groups],
             "scheduler": scheduler,
@@ -57,7 +56,7 @@ class Observer:
 def test_encoder_frozen_in_epoch_1_then_everything_trains_with_one_adamw(pipelines, arch, monkeypatch,
                                                                          optimizer_steps):
     pipeline = pipelines[arch]
-    input_encoder = state_snapshot(pipeline.model.encoder)
+    input_encoder = state_snapshot(pipeline.model.network.encoder)
     seen = Observer(monkeypatch)
     model, metrics, *_ = pipeline.train(TRAINER, epochs=4, freeze_pretrained_module_epochs=1,
                                         optimizer=adamw_node(2e-3), frozen_head_learning_rate=5e-3)

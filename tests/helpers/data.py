@@ -1,5 +1,5 @@
-"""Small learnable data for the issue-4 tests: three text-labelled topics, imbalanced
-binary reviews and multi-label rows, written to csv/jsonl like users' own files."""
+"""Small learnable data written like users' own files: binary reviews in the shape of IMDB,
+three text-labelled topics, imbalanced binary reviews and multi-label rows (csv / jsonl)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,34 @@ import json
 import random
 from pathlib import Path
 
-from tiny_models import NEGATIVE, POSITIVE
-
+POSITIVE = ["a wonderful film", "great acting and a moving story", "I loved every minute", "brilliant and funny",
+            "the best movie this year", "superb direction, excellent cast"]
+NEGATIVE = ["a terrible film", "boring plot and wooden acting", "I hated every minute", "dull and stupid",
+            "the worst movie this year", "awful direction, bad cast"]
 NEUTRAL = ["the movie was okay", "plot characters scene ending", "not good not bad"]
 TOPICS = {"pos": POSITIVE, "neg": NEGATIVE, "meh": NEUTRAL}
+
+
+def write_reviews_csv(path: Path, rows: int = 48, seed: int = 0, labels: tuple = (0, 1)) -> Path:
+    """A small, learnable sentiment csv (text,label) in the shape of IMDB, with <br /> tags."""
+    rng = random.Random(seed)
+    path = Path(path)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for i in range(rows):
+            label = labels[i % len(labels)]
+            pool = POSITIVE if label % 2 else NEGATIVE
+            words = " ".join(rng.choice(pool) for _ in range(rng.randint(1, 4)))
+            writer.writerow([f"{words}<br /><br />the end", label])
+    return path
+
+
+def write_csv(path: Path, rows) -> Path:
+    """A text,label csv of the given (text, label) rows, written as they are (no quoting)."""
+    path = Path(path)
+    path.write_text("text,label\n" + "".join(f"{text},{label}\n" for text, label in rows))
+    return path
 
 
 def write_topics_csv(path: Path, rows: int = 45, seed: int = 0, labels: tuple = ("pos", "neg", "meh")) -> Path:

@@ -7,18 +7,20 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from helpers.checks import raises_with
+from helpers.data import write_reviews_csv
+from helpers.workflows import ROOT
 
 from hf_text_finetune.modules.errors import UserInputError
 from hf_text_finetune.runner.cli import main, node_classes, run_file
 from hf_text_finetune.runner.executor import Executor, ValidationFailed, apply_override
 from hf_text_finetune.runner.workflow_format import load_workflow, to_api_prompt
 
-ROOT = Path(__file__).resolve().parents[1]
 PLAIN = ROOT / "examples" / "workflows" / "distilbert_classification.json"
+FREEZING = ROOT / "examples" / "workflows" / "distilbert_classification_2.json"
 TRAINER = "PtTrainTransformerClassificationModel"
 
 
@@ -63,6 +65,34 @@ def test_api_format_file_runs_like_the_ui_format(tiny_models, reviews_csv, val_c
     assert api_result.outputs[trainer][2:] == ui_result.outputs[trainer][2:]
 
 
+def _queue(path, *overrides):
+    """Executor.validate on an example workflow with overrides, as a queue press would."""
+    classes = node_classes()
+    prompt = to_api_prompt(load_workflow(path), classes)
+    for assignment in overrides:
+        apply_override(prompt, assignment)
+    Executor(classes).validate(prompt)
+
+
+def test_bad_values_in_a_workflow_are_refused_before_anything_runs():
+    with pytest.raises(ValidationFailed) as caught:
+        _queue(FREEZING, "Pto AdamW.learning_rate=0", "Train loader.batch_size=0",
+               "PtTrainFineTuneClassificationTransformerModel.freeze_pretrained_module_epochs=4")
+    message = str(caught.value)
+    for part in ("learning_rate 0", "batch_size 0", "freeze_pretrained_module_epochs 4 must be less than epochs 4"):
+        assert part in message
+    with pytest.raises(ValidationFailed, match="does not exist"):
+        _queue(PLAIN, "Train dataset.name=./no/such/reviews.csv")
+    _queue(PLAIN)  # the workflows as shipped pass
+
+
+def test_unknown_model_folder_in_a_workflow_run_is_named(tmp_path, reviews_csv):
+    missing = str(tmp_path / "missing-model")
+    raises_with(lambda: run_file(str(PLAIN), [f"Model name.value={missing}", f"Train dataset.name={reviews_csv}",
+                                              f"Validation dataset.name={reviews_csv}"]),
+                missing, "does not exist")
+
+
 # --- Overrides ---------------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -104,7 +134,7 @@ def test_ui_widget_values_map_to_inputs_skipping_control_after_generate(prompt):
     assert trainer["model"][1] == 0 and isinstance(trainer["model"][0], str), "links become [node id, slot]"
 
 
-def test_muted_and_bypassed_nodes(tmp_path):
+def test_muted_and_bypassed_nodes_are_left_out(tmp_path):
     data = load_workflow(PLAIN)
     scheduler = next(n for n in data["nodes"] if n["type"] == "PtoLrSchedulerWarmup")
     scheduler["mode"] = 4  # bypassed: its consumer gets nothing on that input
@@ -196,8 +226,6 @@ def test_executor_refuses_invalid_workflows_before_running(executor):
 
 def test_a_data_file_edited_between_runs_is_read_again(tiny_models, val_csv, tmp_path):
     """ComfyUI asks IS_CHANGED before reusing a cached node; the headless executor must too."""
-    from tiny_models import write_reviews_csv
-
     train_csv = write_reviews_csv(tmp_path / "train.csv", rows=16, seed=0)
     executor = Executor(node_classes())
     args = _offline(tiny_models, train_csv, val_csv)

@@ -1,4 +1,6 @@
-"""LoRA adapters: only adapters and head train, saved together with the head, reloaded (issue 4, item 9)."""
+"""Ptn Lora Adapter: only the adapters and the head train, never the pretrained base; a saved
+LoRA classifier reloads its adapters and head with identical predictions and trains on;
+bad settings or target modules are refused with the layers there are."""
 
 from __future__ import annotations
 
@@ -6,15 +8,15 @@ import json
 
 import pytest
 import torch
-from issue4_models import TEXTS, node_output, ready_model, run_example, tiny_overrides, train_tiny
+from helpers.classifiers import TEXTS, ready_model, train_tiny
+from helpers.models import ARCHITECTURES
 
-from hf_text_finetune.modules.model.build import build_classification_model
 from hf_text_finetune.modules.errors import UserInputError
+from hf_text_finetune.modules.model.build import build_classification_model
 from hf_text_finetune.modules.model.lora import LoraSettings, add_lora
 from hf_text_finetune.modules.results.loading import load_classifier
-from hf_text_finetune.modules.results.saving import save_classifier
 from hf_text_finetune.modules.results.prediction import predict_logits, predict_texts
-from hf_text_finetune.nodes.comfy_services import OUTPUT_DIR_ENV
+from hf_text_finetune.modules.results.saving import save_classifier
 from hf_text_finetune.nodes.lora_nodes import PtnLoraAdapter
 
 DEFAULT_TARGETS = {"bert": ["query", "value"], "roberta": ["query", "value"], "distilbert": ["q_lin", "v_lin"],
@@ -22,11 +24,11 @@ DEFAULT_TARGETS = {"bert": ["query", "value"], "roberta": ["query", "value"], "d
 
 
 def _split(model) -> tuple[dict, dict, dict]:
-    """(adapter, frozen base, head) parameters, cloned."""
+    """(adapter, frozen base, head) parameters of a classifier's network, cloned."""
     adapters, base = {}, {}
-    for name, param in model.encoder.named_parameters():
+    for name, param in model.network.encoder.named_parameters():
         (adapters if "lora_" in name else base)[name] = param.detach().clone()
-    head = {name: param.detach().clone() for name, param in model.head.named_parameters()}
+    head = {name: param.detach().clone() for name, param in model.network.head.named_parameters()}
     return adapters, base, head
 
 
@@ -35,14 +37,15 @@ def _changed(before: dict, after: dict) -> set[str]:
 
 
 @pytest.mark.parametrize("head", ["linear", "hf_sequence_classification"])
-@pytest.mark.parametrize("arch", ["bert", "roberta", "distilbert", "albert"])
+@pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_training_changes_adapters_and_head_but_never_the_base(tiny_models, reviews_csv, arch, head):
     model = build_classification_model(str(tiny_models[arch]), 1, head_type=head)
     with torch.inference_mode():  # as the LoRA node runs in ComfyUI
         wrapped = PtnLoraAdapter().wrap(model, 4, 8.0, 0.0, "")[0]
-    adapted = {name.rsplit(".", 1)[0] for name, _ in wrapped.encoder.named_modules() if name.endswith("lora_A")}
+    adapted = {name.rsplit(".", 1)[0] for name, _ in wrapped.network.encoder.named_modules()
+               if name.endswith("lora_A")}
     assert adapted and {name.rsplit(".", 1)[-1] for name in adapted} == set(DEFAULT_TARGETS[arch])
-    assert model.lora is None and not any("lora_" in n for n, _ in model.named_parameters())  # input unchanged
+    assert model.lora is None and not any("lora_" in n for n, _ in model.network.named_parameters())  # unchanged
     adapters, base, head_params = _split(wrapped)
 
     trained = train_tiny(tiny_models[arch], reviews_csv, model=wrapped, epochs=1, lr=1e-2).model
@@ -50,7 +53,7 @@ def test_training_changes_adapters_and_head_but_never_the_base(tiny_models, revi
     assert _changed(adapters, adapters_after) == set(adapters)  # every adapter matrix learned
     assert _changed(base, base_after) == set()  # the pretrained weights did not move
     assert _changed(head_params, head_after) == set(head_params)
-    trainable = {n for n, p in trained.named_parameters() if p.requires_grad}
+    trainable = {n for n, p in trained.network.named_parameters() if p.requires_grad}
     assert trainable == {n for n in trainable if "lora_" in n or not n.startswith(("encoder.", "hf_model." + arch))}
 
 
@@ -86,7 +89,7 @@ def test_saved_lora_model_reloads_adapters_and_head_with_identical_predictions(t
     plain = {n.removeprefix("base_model.model.").replace(".base_layer.", "."): v for n, v in base_loaded.items()}
     assert plain.keys() == pretrained.keys()
     assert all(torch.allclose(pretrained[n], plain[n], atol=1e-6) for n in pretrained)
-    assert {n for n, p in loaded.encoder.named_parameters() if p.requires_grad} == set(adapters)
+    assert {n for n, p in loaded.network.encoder.named_parameters() if p.requires_grad} == set(adapters)
     # and training continues on the same adapters, with their optimizer state
     resumed = train_tiny(tiny_models[arch], reviews_csv, model=loaded, epochs=2, lr=1e-2)
     assert [m.epoch for m in resumed.history] == [2]
@@ -126,17 +129,3 @@ def test_bad_lora_settings_are_refused(tiny_bert):
     assert "r 0 must be at least 1" in PtnLoraAdapter.VALIDATE_INPUTS(r=0)
     assert "dropout" in PtnLoraAdapter.VALIDATE_INPUTS(dropout=0.95)
     assert PtnLoraAdapter.VALIDATE_INPUTS(r=8, alpha=16.0, dropout=0.1) is True
-
-
-# --- example workflow --------------------------------------------------------------------------------------------
-
-
-def test_lora_workflow_runs_headless(tiny_models, reviews_csv, val_csv, tmp_path, monkeypatch):
-    monkeypatch.setenv(OUTPUT_DIR_ENV, str(tmp_path))
-    prompt, result = run_example("lora_run.json", tiny_overrides(tiny_models["distilbert"], reviews_csv, val_csv))
-    (folder,) = node_output(prompt, result, "Save model")
-    loaded = load_classifier(folder)
-    assert loaded.lora["r"] == 8 and loaded.lora["target_modules"] == ["q_lin", "v_lin"]
-    rows = json.loads(node_output(prompt, result, "Predict")[2])
-    for ours, row in zip(predict_texts(loaded, [r["text"] for r in rows]), rows):
-        assert ours.probabilities == pytest.approx(row["probabilities"], abs=1e-5)

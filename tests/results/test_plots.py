@@ -1,0 +1,35 @@
+"""Pt Plot Training Curves draws a trained model's history as an IMAGE, refuses a model with
+none, and the curves survive NaN, flat and empty series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hf_text_finetune.modules.errors import UserInputError
+from hf_text_finetune.modules.model.build import build_classification_model
+from hf_text_finetune.modules.results.plots import render_training_curves
+from hf_text_finetune.nodes.eval_nodes import PtPlotTrainingCurves
+
+
+def test_plot_node_draws_the_training_history(trained_bert):
+    output = PtPlotTrainingCurves().plot(trained_bert.model)
+    (image,) = output["result"]
+    assert tuple(image.shape) == (1, 320, 800, 3)
+    assert float(image.std()) > 0
+
+
+def test_plot_node_refuses_a_model_without_history(tiny_bert):
+    with pytest.raises(UserInputError, match="no training history"):
+        PtPlotTrainingCurves().plot(build_classification_model(str(tiny_bert), 1))
+
+
+@pytest.mark.parametrize("history", [
+    [{"epoch": 1, "train_loss": float("nan"), "val_loss": float("inf"), "val_accuracy": None}],
+    [{"epoch": e, "train_loss": 0.5, "val_loss": 0.5, "val_accuracy": 0.5} for e in (1, 2, 3)],
+    [],
+])
+def test_curves_survive_nan_flat_and_empty_series(history):
+    image = render_training_curves(history, step_losses=[(0.5, float("nan"))])
+    assert image.size == (800, 320)
+    assert np.asarray(image).std() > 0
