@@ -85,13 +85,14 @@ class PackPath:
 
         import datasets
         import torch
-        from hf_text_finetune.modules.model.linear_head import LinearHeadNetwork
         from hf_text_finetune.modules.data.batching import TextDataLoader
+        from hf_text_finetune.modules.data.dataset import EncodedTextDataset
+        from hf_text_finetune.modules.model.classifier import TextClassifier
+        from hf_text_finetune.modules.model.linear_head import LinearHeadNetwork
+        from hf_text_finetune.modules.training.loop import train_classifier
         from hf_text_finetune.modules.training.losses import LossSpec
         from hf_text_finetune.modules.training.optimizers import OptimizerSpec
         from hf_text_finetune.modules.training.schedulers import SchedulerSpec
-        from hf_text_finetune.modules.data.dataset import EncodedTextDataset
-        from hf_text_finetune.modules.training.loop import train_classifier
         from hf_text_finetune.modules.training.settings import TrainSettings
         from transformers import DistilBertModel
 
@@ -99,7 +100,8 @@ class PackPath:
         if self.fast:
             config.attention_dropout = 0.0
         torch.manual_seed(seed)
-        model = HfEncoderClassifier(DistilBertModel(config), 1, "cls", 0.1, model_name="distilbert-random")
+        model = TextClassifier(network=LinearHeadNetwork(DistilBertModel(config), 1, "cls", 0.1),
+                               model_name="distilbert-random")
         data = EncodedTextDataset(datasets.Dataset.from_dict(columns), None, [0, 1], description="synthetic")
         loader = TextDataLoader(data, batch_size, shuffle=True, seed=seed)
         self.steps = len(loader)

@@ -78,8 +78,9 @@ def main() -> None:
 
     data_loader.pad_batch = timed("collate", data_loader.pad_batch)
     torch.nn.utils.clip_grad_norm_ = timed("clip", torch.nn.utils.clip_grad_norm_)
-    model.register_forward_pre_hook(lambda *_: marks.__setitem__("forward", time.perf_counter()))
-    model.register_forward_hook(lambda *_: spent["forward"].append(time.perf_counter() - marks["forward"]))
+    # the trainer deep-copies the network, hooks included
+    model.network.register_forward_pre_hook(lambda *_: marks.__setitem__("forward", time.perf_counter()))
+    model.network.register_forward_hook(lambda *_: spent["forward"].append(time.perf_counter() - marks["forward"]))
     from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
     register_optimizer_step_pre_hook(lambda *_: marks.__setitem__("optim", time.perf_counter()))

@@ -220,7 +220,7 @@ class ReferencePath:
                 return enc["input_ids"][0], enc["attention_mask"][0], torch.tensor(float(labels[i]))
 
         torch.manual_seed(seed)
-        model = copy.deepcopy(self.base).train()
+        model = copy.deepcopy(self.base.network).train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
         steps = math.ceil(len(texts) / batch_size)
         scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(WARMUP * steps), steps)
