@@ -81,13 +81,14 @@ class PtTrainTransformerClassificationModel:
         return validation(lambda: check_epochs(epochs))
 
     def train(self, model, train_loader, optimizer, loss_function, epochs, seed, val_loader=None,
-              lr_scheduler=None, *, unique_id=None, **settings):
+              lr_scheduler=None, **settings):
         """`settings`: the other widgets (device, precision, gradient_accumulation_steps, ...), which
-        TrainSettings holds under the same names. A workflow saved before a widget existed gets the
-        dataclass default, which equals the widget's default."""
+        TrainSettings holds under the same names, and ComfyUI's hidden `unique_id`. A workflow saved
+        before a widget existed gets the dataclass default, which equals the widget's default."""
+        hooks = runtime_hooks(settings.pop("unique_id", None))
         run_settings = TrainSettings(epochs=epochs, seed=seed, **settings)
         result = train_classifier(model, train_loader, optimizer, loss_function, run_settings, val_loader,
-                                  lr_scheduler, runtime_hooks(unique_id))
+                                  lr_scheduler, hooks)
         return _outputs(result)
 
 

@@ -25,6 +25,7 @@ class EncodedTextDataset:
     from_cache: bool = False
     fingerprint: str = ""
     multi_label: bool = False
+    source: Optional[dict] = None  # {"name", "subset", "split"} as given to the dataset node (the model card)
 
     def __len__(self) -> int:
         return len(self.data)

@@ -88,6 +88,7 @@ def encode_text_dataset(name: str, split: str, text_field: str, label_field: str
                         subset: str = "") -> EncodedTextDataset:
     data = load_split(name, split, subset)
     description = f"{name}{':' + subset if subset else ''}[{split}]"
+    source = {"name": name, "subset": subset, "split": split}
     if len(data) == 0:
         raise UserInputError(f"dataset '{name}' split '{split}' is empty; choose a split or slice that has rows")
     _check_columns(data, name, text_field, label_field)
@@ -103,7 +104,7 @@ def encode_text_dataset(name: str, split: str, text_field: str, label_field: str
         _CACHE.move_to_end(key)
         log.info("reusing the tokenized %s (%d rows) from this session's cache", description, len(cached))
         return EncodedTextDataset(cached.data, encoder, label_values, label_names, description, True, key,
-                                  multi_label=labels.multi_label)
+                                  multi_label=labels.multi_label, source=source)
 
     tokenized = data.map(
         _batch_encoder(encoder, text_field, label_field, encode_return_dict, strip_html_tags, labels),
@@ -119,7 +120,7 @@ def encode_text_dataset(name: str, split: str, text_field: str, label_field: str
                 f"{max_length}; turn truncation on"
             )
     result = EncodedTextDataset(tokenized, encoder, label_values, label_names, description, False, key,
-                                multi_label=labels.multi_label)
+                                multi_label=labels.multi_label, source=source)
     _CACHE[key] = result
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

@@ -1,16 +1,20 @@
 """The README.md model card of a saved classifier: Hugging Face metadata and how to use the folder.
 
-The YAML header carries what the hub and its tools read (library_name, pipeline_tag,
-base_model, metrics). The body says how to load the folder, which depends on the
+The YAML header is written by huggingface_hub's `ModelCardData` and carries what the hub
+and its tools read (library_name, pipeline_tag, base_model, datasets, metrics, and the
+last epoch's validation results as `model-index`). The body says how to load the folder, which depends on the
 head: Hugging Face's own head loads with `pipeline`, our linear head only with the
 Load node (or `load_classifier`), because transformers has no class for it.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any, Optional
+from typing import Optional
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from ..node_names import LOAD_NODE
 
 _PIPELINE_USE = """```python
 from transformers import pipeline
@@ -23,7 +27,7 @@ classifier(["{example}"], top_k=None, truncation=True)
 _LINEAR_USE = """This folder uses the node pack's own head (a dropout + linear layer on the
 encoder's {pooling} vector). Transformers has no class for that head, so
 `pipeline("text-classification", model=...)` would load the encoder with a new, untrained
-head and give meaningless predictions. Load it with the **Pt Load Classification Model** node in
+head and give meaningless predictions. Load it with the **{load_node}** node in
 ComfyUI, or in Python:
 
 ```python
@@ -39,10 +43,6 @@ on the model node and train it again.
 """
 
 
-def _yaml_value(value: Any) -> str:
-    return json.dumps(value)  # JSON scalars and lists are valid YAML
-
-
 def _final_metrics(history: list[dict]) -> dict[str, float]:
     """The last epoch's numbers: validation metrics when there are any, else the training loss."""
     if not history:
@@ -53,64 +53,83 @@ def _final_metrics(history: list[dict]) -> dict[str, float]:
     return {k: float(last[k]) for k in wanted}
 
 
-def _base_model_line(base_model: str) -> Optional[str]:
-    """Hub ids go in base_model; a local folder is not a hub id, so it only appears in the text."""
-    if not base_model or os.path.isabs(base_model) or base_model.startswith((".", "~")):
-        return None
-    return f"base_model: {_yaml_value(base_model)}"
+def _is_hub_id(name: str) -> bool:
+    """Hub ids go in the metadata; a local folder or file is not one, so it only appears in the text."""
+    return bool(name) and not (os.path.isabs(name) or name.startswith((".", "~")) or os.path.exists(name))
 
 
-def model_card(manifest: dict, history: list[dict], folder_name: str) -> str:
-    head_type = manifest["head_type"]
-    names = manifest["output_labels"]
+def _datasets(settings: dict) -> dict[str, str]:
+    """{role: hub dataset id} of the data the last run trained and validated on (local files left out)."""
+    data = (settings or {}).get("data") or {}
+    return {role: info["name"] for role, info in data.items() if info and _is_hub_id(info.get("name", ""))}
+
+
+def _eval_results(metrics: dict[str, float], datasets: dict[str, str]) -> list[EvalResult]:
+    """model-index entries: the last epoch's validation metrics on the validation data."""
+    name = datasets.get("validation") or datasets.get("train") or "local data"
+    return [EvalResult(task_type="text-classification", dataset_type=name, dataset_name=name,
+                       dataset_split="validation", metric_type=key[4:], metric_value=value)
+            for key, value in metrics.items() if key.startswith("val_")]
+
+
+def card_data(manifest: dict, history: list[dict], folder_name: str, settings: dict) -> ModelCardData:
+    """The YAML header the hub and its tools read."""
     metrics = _final_metrics(history)
+    datasets = _datasets(settings)
+    base = manifest.get("base_model", "")
     tags = ["text-classification", "hf-text-finetune"] + (["peft", "lora"] if manifest.get("lora") else [])
-    lines = ["---", "library_name: transformers", "pipeline_tag: text-classification"]
-    base_line = _base_model_line(manifest.get("base_model", ""))
-    if base_line:
-        lines.append(base_line)
-    lines.append(f"tags: {_yaml_value(tags)}")
-    metric_ids = sorted({k[4:] if k.startswith("val_") else k for k in metrics})
-    if metric_ids:
-        lines.append(f"metrics: {_yaml_value(metric_ids)}")
-    lines += ["---", "", f"# {folder_name}", ""]
-    lines.append(f"A text classifier fine-tuned from `{manifest.get('base_model', '?')}` with the HF Text Fine-Tune "
-                 f"ComfyUI nodes: {manifest['problem_type'].replace('_', '-')} classification over "
-                 f"{len(names)} labels ({', '.join(map(str, names[:20]))}).")
-    lines.append("")
-    if manifest.get("lora"):
-        lora = manifest["lora"]
-        targets = ", ".join(lora["target_modules"])
-        lines.append(f"Trained with LoRA (r {lora['r']}, alpha {lora['alpha']}, on {targets}): "
-                     "the weights here have the adapters merged in, so no PEFT is needed to use them; "
-                     "the adapters themselves are in `adapter/` and the Load node puts them back for further training.")
-        lines.append("")
-    lines += ["## Use", ""]
-    example = "a wonderful film"
-    if head_type == "hf_sequence_classification":
-        lines.append("The head is Hugging Face's own sequence-classification head, so transformers loads it:")
-        lines.append("")
-        lines.append(_PIPELINE_USE.format(folder=folder_name, example=example))
-        if manifest["problem_type"] == "binary":
-            lines.append(f"The model has one output (sigmoid): the pipeline's score is the probability of "
-                         f"`{names[-1]}`; below 0.5 the prediction is `{names[0]}`.")
-            lines.append("")
-    else:
-        lines.append(_LINEAR_USE.format(folder=folder_name, example=example, pooling=manifest.get("pooling", "cls")))
-    if metrics:
-        lines += ["## Results (last epoch)", "", "| metric | value |", "| --- | --- |"]
-        lines += [f"| {k} | {v:.4f} |" for k, v in metrics.items()]
-        lines.append("")
-    lines += ["## Files", "",
-              "- `config.json`, `model.safetensors`: the model (label names in `id2label`/`label2id`)",
-              "- tokenizer files",
-              "- `classifier.json`: head type, labels, pooling, max length (read by the Load node)",
-              "- `training_settings.json`, `metrics_history.json`: how it was trained, metrics per epoch"]
-    if head_type != "hf_sequence_classification":
+    return ModelCardData(
+        library_name="transformers", pipeline_tag="text-classification", model_name=folder_name,
+        base_model=base if _is_hub_id(base) else None, datasets=sorted(set(datasets.values())) or None,
+        tags=tags, metrics=sorted({k[4:] if k.startswith("val_") else k for k in metrics}) or None,
+        eval_results=_eval_results(metrics, datasets) or None)
+
+
+def _usage(manifest: dict, folder_name: str) -> list[str]:
+    names, example = manifest["output_labels"], "a wonderful film"
+    if manifest["head_type"] != "hf_sequence_classification":
+        return [_LINEAR_USE.format(folder=folder_name, example=example, pooling=manifest.get("pooling", "cls"),
+                                   load_node=LOAD_NODE)]
+    lines = ["The head is Hugging Face's own sequence-classification head, so transformers loads it:", "",
+             _PIPELINE_USE.format(folder=folder_name, example=example)]
+    if manifest["problem_type"] == "binary":
+        lines += [f"The model has one output (sigmoid): the pipeline's score is the probability of "
+                  f"`{names[-1]}`; below 0.5 the prediction is `{names[0]}`.", ""]
+    return lines
+
+
+def _files(manifest: dict) -> list[str]:
+    lines = ["## Files", "",
+             "- `config.json`, `model.safetensors`: the model (label names in `id2label`/`label2id`)",
+             "- tokenizer files",
+             "- `classifier.json`: head type, labels, pooling, max length (read by the Load node)",
+             "- `training_settings.json`, `metrics_history.json`: how it was trained, metrics per epoch"]
+    if manifest["head_type"] != "hf_sequence_classification":
         lines.append("- `head.safetensors`: the linear head")
     if manifest.get("lora"):
         lines.append("- `adapter/`: the LoRA adapters (PEFT format)")
     if manifest.get("has_training_state"):
         lines.append("- `training_state.pt`: optimizer state and epoch count, to resume training")
-    lines.append("")
-    return "\n".join(lines)
+    return lines + [""]
+
+
+def model_card(manifest: dict, history: list[dict], folder_name: str, settings: Optional[dict] = None) -> str:
+    """README.md of a saved folder: metadata from `card_data`, then how to use it and what it holds."""
+    names = manifest["output_labels"]
+    lines = ["", f"# {folder_name}", "",
+             f"A text classifier fine-tuned from `{manifest.get('base_model', '?')}` with the HF Text Fine-Tune "
+             f"ComfyUI nodes: {manifest['problem_type'].replace('_', '-')} classification over "
+             f"{len(names)} labels ({', '.join(map(str, names[:20]))}).", ""]
+    if manifest.get("lora"):
+        lora = manifest["lora"]
+        lines += [f"Trained with LoRA (r {lora['r']}, alpha {lora['alpha']}, on {', '.join(lora['target_modules'])}): "
+                  "the weights here have the adapters merged in, so no PEFT is needed to use them; the adapters "
+                  "themselves are in `adapter/` and the Load node puts them back for further training.", ""]
+    lines += ["## Use", ""] + _usage(manifest, folder_name)
+    metrics = _final_metrics(history)
+    if metrics:
+        lines += ["## Results (last epoch)", "", "| metric | value |", "| --- | --- |"]
+        lines += [f"| {k} | {v:.4f} |" for k, v in metrics.items()] + [""]
+    lines += _files(manifest)
+    header = card_data(manifest, history, folder_name, settings or {}).to_yaml()
+    return str(ModelCard(f"---\n{header}\n---\n" + "\n".join(lines)))

@@ -177,7 +177,7 @@ def save_classifier(model: TextClassifier, output_dir: Path, prefix: str = "text
         for _ in range(1000):  # another save may take a name between our check and rename
             target = parent / f"{stem}_{counter:0{COUNTER_DIGITS}d}"
             if not target.exists():
-                (temp / "README.md").write_text(model_card(manifest, history, target.name))
+                (temp / "README.md").write_text(model_card(manifest, history, target.name, model.training_settings))
                 try:
                     os.rename(temp, target)
                     break

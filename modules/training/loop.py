@@ -188,6 +188,8 @@ def finish_run(run: TrainingRun, model: TextClassifier, result: TrainResult) -> 
     run.network.set_encoder_trainable(True)
     used, state = capture_training_state(run.optimizer, run.optimizer_spec, run.scheduler, run.scheduler_spec,
                                          run.loss_spec, run.settings, run.last_epoch)
+    used["data"] = {"train": run.train_loader.dataset.source,
+                    "validation": run.val_loader.dataset.source if run.val_loader is not None else None}
     if run.device.type != "cpu":
         run.network.to("cpu")  # give the accelerator back to the host's other models
     encoder = run.train_loader.dataset.encoder
