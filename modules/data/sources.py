@@ -138,6 +138,8 @@ def load_split(name: str, split: str, subset: str = "") -> Any:
             raise UserInputError(
                 f"dataset '{name}' needs a subset (config) and '{subset or ''}' is not one of them: {message.splitlines()[0]}"
             ) from exc
+        if path.is_file():
+            raise _unreadable(name, exc) from exc
         raise UserInputError(f"dataset '{name}' (split '{split}') could not be loaded: {message.splitlines()[0]}") from exc
     except (FileNotFoundError, ConnectionError, OSError) as exc:
         if path.exists():
