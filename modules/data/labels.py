@@ -160,7 +160,8 @@ def align_labels(dataset: EncodedTextDataset, names: Optional[Sequence[str]], wi
         if unknown:
             raise UserInputError(
                 f"labels {unknown[:10]} of {where} are not among the model's labels {list(names)[:20]}: the model "
-                "never saw them. Use data with the model's labels, or train a model on these labels"
+                f"never saw them ({where} has the labels {list(own)[:20]}). Use data with the model's labels (the "
+                "same names, spelt the same), or train a model on these labels"
             )
         mapping = [position.get(name, -1) for name in own]
         remapped = _relabel(dataset, mapping, width, names)
