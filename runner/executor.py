@@ -115,7 +115,8 @@ class Executor:
                 errors.append(f"node {nid} ({node['class_type']}): {verdict}")
                 continue
             numbers = {k: v for k, v in input_specs(cls).items() if k in wanted and not isinstance(v[0], list)}
-            errors += [f"node {nid} ({node['class_type']}): {line}" for line in self._check_widgets(node, numbers, set())]
+            out_of_range = self._check_widgets(node, numbers, set())
+            errors += [f"node {nid} ({node['class_type']}): {line}" for line in out_of_range]
         if len(errors) == 1:
             raise ValidationFailed(f"the workflow did not pass validation: {errors[0]}")
         if errors:
