@@ -29,7 +29,11 @@ def load_pack():
 
 
 if __name__ == "__main__":
-    load_pack()
-    from hf_text_finetune.runner.cli import main
+    try:
+        load_pack()
+        from hf_text_finetune.runner.cli import main
 
-    sys.exit(main())
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C while the pack and torch are still being imported
+        sys.stderr.write("cancelled (Ctrl-C)\n")
+        sys.exit(130)

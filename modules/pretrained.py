@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import UserInputError
+from .model_folders import (check_remote_code, check_tokenizer_files, check_tokenizer_vocabulary,
+                            file_instead_of_folder, local_load_failed, remote_code_refused)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ def normalize_model_name(model_name: str) -> str:
                 "(config.json, weights and tokenizer files)"
             )
         return expanded
+    if os.path.isfile(expanded):
+        raise file_instead_of_folder(name, Path(expanded))
     if looks_like_path(name) or os.path.exists(expanded):
         raise UserInputError(
             f"model folder '{name}' does not exist; check the path, or give a hub id such as distilbert-base-uncased"
@@ -58,6 +62,10 @@ def normalize_model_name(model_name: str) -> str:
 
 
 def load_failed(kind: str, name: str, exc: Exception) -> UserInputError:
+    if os.path.isdir(name):
+        return local_load_failed(kind, Path(name), exc)
+    if "trust_remote_code" in str(exc):
+        return remote_code_refused(name)
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return UserInputError(
         f"could not load the {kind} for model '{name}': it is not a local folder and the Hugging Face hub "
@@ -70,6 +78,8 @@ def load_config(model_name: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoConfig
 
     name = normalize_model_name(model_name)
+    if os.path.isdir(name):
+        check_remote_code(Path(name), trust_remote_code)
     try:
         return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError) as exc:
@@ -80,10 +90,17 @@ def load_tokenizer(model_name: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
     name = normalize_model_name(model_name)
+    local = os.path.isdir(name)
+    if local:
+        check_remote_code(Path(name), trust_remote_code)
+        check_tokenizer_files(Path(name))
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # a damaged local file raises whatever its parser raises
+        if not local and not isinstance(exc, (OSError, ValueError, KeyError, TypeError)):
+            raise
         raise load_failed("tokenizer", name, exc) from exc
+    check_tokenizer_vocabulary(tokenizer, name)
     if not getattr(tokenizer, "is_fast", False):
         log.warning("tokenizer for %s is a slow (Python) tokenizer; tokenization will be slower", name)
     return tokenizer
@@ -98,6 +115,9 @@ def load_pretrained(auto_class: Any, model_name: str, config: Any, trust_remote_
     import torch
 
     name = normalize_model_name(model_name)
+    local = os.path.isdir(name)
+    if local:
+        check_remote_code(Path(name), trust_remote_code)
     kwargs: dict[str, Any] = {"config": config, "trust_remote_code": trust_remote_code, "dtype": torch.float32}
     try:
         try:
@@ -108,6 +128,12 @@ def load_pretrained(auto_class: Any, model_name: str, config: Any, trust_remote_
             log.info("%s does not support SDPA attention; using its default attention", name)
             return auto_class.from_pretrained(name, **kwargs)
     except (OSError, KeyError) as exc:
+        raise load_failed("model weights", name, exc) from exc
+    except UserInputError:
+        raise
+    except Exception as exc:  # safetensors and torch raise their own error types for a damaged file
+        if not local or (isinstance(exc, ValueError) and "Unrecognized configuration class" in str(exc)):
+            raise
         raise load_failed("model weights", name, exc) from exc
 
 

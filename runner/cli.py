@@ -25,7 +25,7 @@ def run_file(path: str, overrides: list[str] | None = None, executor: Executor |
     classes = node_classes()
     prompt = to_api_prompt(load_workflow(path), classes)
     for assignment in overrides or []:
-        apply_override(prompt, assignment)
+        apply_override(prompt, assignment, classes)
     executor = executor or Executor(classes)
     return prompt, executor.run(prompt)
 
@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UserInputError, TrainingDivergedError) as exc:
         log.error("%s", exc)
         return 2
+    except KeyboardInterrupt:
+        log.error("cancelled (Ctrl-C)")
+        return 130
     for nid, ui in result.ui.items():
         title = prompt[nid].get("_meta", {}).get("title", prompt[nid]["class_type"])
         for text in ui.get("text", []):

@@ -19,6 +19,7 @@ from typing import Any, Optional
 import torch
 
 from ..modules.errors import UserInputError
+from .input_checks import check_widget, input_specs, unknown_input
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def find_nodes(prompt: dict, target: str) -> list[str]:
     return list(dict.fromkeys(matches))
 
 
-def apply_override(prompt: dict, assignment: str) -> None:
+def apply_override(prompt: dict, assignment: str, node_classes: Optional[dict] = None) -> None:
     """`NODE.input=value`: NODE is an id, title, class name or display name; value is JSON or a string."""
     if "=" not in assignment or "." not in assignment.split("=", 1)[0]:
         raise UserInputError(f"override '{assignment}' must look like NODE.input=value (NODE: id, title or node name)")
@@ -49,11 +50,18 @@ def apply_override(prompt: dict, assignment: str) -> None:
         raise UserInputError(f"override '{assignment}': no node has id, title or type '{target}'; titles: {titles}")
     if len(nodes) > 1:
         raise UserInputError(f"override '{assignment}': '{target}' matches nodes {nodes}; use a node id or title")
+    node = prompt[nodes[0]]
+    node_class = (node_classes or {}).get(node["class_type"])
+    if node_class is not None:
+        label = f"'{target}' ({node['class_type']})"
+        problem = unknown_input(name, label, node_class)
+        if problem:
+            raise UserInputError(f"override '{assignment}': {problem}")
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
         value = raw
-    prompt[nodes[0]]["inputs"][name] = value
+    node["inputs"][name] = value
 
 
 @dataclass
@@ -76,6 +84,14 @@ class Executor:
     def validate(self, prompt: dict) -> None:
         errors = []
         for nid, node in prompt.items():
+            if not isinstance(node, dict) or not isinstance(node.get("class_type"), str):
+                errors.append(f"node {nid} has no class_type (the node's type); save the workflow again from "
+                              "ComfyUI (Workflow > Export (API)) or fix that node")
+                continue
+            if not isinstance(node.get("inputs", {}), dict):
+                errors.append(f"node {nid} ({node['class_type']}): inputs is not an object")
+                continue
+            node.setdefault("inputs", {})
             cls = self.node_classes.get(node["class_type"])
             if cls is None:
                 errors.append(f"node {nid}: unknown node type '{node['class_type']}'")
@@ -84,6 +100,11 @@ class Executor:
             missing = [name for name in required if name not in node["inputs"]]
             if missing:
                 errors.append(f"node {nid} ({node['class_type']}): required input missing: {missing}")
+            own = getattr(cls, "VALIDATE_INPUTS", None)
+            bad = self._check_widgets(node, input_specs(cls), set(inspect.getfullargspec(own).args) if own else set())
+            errors += [f"node {nid} ({node['class_type']}): {line}" for line in bad]
+            if bad:
+                continue
             validate = getattr(cls, "VALIDATE_INPUTS", None)
             if validate is None:
                 continue
@@ -92,8 +113,28 @@ class Executor:
             verdict = validate(**args)
             if verdict is not True:
                 errors.append(f"node {nid} ({node['class_type']}): {verdict}")
+                continue
+            numbers = {k: v for k, v in input_specs(cls).items() if k in wanted and not isinstance(v[0], list)}
+            out_of_range = self._check_widgets(node, numbers, set())
+            errors += [f"node {nid} ({node['class_type']}): {line}" for line in out_of_range]
+        if len(errors) == 1:
+            raise ValidationFailed(f"the workflow did not pass validation: {errors[0]}")
         if errors:
             raise ValidationFailed("the workflow did not pass validation:\n  " + "\n  ".join(errors))
+
+    @staticmethod
+    def _check_widgets(node: dict, specs: dict, own_checks: set) -> list[str]:
+        """Convert and range-check widget values in place, as ComfyUI does; returns the error lines."""
+        problems = []
+        for name, value in list(node["inputs"].items()):
+            if name not in specs or is_link(value):
+                continue
+            converted, problem = check_widget(name, specs[name], value, name in own_checks)
+            if problem:
+                problems.append(problem)
+            else:
+                node["inputs"][name] = converted
+        return problems
 
     def _order(self, prompt: dict) -> list[str]:
         outputs = [nid for nid, n in prompt.items() if getattr(self.node_classes[n["class_type"]], "OUTPUT_NODE", False)]

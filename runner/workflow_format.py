@@ -43,7 +43,16 @@ def load_workflow(path: str | Path) -> dict:
     except FileNotFoundError as exc:
         raise UserInputError(f"workflow file '{path}' does not exist") from exc
     except json.JSONDecodeError as exc:
-        raise UserInputError(f"workflow file '{path}' is not valid JSON: {exc}") from exc
+        raise UserInputError(f"workflow file '{path}' is not valid JSON: {exc}; save the workflow again from "
+                             "ComfyUI") from None
+    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
+        raise UserInputError(f"workflow file '{path}' cannot be read ({type(exc).__name__}); give a workflow "
+                             ".json file saved by ComfyUI") from None
+    if not isinstance(data, dict):
+        raise UserInputError(
+            f"workflow file '{path}' holds a JSON {type(data).__name__}, not a workflow object; give a file saved by "
+            "ComfyUI (Workflow > Save, or Export (API))"
+        )
     return data
 
 
@@ -56,6 +65,12 @@ def to_api_prompt(data: dict, node_classes: dict[str, Any]) -> dict[str, dict]:
     if "prompt" in data and isinstance(data["prompt"], dict):
         data = data["prompt"]
     if not is_ui_format(data):
+        bad = [str(k) for k, v in data.items() if not isinstance(v, dict) or "class_type" not in v]
+        if bad:
+            raise UserInputError(
+                f"workflow node {bad[0]} has no class_type, so it is neither a ComfyUI workflow (with nodes and "
+                "links) nor an API prompt; save the workflow again from ComfyUI (Workflow > Export (API))"
+            )
         return {str(k): v for k, v in data.items()}
     nodes = {str(n["id"]): n for n in data["nodes"]}
     links = {link[0]: link for link in data["links"]}

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ..errors import UserInputError
 from ..pretrained import load_config, load_tokenizer, normalize_model_name, resolve_max_length
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,30 @@ def tokenizer_fingerprint(tokenizer: Any, max_length: int, truncation: bool) -> 
     return digest.hexdigest()[:32]
 
 
+def check_room_for_text(max_length: int, tokenizer: Any, name: str) -> None:
+    """The tokenizer adds special tokens ([CLS], [SEP]) to every text; max_length must leave room for text,
+    or the tokenizer gives up truncating and long texts reach the model whole (a tensor-size crash)."""
+    try:
+        special = tokenizer.num_special_tokens_to_add(pair=False)
+    except (AttributeError, NotImplementedError):
+        return
+    if max_length <= special:
+        shown = [t for t in (getattr(tokenizer, "cls_token", None), getattr(tokenizer, "sep_token", None)) if t]
+        tokens = f" ({', '.join(shown)})" if shown else ""
+        raise UserInputError(
+            f"max_length {max_length} leaves no room for text: the tokenizer of model '{name}' adds {special} special "
+            f"tokens{tokens} to every text; use at least {special + 1} (128 to 512 suit reviews), or 0 for the "
+            "model's maximum"
+        )
+
+
 def build_token_encoder(model_name: str, max_length: int = 0, truncation: bool = True,
                         trust_remote_code: bool = False) -> TokenEncoder:
     name = normalize_model_name(model_name)
     tokenizer = load_tokenizer(name, trust_remote_code)
     config = load_config(name, trust_remote_code)
     resolved = resolve_max_length(max_length, tokenizer, config, name)
+    check_room_for_text(resolved, tokenizer, name)
     if not truncation:
         log.info("truncation is off: texts longer than %d tokens will make the model fail", resolved)
     return TokenEncoder(model_name=name, tokenizer=tokenizer, max_length=resolved, truncation=truncation)

@@ -84,6 +84,26 @@ def _distinct_values(data: Any, label_field: str, multi_label: bool) -> list[Any
     return pc.unique(pc.list_flatten(column)).to_pylist()
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _check_one_kind(names: Sequence[str], where: str) -> None:
+    """Numbers and names in one column (a typo, or two files pasted together) would become
+    classes of their own, silently; refuse them."""
+    numbers = [n for n in names if _is_number(n)]
+    if numbers and len(numbers) < len(names):
+        words = [n for n in names if not _is_number(n)]
+        raise UserInputError(
+            f"{where} mixes numbers {numbers[:10]} and names {words[:10]}; use one kind for every row "
+            "(all integers 0..N-1, or all names)"
+        )
+
+
 def inspect_labels(data: Any, dataset_name: str, label_field: str) -> LabelScheme:
     """Read a label column's kind and values; refuse only labels that cannot work."""
     feature = data.features[label_field]
@@ -97,6 +117,7 @@ def inspect_labels(data: Any, dataset_name: str, label_field: str) -> LabelSchem
         names = tuple(sorted({str(v) for v in values}))
         if any(not name.strip() for name in names):
             raise UserInputError(f"{where} has blank text labels; fill or drop those rows")
+        _check_one_kind(names, where)
         return LabelScheme(multi_label, names, tuple(range(len(names))), from_text=True)
     if any(isinstance(v, float) and not float(v).is_integer() for v in values):
         raise UserInputError(
@@ -139,7 +160,8 @@ def align_labels(dataset: EncodedTextDataset, names: Optional[Sequence[str]], wi
         if unknown:
             raise UserInputError(
                 f"labels {unknown[:10]} of {where} are not among the model's labels {list(names)[:20]}: the model "
-                "never saw them. Use data with the model's labels, or train a model on these labels"
+                f"never saw them ({where} has the labels {list(own)[:20]}). Use data with the model's labels (the "
+                "same names, spelt the same), or train a model on these labels"
             )
         mapping = [position.get(name, -1) for name in own]
         remapped = _relabel(dataset, mapping, width, names)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import UserInputError, closest_names
+from .file_checks import check_data_file
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,22 @@ def _load_saved_folder(path: Path, name: str, split: str) -> Any:
     return _slice_saved(loaded, name, split)
 
 
+def _root_cause(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    return exc
+
+
+def _unreadable(name: str, exc: BaseException) -> UserInputError:
+    cause = _root_cause(exc)
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return UserInputError(
+        f"dataset '{name}' could not be read: {text[:300]}. Check that the file is a well-formed csv/tsv/json/jsonl/"
+        "parquet file saved as UTF-8 whose rows all have the same columns (mixed types in one column, such as "
+        "numbers and texts in a JSON field, also fail: quote them all as text)"
+    )
+
+
 def load_split(name: str, split: str, subset: str = "") -> Any:
     """One split (or slice) of a dataset as a `datasets.Dataset`, with clear errors."""
     import datasets
@@ -120,6 +137,7 @@ def load_split(name: str, split: str, subset: str = "") -> Any:
                     f"dataset file '{name}' has an unsupported type '{path.suffix}'; "
                     f"use one of {sorted(_FILE_BUILDERS)} or a folder written by save_to_disk"
                 )
+            check_data_file(path, name)
             extra = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
             return datasets.load_dataset(builder, data_files={"train": str(path)}, split=split, **extra)
         if path.is_dir():
@@ -139,10 +157,18 @@ def load_split(name: str, split: str, subset: str = "") -> Any:
             raise UserInputError(
                 f"dataset '{name}' needs a subset (config) and '{subset or ''}' is not one of them: {message.splitlines()[0]}"
             ) from exc
+        if path.is_file():
+            raise _unreadable(name, exc) from exc
         raise UserInputError(f"dataset '{name}' (split '{split}') could not be loaded: {message.splitlines()[0]}") from exc
     except (FileNotFoundError, ConnectionError, OSError) as exc:
+        if path.exists():
+            raise _unreadable(name, exc) from exc
         raise UserInputError(
             f"dataset '{name}' was not found: it is not a local file or folder, and the Hugging Face hub did not "
             "provide it (unknown id, no network, or not cached). Check the spelling (e.g. stanfordnlp/imdb) or give "
             f"a local csv/json/parquet file. Details: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         ) from exc
+    except Exception as exc:  # datasets wraps parser errors as "An error occurred while generating the dataset"
+        if type(exc).__name__ in ("DatasetGenerationError", "ArrowInvalid", "ArrowTypeError", "ParserError"):
+            raise _unreadable(name, exc) from exc
+        raise

@@ -17,9 +17,10 @@ from typing import Any, Callable
 from ..errors import UserInputError
 from .dataset import MODEL_INPUTS, EncodedTextDataset
 from .encoding import TokenEncoder
+from .file_checks import layout_for
 from .labels import LabelScheme, inspect_labels
 from .sources import load_split
-from .text_cleaning import strip_html
+from .text_cleaning import STRIP_HTML_VERSION, strip_html
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,46 @@ def _check_columns(data: Any, name: str, text_field: str, label_field: str) -> N
             raise UserInputError(
                 f"{role} '{column}' is not a column of dataset '{name}'; its columns are {columns}"
             )
+
+
+def _where_rows(rows: list[int], name: str, split: str) -> str:
+    """'lines 4, 9 of the file' when the rows are a whole local file's, else 'rows 3, 8' (1-based)."""
+    layout = layout_for(name) if "[" not in split and "+" not in split else None
+    shown = rows[:10]
+    more = f" and {len(rows) - len(shown)} more" if len(rows) > len(shown) else ""
+    lines = [layout.line_of(r) for r in shown] if layout is not None and layout.row_lines else []
+    if lines and all(line is not None for line in lines):
+        return f"on line{'s' if len(rows) > 1 else ''} {', '.join(map(str, lines))}{more} of the file"
+    return f"in row{'s' if len(rows) > 1 else ''} {', '.join(str(r + 1) for r in shown)}{more} of split '{split}'"
+
+
+def check_texts(data: Any, name: str, split: str, text_field: str) -> Any:
+    """Texts that can be tokenized: numbers (a numeric column) are read as their text; empty, missing and
+    non-text cells are refused with the lines they are on."""
+    import datasets
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    where = f"text_field '{text_field}' of dataset '{name}'"
+    column = data.select_columns([text_field]).with_format("arrow")[:][text_field]
+    kind = column.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+        log.warning("%s holds numbers (%s), not text; each number is read as its text (e.g. '12')", where, kind)
+        data = data.cast_column(text_field, datasets.Value("string"))
+        column = data.select_columns([text_field]).with_format("arrow")[:][text_field]
+    elif not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)):
+        raise UserInputError(
+            f"{where} holds {kind} values, not text; choose the column that holds the texts, or write each text "
+            "as a plain string"
+        )
+    blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(column.cast(pa.large_string())), ""), True)
+    rows = pc.indices_nonzero(blank).to_pylist() if len(column) else []
+    if rows:
+        raise UserInputError(
+            f"{where} has {len(rows)} empty or missing text{'s' if len(rows) > 1 else ''} "
+            f"{_where_rows(rows, name, split)}; write the texts there, or delete those rows"
+        )
+    return data
 
 
 def _encoder_fingerprint(encoder: Callable) -> str:
@@ -54,8 +95,8 @@ def _encoder_fingerprint(encoder: Callable) -> str:
 
 def _encode_key(data: Any, encoder: TokenEncoder, text_field: str, label_field: str,
                 return_dict: bool, strip: bool, labels: LabelScheme) -> str:
-    parts = [data._fingerprint, _encoder_fingerprint(encoder), text_field, label_field, str(return_dict), str(strip),
-             labels.fingerprint]
+    parts = [data._fingerprint, _encoder_fingerprint(encoder), text_field, label_field, str(return_dict),
+             f"{strip}{STRIP_HTML_VERSION if strip else ''}", labels.fingerprint]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
@@ -92,6 +133,7 @@ def encode_text_dataset(name: str, split: str, text_field: str, label_field: str
     if len(data) == 0:
         raise UserInputError(f"dataset '{name}' split '{split}' is empty; choose a split or slice that has rows")
     _check_columns(data, name, text_field, label_field)
+    data = check_texts(data, name, split, text_field)
     labels = inspect_labels(data, name, label_field)
     label_values = list(labels.values)
     label_names = list(labels.names) if labels.names is not None else None

@@ -90,11 +90,25 @@ def _network(folder: Path, name: str, manifest: dict) -> ClassifierNetwork:
     return network.eval()
 
 
-def _training_state(folder: Path) -> TrainingState | None:
+def _training_state(folder: Path, needed: bool) -> TrainingState | None:
+    """The saved optimizer/scheduler state; a damaged file blocks only a resume (`needed`), never the weights."""
     state_path = folder / STATE_FILE
     if not state_path.is_file():
         return None
-    return TrainingState.from_file_dict(torch.load(state_path, map_location="cpu", weights_only=True))
+    try:
+        return TrainingState.from_file_dict(torch.load(state_path, map_location="cpu", weights_only=True))
+    except Exception as exc:  # torch's own text for a damaged file advises weights_only=False: never shown
+        cause = "it is not a training state this pack wrote" if "pickl" in type(exc).__name__.lower() else \
+            "the file is damaged or incomplete"
+        if needed:
+            raise UserInputError(
+                f"{state_path} cannot be read ({cause}), so training cannot resume from it; turn "
+                "restore_training_state off to load the weights alone (training then starts a new run), or delete "
+                "the file"
+            ) from None
+        log.warning("%s cannot be read (%s); ignored, since restore_training_state is off: the weights are loaded, "
+                    "and training them starts a new run", state_path, cause)
+        return None
 
 
 def saved_folder(path: str | Path) -> Path:
@@ -123,7 +137,7 @@ def load_classifier(path: str | Path, restore_training_state: bool = True) -> Te
     names = manifest.get("label_names")
     model.output_labels(names, f"label names in {folder / MANIFEST_FILE}")  # misfits fail here, not later
     model.label_names = list(names) if names else None  # None: integer labels, as when it was trained
-    model.training_state = _training_state(folder)
+    model.training_state = _training_state(folder, restore_training_state)
     model.resume_state = model.training_state if restore_training_state else None
     log.info("loaded %s classifier from %s (%d outputs)", model.head_type, folder, model.num_outputs)
     return model

@@ -23,6 +23,24 @@ COUNTER_DIGITS = 5
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
+NAME_MAX = 255  # bytes in one file or folder name on common file systems (ext4, APFS, NTFS, ...)
+SAVE_NAME_EXTRA = 48  # what saving adds to the last part: '_00001', or '.<name>-<host>-<pid>-<id>.partial'
+
+
+def _check_name_lengths(prefix: str, parts: list[str]) -> None:
+    """A name the file system cannot hold fails at queue time, not after training."""
+    limits = [NAME_MAX] * (len(parts) - 1) + [NAME_MAX - SAVE_NAME_EXTRA]
+    for part, limit in zip(parts, limits):
+        size = len(part.encode("utf-8"))
+        if size > limit:
+            shown = part if len(part) <= 40 else part[:37] + "..."
+            raise UserInputError(
+                f"filename_prefix '{shown}' is too long for a folder name ({size} bytes; at most {limit} for this "
+                f"part, as folder names hold {NAME_MAX} bytes and saving adds a counter); use a shorter name such as "
+                "runs/imdb"
+            )
+
+
 def split_prefix(prefix: str) -> tuple[list[str], str]:
     """'runs/imdb' -> (['runs'], 'imdb'). Refuses anything that could leave the output directory."""
     text = (prefix or "").strip()
@@ -44,6 +62,7 @@ def split_prefix(prefix: str) -> tuple[list[str], str]:
     bad = [part for part in parts if any(ord(c) < 32 for c in part) or any(c in part for c in '<>:"|?*')]
     if bad:
         raise UserInputError(f"filename_prefix '{prefix}' has characters not allowed in folder names in {bad}")
+    _check_name_lengths(prefix, parts)
     return parts[:-1], parts[-1]
 
 

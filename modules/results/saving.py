@@ -20,11 +20,15 @@ from __future__ import annotations
 
 import copy
 import datetime
+import errno
+import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +157,45 @@ def write_classifier_folder(model: TextClassifier, folder: Path, include_trainin
     return manifest
 
 
+STALE_PARTIAL_SECONDS = 3600
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+_PARTIAL = re.compile(r"^\..+?(?:-(?P<host>[0-9a-f]{6})-(?P<pid>\d+))?-[0-9a-f]{12}\.partial$")
+
+
+def _writer_gone(host: str | None, pid: str | None) -> bool:
+    """True when the save that wrote a .partial folder ran on this machine and its process has ended."""
+    if host != _HOST or pid is None or os.name != "posix":  # os.kill(pid, 0) is not a probe on Windows
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):
+        return False
+    return False
+
+
+def remove_stale_partials(parent: Path) -> list[Path]:
+    """Remove the hidden folders of saves that were killed: their writer is gone, or they are over an hour old."""
+    removed = []
+    if not parent.is_dir():
+        return removed
+    now = time.time()
+    for path in parent.iterdir():
+        match = _PARTIAL.match(path.name)
+        if not match or not path.is_dir():
+            continue
+        try:
+            old = now - path.stat().st_mtime > STALE_PARTIAL_SECONDS
+        except OSError:
+            continue
+        if (old or _writer_gone(match.group("host"), match.group("pid"))) and match.group("pid") != str(os.getpid()):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+            log.info("removed %s, left by a save that did not finish", path)
+    return removed
+
+
 def _match_folder_permissions(folder: Path) -> None:
     """Some writers create private (0600) files; give every file the folder's own umask-based access."""
     dir_mode = folder.stat().st_mode & 0o777
@@ -164,8 +207,16 @@ def save_classifier(model: TextClassifier, output_dir: Path, prefix: str = "text
                     include_training_state: bool = False) -> SavedClassifier:
     """Write `model` to `<output_dir>/<prefix>_<counter>` atomically; returns the folder and manifest."""
     parent, stem = save_parent(output_dir, prefix)
-    parent.mkdir(parents=True, exist_ok=True)
-    temp = parent / f".{stem}-{uuid.uuid4().hex[:12]}.partial"  # hidden, and never listed by the Load node
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        raise UserInputError(f"filename_prefix '{prefix}' gives a path too long for the file system ({parent}); "
+                             "use a shorter name such as runs/imdb") from None
+    remove_stale_partials(parent)
+    # hidden, never listed by the Load node; names its writer so that a later save can tell it is gone
+    temp = parent / f".{stem}-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}.partial"
     temp.mkdir()
     notes: list[str] = []
     try:

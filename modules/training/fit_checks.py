@@ -113,6 +113,34 @@ def align_for_model(model: TextClassifier, data: EncodedTextDataset, role: str,
     return align_labels(data, target, model.num_outputs, role)
 
 
+def check_label_sets(train: EncodedTextDataset, val: EncodedTextDataset) -> None:
+    """Training and validation labels must be of one kind (both lists or neither; names against
+    integers only where the integers can be the names' ids); both sets are shown when they are not."""
+    both = (f"training labels {_shown(train)} ({train.description}), validation labels {_shown(val)} "
+            f"({val.description})")
+    if train.multi_label != val.multi_label:
+        kinds = ["lists of labels (multi-label)", "one label per text"]
+        raise UserInputError(
+            f"the training data holds {kinds[not train.multi_label]} but the validation data holds "
+            f"{kinds[not val.multi_label]}: {both}; give both the same label column kind"
+        )
+    named, numbered = (train, val) if train.label_names and not val.label_names else (val, train)
+    if bool(train.label_names) == bool(val.label_names):
+        return
+    outside = [v for v in numbered.label_values if v >= len(named.label_names)]
+    if outside:
+        raise UserInputError(
+            f"one split has label names and the other integer labels that are not their ids: {both}; use the same "
+            "labels in both (the same names, or integers 0..N-1 in both)"
+        )
+    log.warning("%s: integers are read as ids of the names in this order: %s", both,
+                ", ".join(f"{i}={n}" for i, n in enumerate(named.label_names[:20])))
+
+
+def _shown(data: EncodedTextDataset) -> str:
+    return str(list(data.label_names)[:20]) if data.label_names else str(list(data.label_values)[:20])
+
+
 def _check_token_ids_fit(model: TextClassifier, data: EncodedTextDataset) -> None:
     """An encode function that is not the tokenizer node's: its ids must index the model's embeddings."""
     largest = max((max(row) for row in data.data["input_ids"] if row), default=-1)

@@ -23,7 +23,7 @@ from ..model.network import ClassifierNetwork
 from ..precision import Precision
 from .eval_pass import batch_loss_sum, count_hits, move_batch, predictions_from_logits
 from .run import Progress, TrainingRun
-from .settings import EpochMetrics, ensure_finite
+from .settings import EpochMetrics
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def train_head_on_frozen_features(run: TrainingRun) -> list[EpochMetrics]:
     history = []
     for epoch in range(settings.frozen_epochs):
         train_loss = _head_epoch(run, train_x, train_y, epoch)
-        ensure_finite(train_loss, f"frozen epoch {epoch + 1}", settings.frozen_head_learning_rate)
+        run.guard.check(train_loss, f"frozen epoch {epoch + 1}", settings.frozen_head_learning_rate)
         val_loss, val_acc = _head_eval(run, *val) if val is not None else (None, None)
         seconds = time.perf_counter() - started
         started = time.perf_counter()

@@ -23,7 +23,7 @@ from ..host import RuntimeHooks, resolve_device
 from ..model.classifier import TextClassifier
 from ..precision import choose_precision
 from .eval_pass import batch_loss_sum, count_hits, evaluate, move_batch, predictions_from_logits
-from .fit_checks import align_for_model, check_ready, problem_type
+from .fit_checks import align_for_model, check_label_sets, check_ready, problem_type
 from .frozen_phase import train_head_on_frozen_features
 from .live_curves import LiveCurves
 from .losses import LossSpec, describe_weights, resolve_auto_weights
@@ -31,7 +31,7 @@ from .optimizers import OptimizerSpec
 from .resume import capture_training_state, restore_optimizer_state, restore_scheduler_state, resume_epochs
 from .run import Progress, TrainingRun, build_optimizer, progress_total, trainable_copy
 from .schedulers import SchedulerSpec
-from .settings import EpochMetrics, TrainResult, TrainSettings, ensure_finite
+from .settings import EpochMetrics, TrainResult, TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def aligned_loaders(model: TextClassifier, train_loader: TextDataLoader,
     if train is not train_loader.dataset:
         train_loader = replace(train_loader, dataset=train)
     if val_loader is not None:
+        check_label_sets(train, val_loader.dataset)
         val = align_for_model(model, val_loader.dataset, "validation", train.label_names)
         if val is not val_loader.dataset:
             val_loader = replace(val_loader, dataset=val)
@@ -118,16 +119,19 @@ def train_epoch(run: TrainingRun, epoch: int) -> tuple[float, float]:
         if (step + 1) % accumulate == 0 or step + 1 == batches:
             optimizer_step(run)
         preview = None
+        if run.guard.start is None:  # the run's starting loss: one host sync per run
+            run.guard.check(float(loss_sum) / size, f"epoch {epoch + 1}, step 1", run.learning_rate)
         if (step + 1) % run.settings.log_every == 0:  # the only host sync inside the loop
             total = float(running)
-            ensure_finite(total / seen, f"epoch {epoch + 1}, step {step + 1}", run.learning_rate)
+            window = (total - logged[0]) / (seen - logged[1])
+            run.guard.check(window, f"epoch {epoch + 1}, step {step + 1}", run.learning_rate)
             log.info("epoch %d step %d/%d: train loss %.4f", epoch + 1, step + 1, batches, total / seen)
-            run.curves.add_step_loss(epoch + (step + 1) / batches, (total - logged[0]) / (seen - logged[1]))
+            run.curves.add_step_loss(epoch + (step + 1) / batches, window)
             logged = (total, seen)
             preview = run.curves.preview()
         run.progress.step(preview)
     mean = float(running) / max(seen, 1)
-    ensure_finite(mean, f"the end of epoch {epoch + 1}", run.learning_rate)
+    run.guard.check(mean, f"the end of epoch {epoch + 1}", run.learning_rate)
     return mean, float(correct) / max(seen, 1)
 
 
@@ -201,6 +205,15 @@ def finish_run(run: TrainingRun, model: TextClassifier, result: TrainResult) -> 
     return result
 
 
+def check_warmup(spec: SchedulerSpec, settings: TrainSettings, batches: int) -> None:
+    """Refuse a warmup longer than the fine-tuning phase once its step count is known."""
+    full_epochs = settings.epochs - settings.frozen_epochs
+    accumulate = settings.gradient_accumulation_steps
+    steps = full_epochs * -(-batches // accumulate)
+    how = f"{full_epochs} fine-tuning epoch{'s' if full_epochs != 1 else ''} x {batches} batches"
+    spec.check_fits(steps, how + (f" / gradient_accumulation_steps {accumulate}" if accumulate > 1 else ""))
+
+
 def train_classifier(model: TextClassifier, train_loader: TextDataLoader, optimizer_spec: OptimizerSpec,
                      loss_spec: LossSpec, settings: TrainSettings, val_loader: Optional[TextDataLoader] = None,
                      scheduler_spec: Optional[SchedulerSpec] = None,
@@ -209,6 +222,8 @@ def train_classifier(model: TextClassifier, train_loader: TextDataLoader, optimi
     settings.check(has_validation=val_loader is not None)
     train_loader, val_loader = aligned_loaders(model, train_loader, val_loader)
     check_ready(model, train_loader.dataset, val_loader.dataset if val_loader else None, loss_spec)
+    if scheduler_spec is not None:
+        check_warmup(scheduler_spec, settings, len(train_loader))
     loss_spec = resolve_auto_weights(loss_spec, train_loader.dataset, model.num_outputs)
     # Seeded dropout that leaves the caller's random generators as they were (CUDA ones too).
     cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []

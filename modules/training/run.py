@@ -18,6 +18,7 @@ from ..data.batching import TextDataLoader
 from ..host import RuntimeHooks
 from ..model.network import ClassifierNetwork
 from ..precision import Precision
+from .divergence import DivergenceGuard
 from .early_stopping import EarlyStopping
 from .live_curves import LiveCurves
 from .losses import LossSpec
@@ -71,6 +72,7 @@ class TrainingRun:
     epochs_done: int = 0  # epochs a resumed classifier had already trained
     scheduler: Optional[BuiltScheduler] = None  # built when the full phase starts
     history: list[EpochMetrics] = field(default_factory=list)
+    guard: DivergenceGuard = field(default_factory=DivergenceGuard)  # stops a run whose loss blows up
 
     @property
     def learning_rate(self) -> float:

@@ -42,11 +42,30 @@ class SchedulerSpec:
             raise UserInputError(f"scheduler '{self.kind}' is unknown; use one of {list(WARMUP_KINDS + EPOCH_KINDS)}")
         check_warmup_ratio(self.warmup_ratio)
 
+    def warmup_for(self, optimizer_steps: int) -> int:
+        return self.warmup_steps or math.ceil(self.warmup_ratio * optimizer_steps)
+
+    def check_fits(self, optimizer_steps: int, how: str) -> None:
+        """A warmup as long as the run leaves the learning rate rising until training ends (it hardly trains)."""
+        if self.kind not in WARMUP_KINDS or self.kind == "constant" or optimizer_steps < 1:
+            return
+        warmup = self.warmup_for(optimizer_steps)
+        if warmup >= optimizer_steps:
+            what = f"warmup_steps {self.warmup_steps}" if self.warmup_steps else \
+                f"warmup_ratio {self.warmup_ratio} ({warmup} steps)"
+            suggestion = max(optimizer_steps // 10, 1) if optimizer_steps > 1 else 0
+            raise UserInputError(
+                f"{what} is not less than the {optimizer_steps} optimizer steps of this run ({how}): the learning "
+                "rate would still be warming up when training ends, so the model would hardly train. Use "
+                f"warmup_steps {suggestion} or fewer (about a tenth of the run), warmup_steps 0 with warmup_ratio "
+                "0.1, or more epochs or data"
+            )
+
     def build(self, optimizer: torch.optim.Optimizer, optimizer_steps: int, epochs: int) -> "BuiltScheduler":
         if self.kind in WARMUP_KINDS:
             from transformers import get_scheduler
 
-            warmup = self.warmup_steps or math.ceil(self.warmup_ratio * optimizer_steps)
+            warmup = self.warmup_for(optimizer_steps)
             scheduler = get_scheduler(self.kind, optimizer, num_warmup_steps=warmup,
                                       num_training_steps=max(optimizer_steps, 1),
                                       scheduler_specific_kwargs=dict(self.options) or None)

@@ -6,11 +6,10 @@ so a value is refused by the same words before and during a run.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-from ..errors import TrainingDivergedError, UserInputError
+from ..errors import UserInputError
 from ..model.classifier import TextClassifier
 from ..node_names import SPLIT_NODE
 from .early_stopping import EarlyStopping
@@ -115,11 +114,3 @@ class TrainResult:
 
     def as_dicts(self) -> list[dict]:
         return [asdict(m) for m in self.history]
-
-
-def ensure_finite(value: float, where: str, lr: float) -> None:
-    if not math.isfinite(value):
-        raise TrainingDivergedError(
-            f"training stopped at {where}: the loss became {value}. Lower the learning rate (now {lr:g}), "
-            "keep max_grad_norm at 1.0, or use precision fp32. Your input model is unchanged."
-        )
