@@ -60,40 +60,65 @@ def is_ui_format(data: dict) -> bool:
     return isinstance(data.get("nodes"), list) and "links" in data
 
 
-def to_api_prompt(data: dict, node_classes: dict[str, Any]) -> dict[str, dict]:
-    """API prompt {id: {class_type, inputs, _meta: {title}}} from either format."""
-    if "prompt" in data and isinstance(data["prompt"], dict):
-        data = data["prompt"]
-    if not is_ui_format(data):
-        bad = [str(k) for k, v in data.items() if not isinstance(v, dict) or "class_type" not in v]
-        if bad:
-            raise UserInputError(
-                f"workflow node {bad[0]} has no class_type, so it is neither a ComfyUI workflow (with nodes and "
-                "links) nor an API prompt; save the workflow again from ComfyUI (Workflow > Export (API))"
-            )
-        return {str(k): v for k, v in data.items()}
-    nodes = {str(n["id"]): n for n in data["nodes"]}
-    links = {link[0]: link for link in data["links"]}
+def _checked_api_prompt(data: dict) -> dict[str, dict]:
+    bad = [str(k) for k, v in data.items() if not isinstance(v, dict) or "class_type" not in v]
+    if bad:
+        raise UserInputError(
+            f"workflow node {bad[0]} has no class_type, so it is neither a ComfyUI workflow (with nodes and "
+            "links) nor an API prompt; save the workflow again from ComfyUI (Workflow > Export (API))"
+        )
+    return {str(k): v for k, v in data.items()}
 
-    def source_of(link_id: int) -> Any:
-        """Follow Reroutes and bypassed nodes back to a real output, or a PrimitiveNode's value."""
-        link = links[link_id]
-        origin, slot = nodes[str(link[1])], link[2]
+
+class _Links:
+    """A UI workflow's links, followed as the frontend does: through Reroutes and bypassed nodes
+    back to a real output, or to a PrimitiveNode's value; muted origins give nothing."""
+
+    def __init__(self, nodes: dict[str, dict], links: list) -> None:
+        self.nodes, self.links = nodes, {link[0]: link for link in links}
+
+    def source_of(self, link_id: int) -> Any:
+        link = self.links[link_id]
+        origin, slot = self.nodes[str(link[1])], link[2]
         if origin["type"] == "Reroute":
             upstream = origin["inputs"][0].get("link")
-            return None if upstream is None else source_of(upstream)
+            return None if upstream is None else self.source_of(upstream)
         if origin["type"] == "PrimitiveNode":
             return ("value", origin["widgets_values"][0])
         if origin.get("mode") == BYPASSED:
             out_type = origin["outputs"][slot]["type"]
             for item in origin.get("inputs", []):
                 if item.get("link") is not None and item.get("type") == out_type:
-                    return source_of(item["link"])
+                    return self.source_of(item["link"])
             return None
         if origin.get("mode") == MUTED:
             return None
         return ("link", [str(origin["id"]), slot])
 
+
+def _widget_values(node: dict, node_class: Any) -> dict[str, Any]:
+    """Widget values by name, in the order of the node's widget inputs (plus control-after-generate slots)."""
+    values = node.get("widgets_values") or []
+    widgets = widget_inputs(node_class)
+    if isinstance(values, dict):
+        return {k: v for k, v in values.items() if k in dict(widgets)}
+    inputs, position = {}, 0
+    for name, spec in widgets:
+        if position >= len(values):
+            break
+        inputs[name] = values[position]
+        position += 2 if has_control_widget(name, spec) else 1
+    return inputs
+
+
+def to_api_prompt(data: dict, node_classes: dict[str, Any]) -> dict[str, dict]:
+    """API prompt {id: {class_type, inputs, _meta: {title}}} from either format."""
+    if "prompt" in data and isinstance(data["prompt"], dict):
+        data = data["prompt"]
+    if not is_ui_format(data):
+        return _checked_api_prompt(data)
+    nodes = {str(n["id"]): n for n in data["nodes"]}
+    links = _Links(nodes, data["links"])
     prompt: dict[str, dict] = {}
     for node_id, node in nodes.items():
         kind = node["type"]
@@ -103,23 +128,10 @@ def to_api_prompt(data: dict, node_classes: dict[str, Any]) -> dict[str, dict]:
             raise UserInputError(
                 f"workflow node {node_id} has type '{kind}', which is neither a node of this pack nor a supported "
                 "core node; install the pack that provides it or run the workflow in ComfyUI")
-        inputs: dict[str, Any] = {}
-        values = node.get("widgets_values") or []
-        if isinstance(values, dict):
-            inputs.update({k: v for k, v in values.items() if k in dict(widget_inputs(node_classes[kind]))})
-        else:
-            position = 0
-            for name, spec in widget_inputs(node_classes[kind]):
-                if position >= len(values):
-                    break
-                inputs[name] = values[position]
-                position += 2 if has_control_widget(name, spec) else 1
+        inputs = _widget_values(node, node_classes[kind])
         for item in node.get("inputs", []):
-            if item.get("link") is None:
-                continue
-            source = source_of(item["link"])
-            if source is None:
-                continue
-            inputs[item["name"]] = source[1]
+            source = links.source_of(item["link"]) if item.get("link") is not None else None
+            if source is not None:
+                inputs[item["name"]] = source[1]
         prompt[node_id] = {"class_type": kind, "inputs": inputs, "_meta": {"title": node.get("title") or kind}}
     return prompt

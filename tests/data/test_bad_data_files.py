@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tiny_models import dataset_node, encode_node
+from helpers.nodes import dataset_node, encode_node
 
 from hf_text_finetune.modules.errors import UserInputError
 

@@ -69,7 +69,7 @@ def test_very_long_text_with_stray_brackets_is_fast():
 
 def test_stripping_changes_reach_the_tokenized_cache_key(tiny_bert, tmp_path):
     """Datasets tokenized with the old stripping are not reused: the cache key carries its version."""
-    from tiny_models import dataset_node, encode_node
+    from helpers.nodes import dataset_node, encode_node
 
     from hf_text_finetune.modules.data import text_cleaning
 

@@ -8,7 +8,7 @@ import json
 import shutil
 
 import pytest
-from tiny_models import encode_node, model_node, validate_node
+from helpers.nodes import encode_node, model_node, validate_node
 
 from hf_text_finetune.modules.errors import UserInputError
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import torch
-from tiny_models import Pipeline, validate_node
+from helpers.nodes import Pipeline, validate_node
 
 from hf_text_finetune.modules.errors import UserInputError
 from hf_text_finetune.modules.results import saving

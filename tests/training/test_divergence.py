@@ -17,7 +17,7 @@ def test_absurd_learning_rate_stops_with_training_diverged(pipelines):
     before = state_snapshot(pipeline.model.network)
     sgd = run_node("PtoSGD", learning_rate=10.0, momentum=0.9, weight_decay=0.0, nesterov=False)[0]
     raises_with(lambda: pipeline.train(epochs=3, optimizer=sgd, max_grad_norm=0.0, scheduler=None),
-                "loss became nan", "Lower the learning rate (now 10)", "input model is unchanged",
+                "loss became", "Lower the learning rate (now 10)", "input model is unchanged",
                 error=TrainingDivergedError)
     assert same_state(before, state_snapshot(pipeline.model.network))
 

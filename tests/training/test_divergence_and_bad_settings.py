@@ -7,8 +7,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from tiny_models import (Pipeline, adamw_node, encode_node, run_node, same_state, state_snapshot, warmup_node,
-                         write_reviews_csv)
+from helpers.data import write_reviews_csv
+from helpers.models import same_state, state_snapshot
+from helpers.nodes import Pipeline, adamw_node, encode_node, run_node, warmup_node
 
 from hf_text_finetune.modules.errors import TrainingDivergedError, UserInputError
 from hf_text_finetune.modules.training.divergence import DivergenceGuard
@@ -124,7 +125,7 @@ def test_max_length_below_the_special_tokens_is_refused(arch, max_length, tiny_m
 
 
 def test_the_smallest_max_length_with_room_truncates(tiny_bert, tmp_path):
-    from tiny_models import dataset_node
+    from helpers.nodes import dataset_node
 
     encode = encode_node(tiny_bert, max_length=3)
     data = dataset_node(write_reviews_csv(tmp_path / "long.csv", rows=4), encode)
