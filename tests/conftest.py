@@ -116,3 +116,31 @@ def optimizer_steps():
     handle = register_optimizer_step_pre_hook(record)
     yield steps
     handle.remove()
+
+
+@pytest.fixture(scope="session")
+def encoder(tiny_bert):
+    """The tiny BERT's encode function at its full length."""
+    from hf_text_finetune.modules.data.encoding import build_token_encoder
+
+    return build_token_encoder(str(tiny_bert))
+
+
+@pytest.fixture(scope="session")
+def topics(tmp_path_factory, encoder):
+    """30 rows of three text-labelled topics (pos/neg/meh), tokenized."""
+    from hf_text_finetune.modules.data.tokenized import encode_text_dataset
+    from helpers.data import write_topics_csv
+
+    path = write_topics_csv(tmp_path_factory.mktemp("topics") / "topics.csv", rows=30)
+    return encode_text_dataset(str(path), "train", "text", "label", encoder)
+
+
+@pytest.fixture(scope="session")
+def imbalanced(tmp_path_factory, encoder):
+    """48 binary rows, 12 positive and 36 negative, tokenized."""
+    from hf_text_finetune.modules.data.tokenized import encode_text_dataset
+    from helpers.data import write_imbalanced_csv
+
+    path = write_imbalanced_csv(tmp_path_factory.mktemp("imbalanced") / "skewed.csv", positives=12, negatives=36)
+    return encode_text_dataset(str(path), "train", "text", "label", encoder)

@@ -17,17 +17,6 @@ from hf_text_finetune.modules.data.tokenized import encode_text_dataset
 from hf_text_finetune.modules.errors import UserInputError
 
 
-@pytest.fixture(scope="module")
-def encoder(tiny_bert):
-    return build_token_encoder(str(tiny_bert))
-
-
-@pytest.fixture(scope="module")
-def topics(tmp_path_factory, encoder):
-    path = write_topics_csv(tmp_path_factory.mktemp("topics") / "topics.csv", rows=30)
-    return encode_text_dataset(str(path), "train", "text", "label", encoder)
-
-
 def _csv(path, rows) -> str:
     return str(write_csv(path, rows))
 

@@ -17,17 +17,6 @@ from hf_text_finetune.modules.errors import UserInputError
 from hf_text_finetune.nodes.data_split_nodes import PtvTrainValidationSplit
 
 
-@pytest.fixture(scope="module")
-def encoder(tiny_bert):
-    return build_token_encoder(str(tiny_bert))
-
-
-@pytest.fixture(scope="module")
-def imbalanced(tmp_path_factory, encoder):
-    path = write_imbalanced_csv(tmp_path_factory.mktemp("imbalanced") / "skewed.csv", positives=12, negatives=36)
-    return encode_text_dataset(str(path), "train", "text", "label", encoder)
-
-
 def test_validation_split_is_stratified_disjoint_and_seeded(imbalanced):
     train, val = split_train_validation(imbalanced, 0.25, seed=3)
     train_labels, val_labels = np.array(train.data["labels"]), np.array(val.data["labels"])

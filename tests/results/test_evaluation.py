@@ -87,17 +87,6 @@ def test_evaluate_node_preview_is_saved_to_comfyui_temp_folder(trained_bert, enc
 FAST = TrainSettings(epochs=1, precision="fp32", device="cpu")
 
 
-@pytest.fixture(scope="module")
-def encoder(tiny_bert):
-    return build_token_encoder(str(tiny_bert))
-
-
-@pytest.fixture(scope="module")
-def topics(tmp_path_factory, encoder):
-    path = write_topics_csv(tmp_path_factory.mktemp("topics") / "topics.csv", rows=30)
-    return encode_text_dataset(str(path), "train", "text", "label", encoder)
-
-
 def test_evaluation_labels_the_model_never_saw_are_an_error(tmp_path, tiny_bert, encoder, topics):
     model = train_classifier(build_classification_model(str(tiny_bert), 3), TextDataLoader(topics, 8),
                              OptimizerSpec("AdamW", 1e-3), LossSpec("cross_entropy"), FAST).model

@@ -26,11 +26,6 @@ NEVER_IMPROVES = 1e9  # a min_delta no epoch can beat: the first epoch stays the
 
 
 @pytest.fixture(scope="module")
-def encoder(tiny_bert):
-    return build_token_encoder(str(tiny_bert))
-
-
-@pytest.fixture(scope="module")
 def reviews(encoder, reviews_csv, val_csv):
     return (encode_text_dataset(str(reviews_csv), "train", "text", "label", encoder),
             encode_text_dataset(str(val_csv), "train", "text", "label", encoder))

@@ -82,17 +82,6 @@ def test_cross_entropy_with_one_output_is_refused(pipelines):
                 "num_outputs to 2")
 
 
-@pytest.fixture(scope="module")
-def encoder(tiny_bert):
-    return build_token_encoder(str(tiny_bert))
-
-
-@pytest.fixture(scope="module")
-def topics(tmp_path_factory, encoder):
-    path = write_topics_csv(tmp_path_factory.mktemp("topics") / "topics.csv", rows=30)
-    return encode_text_dataset(str(path), "train", "text", "label", encoder)
-
-
 def _trained(model_folder, data, outputs, loss, settings=FAST, val=None):
     model = build_classification_model(str(model_folder), outputs)
     return train_classifier(model, TextDataLoader(data, 8), OptimizerSpec("AdamW", 1e-3), loss, settings,

@@ -25,17 +25,6 @@ from hf_text_finetune.modules.training.settings import TrainSettings
 from hf_text_finetune.nodes.loss_nodes import PtnBCEWithLogitsLoss, PtnCrossEntropyLoss
 
 
-@pytest.fixture(scope="module")
-def encoder(tiny_bert):
-    return build_token_encoder(str(tiny_bert))
-
-
-@pytest.fixture(scope="module")
-def imbalanced(tmp_path_factory, encoder):
-    path = write_imbalanced_csv(tmp_path_factory.mktemp("imbalanced") / "skewed.csv", positives=12, negatives=36)
-    return encode_text_dataset(str(path), "train", "text", "label", encoder)
-
-
 def _train(model_folder, data, loss=None, epochs=1, outputs=1):
     model = build_classification_model(str(model_folder), outputs)
     return train_classifier(model, TextDataLoader(data, 8), OptimizerSpec("AdamW", 1e-3),
