@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from ..modules.errors import UserInputError
 from ..modules.precision import PRECISIONS
 from ..modules.training.loop import train_classifier
-from ..modules.training.settings import TrainResult, TrainSettings
-from .comfy_services import runtime_hooks
+from ..modules.training.settings import TrainResult, TrainSettings, check_checkpoint_settings
+from .comfy_services import output_directory, runtime_hooks
 from .widgets import at_least, category, learning_rate, seed, validation
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,39 @@ def _model_selection_inputs() -> dict:
     }
 
 
+def _long_run_inputs() -> dict:
+    """Checkpoints, resume and memory (issue 8); last in "optional" so saved workflows keep their order."""
+    return {
+        "checkpoint_every_epoch": ("BOOLEAN", {"default": True,
+                                               "tooltip": "Write a checkpoint at the end of every epoch (and on "
+                                                          "Cancel) to the output folder's "
+                                                          "hf_text_finetune_checkpoints/<run>; resume continues "
+                                                          "from it."}),
+        "checkpoint_minutes": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 10_000.0, "step": 1.0,
+                                         "tooltip": "Also write a checkpoint every N minutes inside an epoch; "
+                                                    "0 = only at epoch ends."}),
+        "keep_checkpoints": ("INT", {"default": 2, "min": 1, "max": 1000,
+                                     "tooltip": "Checkpoints kept per run (the newest), plus the best epoch's "
+                                                "when early stopping is on."}),
+        "resume": ("STRING", {"default": "off",
+                              "tooltip": "off = a new run; latest = continue this workflow's newest checkpoint "
+                                         "(after a Cancel or a crash, queue the same workflow again); or the path "
+                                         "of a checkpoint folder (read only)."}),
+        "gradient_checkpointing": ("BOOLEAN", {"default": False,
+                                               "tooltip": "Recompute the encoder's activations during backward: "
+                                                          "far less GPU memory, about a third slower."}),
+    }
+
+
+def _check_long_run(checkpoint_minutes=None, keep_checkpoints=None, resume=None):
+    def check() -> None:
+        check_checkpoint_settings(checkpoint_minutes, keep_checkpoints)
+        choice = (resume or "off").strip() if isinstance(resume, str) else "off"
+        if choice.lower() not in ("off", "latest") and not os.path.isdir(os.path.expanduser(choice)):
+            raise UserInputError(f"resume '{choice}' is neither off, latest nor an existing checkpoint folder")
+    return check
+
+
 def _check_epochs(epochs, freeze=None):
     def check() -> None:
         if epochs is not None and epochs < 1:
@@ -94,24 +128,29 @@ class PtTrainTransformerClassificationModel:
     def INPUT_TYPES(cls):
         spec = _common_inputs()
         spec["optional"].update(_model_selection_inputs())
+        spec["optional"].update(_long_run_inputs())
         return spec
 
     @classmethod
-    def VALIDATE_INPUTS(cls, epochs=None):
-        return validation(_check_epochs(epochs))
+    def VALIDATE_INPUTS(cls, epochs=None, checkpoint_minutes=None, keep_checkpoints=None, resume=None):
+        return validation(_check_epochs(epochs), _check_long_run(checkpoint_minutes, keep_checkpoints, resume))
 
     def train(self, model, train_loader, optimizer, loss_function, epochs, seed, val_loader=None,
               lr_scheduler=None, device="auto", precision="auto", gradient_accumulation_steps=1,
               max_grad_norm=1.0, unique_id=None, freeze_pretrained_module_epochs=0,
               frozen_head_learning_rate=1e-3, early_stopping_patience=0, early_stopping_metric="val_loss",
-              early_stopping_min_delta=0.0, restore_best_weights=False):
+              early_stopping_min_delta=0.0, restore_best_weights=False, checkpoint_every_epoch=True,
+              checkpoint_minutes=0.0, keep_checkpoints=2, resume="off", gradient_checkpointing=False):
         settings = TrainSettings(epochs=epochs, freeze_pretrained_module_epochs=freeze_pretrained_module_epochs,
                                  frozen_head_learning_rate=frozen_head_learning_rate, seed=seed, device=device,
                                  precision=precision, gradient_accumulation_steps=gradient_accumulation_steps,
                                  max_grad_norm=max_grad_norm, early_stopping_patience=early_stopping_patience,
                                  early_stopping_metric=early_stopping_metric,
                                  early_stopping_min_delta=early_stopping_min_delta,
-                                 restore_best_weights=restore_best_weights)
+                                 restore_best_weights=restore_best_weights, checkpoint_root=output_directory(),
+                                 checkpoint_every_epoch=checkpoint_every_epoch, checkpoint_minutes=checkpoint_minutes,
+                                 keep_checkpoints=keep_checkpoints, resume=resume or "off",
+                                 gradient_checkpointing=gradient_checkpointing)
         result = train_classifier(model, train_loader, optimizer, loss_function, settings, val_loader,
                                   lr_scheduler, runtime_hooks(unique_id))
         return node_output(result)
@@ -147,11 +186,14 @@ class PtTrainFineTuneClassificationTransformerModel(PtTrainTransformerClassifica
             1e-3, "Head learning rate while the encoder is frozen (a head alone needs far more than 5e-5). "
                   "The optimizer's own rate applies once the encoder is unfrozen.")
         spec["optional"].update(_model_selection_inputs())
+        spec["optional"].update(_long_run_inputs())
         return spec
 
     @classmethod
-    def VALIDATE_INPUTS(cls, epochs=None, freeze_pretrained_module_epochs=None, frozen_head_learning_rate=None):
+    def VALIDATE_INPUTS(cls, epochs=None, freeze_pretrained_module_epochs=None, frozen_head_learning_rate=None,
+                        checkpoint_minutes=None, keep_checkpoints=None, resume=None):
         from ..modules.training.optimizers import check_learning_rate
 
         return validation(_check_epochs(epochs, freeze_pretrained_module_epochs),
-                          lambda: frozen_head_learning_rate is None or check_learning_rate(frozen_head_learning_rate))
+                          lambda: frozen_head_learning_rate is None or check_learning_rate(frozen_head_learning_rate),
+                          _check_long_run(checkpoint_minutes, keep_checkpoints, resume))

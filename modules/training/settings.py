@@ -30,6 +30,13 @@ def check_epochs(epochs: Optional[int], freeze: Optional[int] = None) -> None:
         )
 
 
+def check_checkpoint_settings(minutes: Optional[float], keep: Optional[int]) -> None:
+    if minutes is not None and minutes < 0:
+        raise UserInputError(f"checkpoint_minutes {minutes} is negative; use 0 (only at epoch ends) or e.g. 15")
+    if keep is not None and keep < 1:
+        raise UserInputError(f"keep_checkpoints {keep} must be at least 1 (2 keeps the previous one as a spare)")
+
+
 @dataclass
 class TrainSettings:
     epochs: int = 2
@@ -46,6 +53,12 @@ class TrainSettings:
     early_stopping_min_delta: float = 0.0
     restore_best_weights: bool = False  # end with the weights of the best validation epoch
     live_plot_interval_s: float = 10.0  # least seconds between live plot previews; 0 = none
+    checkpoint_root: Optional[str] = None  # the output folder checkpoints go under; None = none written
+    checkpoint_every_epoch: bool = True
+    checkpoint_minutes: float = 0.0  # also every N minutes inside an epoch; 0 = only at epoch ends
+    keep_checkpoints: int = 2  # the last K (plus the best epoch's when early stopping is on)
+    resume: str = "off"  # off, latest (this workflow's newest checkpoint) or a checkpoint folder
+    gradient_checkpointing: bool = False  # recompute activations in backward: far less memory
 
     @property
     def frozen_epochs(self) -> int:
@@ -63,6 +76,7 @@ class TrainSettings:
             raise UserInputError(f"gradient_accumulation_steps {self.gradient_accumulation_steps} must be at least 1")
         if self.max_grad_norm < 0:
             raise UserInputError(f"max_grad_norm {self.max_grad_norm} is negative; use 0 to turn clipping off")
+        check_checkpoint_settings(self.checkpoint_minutes, self.keep_checkpoints)
         stopping = self.early_stopping()  # checks its own values
         if stopping.active and not has_validation:
             what = "early_stopping_patience" if self.early_stopping_patience else "restore_best_weights"
