@@ -148,6 +148,7 @@ class TextDataLoader:
         loader = DataLoader(
             data,
             batch_sampler=indices,
+            generator=torch.Generator(),  # its base seed draw must not advance the global (dropout) generator
             collate_fn=lambda rows: pad_batch(rows, self.pad_token_id, multiple, self.drop_full_mask),
             num_workers=0,
         )
