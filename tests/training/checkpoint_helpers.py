@@ -33,13 +33,13 @@ def use_output(monkeypatch, folder, hooks=None):
     monkeypatch.setattr(train_nodes, "runtime_hooks", lambda node_id=None: hooks or RuntimeHooks())
 
 
-def train(pipeline, epochs=3, scheduler=True, **extra):
+def train(pipeline, epochs=3, scheduler=True, trainer=TRAINER, **extra):
     """The trainer node on the tiny pipeline, fp32, dropout as built; returns the outputs tuple."""
     inputs = dict(model=pipeline.model, train_loader=pipeline.train_loader, optimizer=adamw_node(),
                   loss_function=bce_node(), epochs=epochs, seed=0, val_loader=pipeline.val_loader,
                   lr_scheduler=warmup_node() if scheduler else None, precision="fp32", device="cpu")
     inputs.update(extra)
-    return run_node(extra.pop("trainer", TRAINER) if "trainer" in extra else TRAINER, **inputs)
+    return run_node(trainer, **inputs)
 
 
 def losses(model) -> list[tuple]:
