@@ -68,9 +68,9 @@ def build_run(model: TextClassifier, train_loader: TextDataLoader, val_loader: O
               settings: TrainSettings, hooks: RuntimeHooks) -> TrainingRun:
     """The run's objects on their device, after the host freed the memory the run needs."""
     processes = from_environment()
+    check_enough_batches(train_loader, processes)
     device = device_for(processes, resolve_device(settings.device, hooks))
     start_process_group(processes, device)
-    check_enough_batches(train_loader, processes)
     precision = choose_precision(settings.precision, device)
     hooks.prepare_for_training(device, training_bytes(
         model.network, optimizer_spec.kind, train_loader.batch_size, int(train_loader.token_lengths().max()),
