@@ -166,3 +166,33 @@ def test_temporary_folders_of_a_killed_run_are_removed_by_the_next(pipelines, un
     train(pipelines["bert"], epochs=1)
     assert not leftover.exists()
     assert os.listdir(run) == ["epoch-0001-batch-000000"]
+
+
+def test_load_node_resume_also_restores_generators_scaler_and_early_stopping(pipelines, tmp_path, monkeypatch):
+    from hf_text_finetune.modules.results.loading import load_classifier
+    from hf_text_finetune.modules.results.saving import save_classifier
+
+    use_output(monkeypatch, tmp_path)
+    trained = train(pipelines["bert"], epochs=2, early_stopping_patience=3, checkpoint_every_epoch=False)[0]
+    state = trained.training_state
+    assert state.generators is not None and state.early_stopping["best_epoch"] is not None
+    saved = save_classifier(trained, tmp_path / "saved", "clf", include_training_state=True)
+    loaded = load_classifier(saved.folder)
+    assert loaded.resume_state.early_stopping["best_epoch"] == state.early_stopping["best_epoch"]
+    assert torch.equal(loaded.resume_state.generators["torch"], state.generators["torch"])
+    continued, metrics = train(pipelines["bert"], epochs=3, model=loaded, early_stopping_patience=3,
+                               checkpoint_every_epoch=False)[:2]
+    assert [m["epoch"] for m in continued.history] == [1, 2, 3]
+    assert "best val_loss" in metrics
+
+
+@pytest.mark.parametrize("kind", ["linear", "hf_head", "lora"])
+def test_folders_saved_before_the_new_state_fields_still_load_to_resume(kind):
+    from pathlib import Path
+
+    from hf_text_finetune.modules.results.loading import load_classifier
+
+    folder = Path(__file__).resolve().parents[1] / "fixtures" / "saved_v1" / kind
+    model = load_classifier(folder)
+    assert model.resume_state is not None and model.resume_state.generators is None
+    assert model.resume_state.scaler is None and model.resume_state.early_stopping is None
