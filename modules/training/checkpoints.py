@@ -91,6 +91,9 @@ def _write_files(temp: Path, manifest: dict, state: dict, weights: dict, best: O
         save_file(_clone_for_file(best), str(temp / BEST_WEIGHTS))
     torch.save(state, temp / STATE)
     (temp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))  # last: marks it complete
+    mode = temp.parent.stat().st_mode & 0o666  # safetensors writes private (0600) files
+    for path in temp.iterdir():
+        os.chmod(path, mode)
 
 
 def read_checkpoint(folder: Path) -> Checkpoint:
