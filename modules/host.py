@@ -31,8 +31,9 @@ class RuntimeHooks:
     def preferred_device(self) -> torch.device:
         return best_local_device()
 
-    def prepare_for_training(self, device: torch.device) -> None:
-        """Free memory held by the host's other models before a training run."""
+    def prepare_for_training(self, device: torch.device, bytes_needed: int = 0) -> None:
+        """Free memory held by the host's other models before a run: `bytes_needed` of it (0: all
+        the host can spare)."""
 
     def training_preview(self, epochs: list[dict], step_losses: list[tuple[float, float]],
                          title: str) -> Optional[Any]:

@@ -68,10 +68,16 @@ class ComfyHooks(RuntimeHooks):
     def training_preview(self, epochs, step_losses, title):
         return render_training_curves(epochs, step_losses, title)
 
-    def prepare_for_training(self, device: torch.device) -> None:
-        if device.type != "cpu":
+    def prepare_for_training(self, device: torch.device, bytes_needed: int = 0) -> None:
+        """Unload only as many of ComfyUI's models as the run needs room for (all when unknown)."""
+        if device.type == "cpu":
+            return
+        if bytes_needed > 0 and hasattr(self._mm, "free_memory"):
+            log.info("asking ComfyUI for %.2f GB of %s memory for training", bytes_needed / 1e9, device)
+            self._mm.free_memory(bytes_needed, device)
+        else:
             self._mm.unload_all_models()
-            self._mm.soft_empty_cache()
+        self._mm.soft_empty_cache()
 
 
 class HeadlessHooks(RuntimeHooks):

@@ -10,6 +10,7 @@ from ..modules.results.loading import load_classifier
 from ..modules.results.saved_folder import (MANIFEST_FILE, STATE_FILE, find_saved_classifiers, resolve_saved_choice,
                                             split_prefix)
 from ..modules.results.saving import save_classifier
+from ..modules.training.distributed import is_main_process
 from .comfy_services import output_directory, saved_model_roots
 from .widgets import category, validation
 
@@ -51,6 +52,8 @@ class PtSaveClassificationModel:
         return validation(lambda: filename_prefix is None or split_prefix(filename_prefix))
 
     def save(self, model, filename_prefix, save_training_state=False):
+        if not is_main_process():  # rank 1.. of a torchrun job: rank 0 saves the (identical) model
+            return {"ui": {"text": ["saved by rank 0"]}, "result": ("",)}
         saved = save_classifier(model, output_directory(), filename_prefix, save_training_state)
         lines = [f"saved to {saved.folder}"] + saved.notes
         return {"ui": {"text": ["\n".join(lines)]}, "result": (str(saved.folder),)}

@@ -5,9 +5,10 @@ from __future__ import annotations
 from ..modules.training.early_stopping import METRICS
 from ..modules.training.loop import train_classifier
 from ..modules.training.optimizers import check_learning_rate
-from ..modules.training.settings import TrainResult, TrainSettings, check_epochs
+from ..modules.training.settings import (TrainResult, TrainSettings, check_checkpoint_settings, check_epochs,
+                                         check_resume_choice)
 from . import widgets
-from .comfy_services import runtime_hooks
+from .comfy_services import output_directory, runtime_hooks
 from .widgets import category, validation
 
 
@@ -57,6 +58,35 @@ def _model_selection_inputs() -> dict:
     }
 
 
+def _long_run_inputs() -> dict:
+    """Checkpoints, resume and memory (issue 8); last in "optional" so saved workflows keep their order."""
+    return {
+        "checkpoint_every_epoch": ("BOOLEAN", {"default": True,
+                                               "tooltip": "Write a checkpoint at the end of every epoch (and on "
+                                                          "Cancel) to the output folder's "
+                                                          "hf_text_finetune_checkpoints/<run>; resume continues "
+                                                          "from it."}),
+        "checkpoint_minutes": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 10_000.0, "step": 1.0,
+                                         "tooltip": "Also write a checkpoint every N minutes inside an epoch; "
+                                                    "0 = only at epoch ends."}),
+        "keep_checkpoints": ("INT", {"default": 2, "min": 1, "max": 1000,
+                                     "tooltip": "Checkpoints kept per run (the newest), plus the best epoch's "
+                                                "when early stopping is on."}),
+        "resume": ("STRING", {"default": "off",
+                              "tooltip": "off = a new run; latest = continue this workflow's newest checkpoint "
+                                         "(after a Cancel or a crash, queue the same workflow again); or the path "
+                                         "of a checkpoint folder (read only)."}),
+        "gradient_checkpointing": ("BOOLEAN", {"default": False,
+                                               "tooltip": "Recompute the encoder's activations during backward: "
+                                                          "far less GPU memory, about a third slower."}),
+    }
+
+
+def _check_long_run(checkpoint_minutes=None, keep_checkpoints=None, resume=None):
+    return (lambda: check_checkpoint_settings(checkpoint_minutes, keep_checkpoints),
+            lambda: check_resume_choice(resume))
+
+
 class PtTrainTransformerClassificationModel:
     DESCRIPTION = ("Fine-tunes a copy of a transformer classifier. After each epoch it reports train loss, "
                    "validation loss and validation accuracy (shown on the node and as outputs).")
@@ -74,19 +104,21 @@ class PtTrainTransformerClassificationModel:
     def INPUT_TYPES(cls):
         spec = _common_inputs()
         spec["optional"].update(_model_selection_inputs())
+        spec["optional"].update(_long_run_inputs())
         return spec
 
     @classmethod
-    def VALIDATE_INPUTS(cls, epochs=None):
-        return validation(lambda: check_epochs(epochs))
+    def VALIDATE_INPUTS(cls, epochs=None, checkpoint_minutes=None, keep_checkpoints=None, resume=None):
+        return validation(lambda: check_epochs(epochs), *_check_long_run(checkpoint_minutes, keep_checkpoints, resume))
 
     def train(self, model, train_loader, optimizer, loss_function, epochs, seed, val_loader=None,
               lr_scheduler=None, **settings):
-        """`settings`: the other widgets (device, precision, gradient_accumulation_steps, ...), which
-        TrainSettings holds under the same names, and ComfyUI's hidden `unique_id`. A workflow saved
+        """`settings`: the other widgets (device, precision, gradient_accumulation_steps, checkpoints, ...),
+        which TrainSettings holds under the same names, and ComfyUI's hidden `unique_id`. A workflow saved
         before a widget existed gets the dataclass default, which equals the widget's default."""
         hooks = runtime_hooks(settings.pop("unique_id", None))
-        run_settings = TrainSettings(epochs=epochs, seed=seed, **settings)
+        settings["resume"] = settings.get("resume") or "off"
+        run_settings = TrainSettings(epochs=epochs, seed=seed, checkpoint_root=output_directory(), **settings)
         result = train_classifier(model, train_loader, optimizer, loss_function, run_settings, val_loader,
                                   lr_scheduler, hooks)
         return _outputs(result)
@@ -122,9 +154,12 @@ class PtTrainFineTuneClassificationTransformerModel(PtTrainTransformerClassifica
             1e-3, "Head learning rate while the encoder is frozen (a head alone needs far more than 5e-5). "
                   "The optimizer's own rate applies once the encoder is unfrozen.")
         spec["optional"].update(_model_selection_inputs())
+        spec["optional"].update(_long_run_inputs())
         return spec
 
     @classmethod
-    def VALIDATE_INPUTS(cls, epochs=None, freeze_pretrained_module_epochs=None, frozen_head_learning_rate=None):
+    def VALIDATE_INPUTS(cls, epochs=None, freeze_pretrained_module_epochs=None, frozen_head_learning_rate=None,
+                        checkpoint_minutes=None, keep_checkpoints=None, resume=None):
         return validation(lambda: check_epochs(epochs, freeze_pretrained_module_epochs),
-                          lambda: check_learning_rate(frozen_head_learning_rate))
+                          lambda: check_learning_rate(frozen_head_learning_rate),
+                          *_check_long_run(checkpoint_minutes, keep_checkpoints, resume))

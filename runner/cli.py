@@ -8,6 +8,7 @@ import sys
 import time
 
 from ..modules.errors import TrainingDivergedError, UserInputError
+from ..modules.training.distributed import end_process_group, is_main_process
 from .core_nodes import CORE_NODES
 from .executor import Executor, apply_override
 from .workflow_format import load_workflow, to_api_prompt
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(repeatable); the value is JSON or a plain string")
     parser.add_argument("--quiet", action="store_true", help="log warnings only")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+    main_process = is_main_process()  # under torchrun only rank 0 logs and prints the result
+    logging.basicConfig(level=logging.WARNING if args.quiet or not main_process else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     started = time.perf_counter()
     try:
@@ -49,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("cancelled (Ctrl-C)")
         return 130
+    finally:
+        end_process_group()
+    if not main_process:
+        return 0
     for nid, ui in result.ui.items():
         title = prompt[nid].get("_meta", {}).get("title", prompt[nid]["class_type"])
         for text in ui.get("text", []):

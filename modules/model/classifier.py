@@ -13,7 +13,7 @@ they did not change.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Optional, Sequence
 
 from ..errors import UserInputError
@@ -36,6 +36,9 @@ class TrainingState:
     scheduler_kind: Optional[str] = None
     scheduler: Optional[dict] = None
     freeze_pretrained_module_epochs: int = 0
+    scaler: Optional[dict] = None  # fp16 gradient scaler (added later: older saved folders lack it)
+    generators: Optional[dict] = None  # torch/CUDA/numpy/python random generators after the last epoch
+    early_stopping: Optional[dict] = None  # best value and epoch, epochs without improvement, best weights
 
     def __deepcopy__(self, memo: dict) -> "TrainingState":
         return self
@@ -45,7 +48,8 @@ class TrainingState:
 
     @classmethod
     def from_file_dict(cls, data: dict) -> "TrainingState":
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass

@@ -40,7 +40,6 @@ from ..errors import UserInputError
 from ..model.classifier import TextClassifier
 from ..model.lora import merged_encoder, save_adapter
 from ..model.network import HF_HEAD, LINEAR_HEAD
-from ..node_names import LOAD_NODE
 from .model_card import model_card
 from .saved_folder import (COUNTER_DIGITS, FORMAT, FORMAT_VERSION, HEAD_FILE, HISTORY_FILE, MANIFEST_FILE,
                            SETTINGS_FILE, STATE_FILE, save_parent)

@@ -4,27 +4,39 @@ The input classifier is never changed: ComfyUI hands the same cached object to e
 queue run, so training works on a copy and the same seed gives the same metrics.
 Before the loop: labels are aligned to one set of names, data, model and loss are
 checked to fit, "auto" loss weights are computed from the training labels, and the
-run's state is built once (run.py). Then: the frozen epochs (head only, on cached
-features), the full epochs (every parameter), and early stopping that may end
-training and restore the best epoch's weights.
+run's state is built once (run.py), possibly continued from a checkpoint
+(checkpointing.py). Then: the frozen epochs (head only, on cached features), the full
+epochs (every parameter, a checkpoint after each), and early stopping that may end
+training and restore the best epoch's weights. A Cancel, an out-of-memory error or any
+other failure writes a checkpoint of the last clean point before it propagates. Under
+torchrun every process runs this same loop on its share of each batch (distributed.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+import traceback
 from dataclasses import asdict, replace
 from typing import Optional
 
 import torch
 
 from ..data.batching import TextDataLoader
+from ..errors import TrainingDivergedError, UserInputError
 from ..host import RuntimeHooks, resolve_device
 from ..model.classifier import TextClassifier
 from ..precision import choose_precision
-from .eval_pass import batch_loss_sum, count_hits, evaluate, move_batch, predictions_from_logits
+from .checkpointing import (apply_resumed_schedule, restore, restore_saved_extras, saved_extras,
+                            start_checkpoints, torch_generators)
+from .distributed import (check_enough_batches, describe as describe_processes, device_for, evaluation_shard,
+                          from_environment, global_loader, start_process_group, sum_across, wrap_for_training)
+from .eval_pass import EvalResult, batch_loss_sum, count_hits, evaluate, move_batch, predictions_from_logits
 from .fit_checks import align_for_model, check_label_sets, check_ready, problem_type
 from .frozen_phase import train_head_on_frozen_features
+from .gpu_memory import (DeviceOutOfMemoryError, free_after_failure, is_out_of_memory, out_of_memory_message,
+                         set_gradient_checkpointing, training_bytes)
 from .live_curves import LiveCurves
 from .losses import LossSpec, describe_weights, resolve_auto_weights
 from .optimizers import OptimizerSpec
@@ -52,25 +64,51 @@ def aligned_loaders(model: TextClassifier, train_loader: TextDataLoader,
     return train_loader, val_loader
 
 
+def build_run(model: TextClassifier, train_loader: TextDataLoader, val_loader: Optional[TextDataLoader],
+              optimizer_spec: OptimizerSpec, loss_spec: LossSpec, scheduler_spec: Optional[SchedulerSpec],
+              settings: TrainSettings, hooks: RuntimeHooks) -> TrainingRun:
+    """The run's objects on their device, after the host freed the memory the run needs."""
+    processes = from_environment()
+    check_enough_batches(train_loader, processes)
+    device = device_for(processes, resolve_device(settings.device, hooks))
+    start_process_group(processes, device)
+    precision = choose_precision(settings.precision, device)
+    hooks.prepare_for_training(device, training_bytes(
+        model.network, optimizer_spec.kind, train_loader.batch_size, int(train_loader.token_lengths().max()),
+        settings.gradient_checkpointing, 2 if precision.dtype is not None else 4))
+    network = trainable_copy(model.network, device)
+    if settings.gradient_checkpointing:
+        set_gradient_checkpointing(network, True)
+    optimizer = build_optimizer(network, optimizer_spec, device)
+    restore_optimizer_state(model.resume_state, optimizer, optimizer_spec)
+    return TrainingRun(
+        network=network, settings=settings, train_loader=train_loader,
+        val_loader=evaluation_shard(val_loader, processes) if val_loader is not None else None,
+        loss_spec=loss_spec, loss_fn=loss_spec.build(device), optimizer=optimizer, optimizer_spec=optimizer_spec,
+        scheduler_spec=scheduler_spec, scaler=precision.grad_scaler(), precision=precision, device=device,
+        progress=Progress(hooks, 0), curves=LiveCurves(hooks, settings.live_plot_interval_s, title=model.model_name),
+        stopping=settings.early_stopping(), processes=processes, trainer=wrap_for_training(network, processes, device),
+        batch_plan=global_loader(train_loader, processes))
+
+
 def start_run(model: TextClassifier, train_loader: TextDataLoader, val_loader: Optional[TextDataLoader],
               optimizer_spec: OptimizerSpec, loss_spec: LossSpec, scheduler_spec: Optional[SchedulerSpec],
               settings: TrainSettings, hooks: RuntimeHooks) -> TrainingRun:
-    """Build the run's state (inside the caller's grad-enabled, seeded scope)."""
-    device = resolve_device(settings.device, hooks)
-    precision = choose_precision(settings.precision, device)
+    """Build the run's state (inside the caller's grad-enabled, seeded scope): fresh, continued from a
+    model the Load node restored, or continued from a checkpoint."""
     done = resume_epochs(model, settings)
-    hooks.prepare_for_training(device)
-    network = trainable_copy(model.network, device)
-    optimizer = build_optimizer(network, optimizer_spec, device)
-    restore_optimizer_state(model.resume_state, optimizer, optimizer_spec)
-    val_batches = len(val_loader) if val_loader is not None else 0
-    return TrainingRun(
-        network=network, settings=settings, train_loader=train_loader, val_loader=val_loader,
-        loss_spec=loss_spec, loss_fn=loss_spec.build(device), optimizer=optimizer, optimizer_spec=optimizer_spec,
-        scheduler_spec=scheduler_spec, scaler=precision.grad_scaler(), precision=precision, device=device,
-        progress=Progress(hooks, progress_total(settings, len(train_loader), val_batches, done)),
-        curves=LiveCurves(hooks, settings.live_plot_interval_s, title=model.model_name),
-        stopping=settings.early_stopping(), epochs_done=done)
+    run = build_run(model, train_loader, val_loader, optimizer_spec, loss_spec, scheduler_spec, settings, hooks)
+    run.epochs_done, run.position.epochs_done, run.continues_model = done, done, done > 0
+    restore_saved_extras(model.resume_state, run)
+    checkpoint = start_checkpoints(run, model.base_model)
+    if checkpoint is not None:
+        if model.resume_state is not None:
+            log.info("the checkpoint takes precedence over the loaded model's training state")
+        restore(run, checkpoint)
+    val_batches = len(run.val_loader) if run.val_loader is not None else 0
+    run.progress.total = (progress_total(settings, run.batches_per_epoch, val_batches, run.epochs_done)
+                          - run.position.batches_done)
+    return run
 
 
 def optimizer_step(run: TrainingRun) -> None:
@@ -91,48 +129,70 @@ def optimizer_step(run: TrainingRun) -> None:
         run.scheduler.after_optimizer_step()
 
 
-def train_step(run: TrainingRun, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Forward and backward for one batch; returns its loss sum and hits (on the device) and its size."""
+def train_step(run: TrainingRun, batch: dict[str, torch.Tensor],
+               sync: bool = True) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Forward and backward for one batch; returns its loss sum and hits (on the device) and its size.
+    `sync` False: several processes skip averaging gradients until the accumulation's last batch."""
     batch = move_batch(batch, run.device)
     labels = batch.pop("labels")
-    with run.precision.autocast():
-        logits = run.network(**batch)
-    loss = run.loss_fn(*run.loss_spec.targets(labels, logits.float()))
-    scaled = loss / run.settings.gradient_accumulation_steps
-    (run.scaler.scale(scaled) if run.scaler is not None else scaled).backward()
+    skip_sync = not sync and isinstance(run.trainer, torch.nn.parallel.DistributedDataParallel)
+    with run.trainer.no_sync() if skip_sync else contextlib.nullcontext():
+        with run.precision.autocast():
+            logits = run.trainer(**batch)
+        loss = run.loss_fn(*run.loss_spec.targets(labels, logits.float()))
+        scaled = loss / run.settings.gradient_accumulation_steps
+        (run.scaler.scale(scaled) if run.scaler is not None else scaled).backward()
     hits = count_hits(predictions_from_logits(logits.detach(), run.loss_spec), labels)
     return batch_loss_sum(loss, run.loss_spec, labels.shape[0]), hits, labels.shape[0]
 
 
+def log_step(run: TrainingRun, epoch: int, step: int, batches: int) -> Optional[object]:
+    """Read the running loss back (the only host sync inside the loop): log, check, plot."""
+    pos = run.position
+    total = float(pos.running)
+    window = (total - pos.logged[0]) / (pos.seen - pos.logged[1])
+    run.guard.check(window, f"epoch {epoch + 1}, step {step + 1}", run.learning_rate)
+    log.info("epoch %d step %d/%d: train loss %.4f", epoch + 1, step + 1, batches, total / pos.seen)
+    run.curves.add_step_loss(epoch + (step + 1) / batches, window)
+    pos.logged = (total, pos.seen)
+    return run.curves.preview()
+
+
 def train_epoch(run: TrainingRun, epoch: int) -> tuple[float, float]:
-    """One pass over the training data updating every parameter; returns mean loss and accuracy."""
+    """One pass over the training data updating every parameter; returns mean loss and accuracy.
+    A checkpoint taken inside this epoch continues it: the batches it had done are skipped."""
     run.network.train()
-    accumulate, batches = run.settings.gradient_accumulation_steps, len(run.train_loader)
-    running = torch.zeros((), device=run.device, dtype=torch.float64)
-    correct = torch.zeros((), device=run.device, dtype=torch.float64)
-    seen, logged = 0, (0.0, 0)  # rows so far; running loss and rows at the last log (live plot)
-    for step, batch in enumerate(run.train_loader.batches(epoch)):
-        loss_sum, hits, size = train_step(run, batch)
-        running += loss_sum
-        correct += hits
-        seen += size
-        if (step + 1) % accumulate == 0 or step + 1 == batches:
+    pos = run.position.enter(epoch, run.device)
+    order = run.epoch_batches(epoch)
+    accumulate, batches, checkpoints = run.settings.gradient_accumulation_steps, len(order), run.checkpointer
+    for step, batch in enumerate(run.train_loader.batches_of(order[pos.batches_done:]), start=pos.batches_done):
+        boundary = (step + 1) % accumulate == 0 or step + 1 == batches
+        pos.begin_batch(step % accumulate != 0, torch_generators(run.device) if checkpoints else None)
+        loss_sum, hits, size = train_step(run, batch, sync=boundary)
+        if boundary:
             optimizer_step(run)
-        preview = None
+        pos.end_batch(loss_sum, hits, size, pending_grads=not boundary)
         if run.guard.start is None:  # the run's starting loss: one host sync per run
-            run.guard.check(float(loss_sum) / size, f"epoch {epoch + 1}, step 1", run.learning_rate)
-        if (step + 1) % run.settings.log_every == 0:  # the only host sync inside the loop
-            total = float(running)
-            window = (total - logged[0]) / (seen - logged[1])
-            run.guard.check(window, f"epoch {epoch + 1}, step {step + 1}", run.learning_rate)
-            log.info("epoch %d step %d/%d: train loss %.4f", epoch + 1, step + 1, batches, total / seen)
-            run.curves.add_step_loss(epoch + (step + 1) / batches, window)
-            logged = (total, seen)
-            preview = run.curves.preview()
+            run.guard.check(float(loss_sum) / size, f"epoch {epoch + 1}, step {step + 1}", run.learning_rate)
+        preview = log_step(run, epoch, step, batches) if (step + 1) % run.settings.log_every == 0 else None
+        if boundary and checkpoints is not None and checkpoints.due_by_time():
+            checkpoints.write(run, f"every {run.settings.checkpoint_minutes:g} minutes")
         run.progress.step(preview)
-    mean = float(running) / max(seen, 1)
+    running, correct, seen = sum_across([pos.running, pos.correct, torch.tensor(float(pos.seen))], run.processes)
+    mean = float(running) / max(float(seen), 1)
     run.guard.check(mean, f"the end of epoch {epoch + 1}", run.learning_rate)
-    return mean, float(correct) / max(seen, 1)
+    return mean, float(correct) / max(float(seen), 1)
+
+
+def validate(run: TrainingRun) -> EvalResult:
+    """Validation loss and accuracy; several processes each take a share and add up their sums."""
+    val = evaluate(run.network, run.val_loader, run.loss_spec, run.device, run.precision,
+                   on_batch=run.progress.step)
+    if not run.processes.active:
+        return val
+    count = torch.tensor(float(val.count), dtype=torch.float64)
+    total, correct, count = sum_across([count * val.loss, count * val.accuracy, count], run.processes)
+    return EvalResult(loss=float(total / count), accuracy=float(correct / count), count=int(count))
 
 
 def full_epoch(run: TrainingRun, epoch: int) -> EpochMetrics:
@@ -141,8 +201,7 @@ def full_epoch(run: TrainingRun, epoch: int) -> EpochMetrics:
     train_loss, train_accuracy = train_epoch(run, epoch)
     val = None
     if run.val_loader is not None:
-        val = evaluate(run.network, run.val_loader, run.loss_spec, run.device, run.precision,
-                       on_batch=run.progress.step)
+        val = validate(run)
     if run.scheduler is not None:
         run.scheduler.after_epoch(val.loss if val else train_loss)
     seconds = time.perf_counter() - started
@@ -166,6 +225,9 @@ def frozen_phase(run: TrainingRun) -> None:
     for metrics in frozen:
         run.curves.add_epoch(asdict(metrics))
     run.stopping.update(frozen[-1].epoch, getattr(frozen[-1], run.stopping.metric), run.network)
+    run.position.epochs_done = run.epochs_done = run.settings.frozen_epochs
+    if run.checkpointer is not None and run.settings.checkpoint_every_epoch:
+        run.checkpointer.write(run, "end of the frozen phase")
 
 
 def start_full_phase(run: TrainingRun, resume_from: TextClassifier) -> None:
@@ -176,6 +238,41 @@ def start_full_phase(run: TrainingRun, resume_from: TextClassifier) -> None:
     run.scheduler = run.scheduler_spec.build(run.optimizer, full_epochs * run.optimizer_steps_per_epoch,
                                              full_epochs)
     restore_scheduler_state(resume_from.resume_state, run.scheduler, run.scheduler_spec)
+    apply_resumed_schedule(run)
+
+
+def end_of_epoch(run: TrainingRun, metrics: EpochMetrics) -> bool:
+    """Record the epoch and write its checkpoint; True when early stopping says to stop now."""
+    stop = record_epoch(run, metrics)
+    run.position.finish_epoch()
+    if run.checkpointer is not None and run.settings.checkpoint_every_epoch:
+        run.checkpointer.write(run, "end of epoch")
+    return stop
+
+
+def stopped(run: Optional[TrainingRun], error: BaseException) -> BaseException:
+    """Cancel, out of memory or another error mid-run: checkpoint the last clean point, free the
+    accelerator's memory; returns what to raise (the error itself, or the out-of-memory message)."""
+    if run is None or isinstance(error, (UserInputError, TrainingDivergedError)):
+        return error
+    oom = is_out_of_memory(error)
+    note = ""
+    if run.checkpointer is not None:
+        folder = run.checkpointer.after_failure(run, "out of memory" if oom else "cancel or error")
+        if folder is not None:
+            note = f" A checkpoint was written to {folder}; set resume latest on the trainer to continue."
+    if not oom:
+        return error
+    where = f"epoch {run.position.epochs_done + 1}, batch {run.position.batches_done + 1}"
+    message = out_of_memory_message(run.device, run.train_loader.batch_size,
+                                    int(run.train_loader.token_lengths().max()), where,
+                                    run.settings.gradient_checkpointing, note)
+    traceback.clear_frames(error.__traceback__)  # the failed step's activations
+    run.optimizer.state.clear()
+    run.network.to("cpu")
+    free_after_failure(run.device)
+    log.error("%s", message)
+    return DeviceOutOfMemoryError(message)
 
 
 def finish_run(run: TrainingRun, model: TextClassifier, result: TrainResult) -> TrainResult:
@@ -188,19 +285,24 @@ def finish_run(run: TrainingRun, model: TextClassifier, result: TrainResult) -> 
         result.notes.append(note)
         log.info(note)
     run.progress.show(run.curves.preview(force=True))
+    if run.checkpointer is not None:
+        result.notes.append(run.checkpointer.describe())
     run.network.eval()
     run.network.set_encoder_trainable(True)
+    if run.settings.gradient_checkpointing:
+        set_gradient_checkpointing(run.network, False)
     used, state = capture_training_state(run.optimizer, run.optimizer_spec, run.scheduler, run.scheduler_spec,
                                          run.loss_spec, run.settings, run.last_epoch)
     used["data"] = {"train": run.train_loader.dataset.source,
                     "validation": run.val_loader.dataset.source if run.val_loader is not None else None}
+    state = replace(state, **saved_extras(run))
     if run.device.type != "cpu":
         run.network.to("cpu")  # give the accelerator back to the host's other models
     encoder = run.train_loader.dataset.encoder
     result.model = model.with_network(
         run.network, tokenizer=getattr(encoder, "tokenizer", None), max_length=getattr(encoder, "max_length", None),
         label_names=run.train_loader.dataset.label_names, problem_type=problem_type(model, run.loss_spec),
-        history=(list(model.history) if run.epochs_done else []) + result.as_dicts(),
+        history=(list(model.history) if run.continues_model else []) + result.as_dicts(),
         training_settings=used, training_state=state, resume_state=None)
     return result
 
@@ -218,6 +320,7 @@ def train_classifier(model: TextClassifier, train_loader: TextDataLoader, optimi
                      loss_spec: LossSpec, settings: TrainSettings, val_loader: Optional[TextDataLoader] = None,
                      scheduler_spec: Optional[SchedulerSpec] = None,
                      hooks: Optional[RuntimeHooks] = None) -> TrainResult:
+    """Fine-tune a copy of `model`; see the module docstring for the order of things."""
     hooks = hooks or RuntimeHooks()
     settings.check(has_validation=val_loader is not None)
     train_loader, val_loader = aligned_loaders(model, train_loader, val_loader)
@@ -229,20 +332,35 @@ def train_classifier(model: TextClassifier, train_loader: TextDataLoader, optimi
     cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     with torch.inference_mode(False), torch.enable_grad(), torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(settings.seed)
-        run = start_run(model, train_loader, val_loader, optimizer_spec, loss_spec, scheduler_spec, settings, hooks)
-        log.info("training %s on %s with %s precision: %d epochs (%d frozen), %d batches per epoch",
-                 model.model_name, run.device, run.precision.name, settings.epochs, settings.frozen_epochs,
-                 len(train_loader))
-        result = TrainResult(model=model, device=str(run.device), precision=run.precision.name,
-                             planned_epochs=settings.epochs)
-        if describe_weights(loss_spec):
-            result.notes.append(f"loss weighting: {describe_weights(loss_spec)}")
+        run = None
+        try:
+            run = start_run(model, train_loader, val_loader, optimizer_spec, loss_spec, scheduler_spec, settings,
+                            hooks)
+            result = TrainResult(model=model, device=str(run.device), precision=run.precision.name,
+                                 planned_epochs=settings.epochs)
+            return train_phases(run, model, result)
+        except BaseException as error:
+            raised = stopped(run, error)
+            if raised is error:
+                raise
+            raise raised from None
 
-        if settings.frozen_epochs and not run.epochs_done:
-            frozen_phase(run)
-        start_full_phase(run, model)
-        for epoch in range(max(settings.frozen_epochs, run.epochs_done), settings.epochs):
-            if record_epoch(run, full_epoch(run, epoch)):
-                log.info("early stopping after epoch %d", epoch + 1)
-                break
-        return finish_run(run, model, result)
+
+def train_phases(run: TrainingRun, model: TextClassifier, result: TrainResult) -> TrainResult:
+    """The frozen epochs (unless a resumed run is past them), then the full epochs."""
+    settings = run.settings
+    log.info("training %s on %s with %s precision: %d epochs (%d frozen), %d batches per epoch",
+             model.model_name, run.device, run.precision.name, settings.epochs, settings.frozen_epochs,
+             run.batches_per_epoch)
+    if describe_weights(run.loss_spec):
+        result.notes.append(f"loss weighting: {describe_weights(run.loss_spec)}")
+    if describe_processes(run.processes, run.train_loader):
+        result.notes.append(describe_processes(run.processes, run.train_loader))
+    if settings.frozen_epochs and not run.epochs_done:
+        frozen_phase(run)
+    start_full_phase(run, model)
+    for epoch in range(max(settings.frozen_epochs, run.epochs_done), settings.epochs):
+        if end_of_epoch(run, full_epoch(run, epoch)):
+            log.info("early stopping after epoch %d", epoch + 1)
+            break
+    return finish_run(run, model, result)

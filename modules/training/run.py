@@ -24,6 +24,7 @@ from .live_curves import LiveCurves
 from .losses import LossSpec
 from .optimizers import OptimizerSpec, parameter_groups
 from .schedulers import BuiltScheduler, SchedulerSpec
+from .distributed import Processes, shard_batches
 from .settings import EpochMetrics, TrainSettings
 
 
@@ -53,6 +54,44 @@ class Progress:
 
 
 @dataclass
+class EpochPosition:
+    """Where the run is in the epoch under way, with that epoch's running sums: what a checkpoint
+    needs to continue the epoch exactly where it stopped."""
+
+    epochs_done: int = 0
+    batches_done: int = 0
+    running: Optional[torch.Tensor] = None  # float64 loss sum of the rows so far (on the device)
+    correct: Optional[torch.Tensor] = None
+    seen: int = 0
+    logged: tuple[float, int] = (0.0, 0)  # running loss and rows at the last log (live plot)
+    in_batch: bool = False  # between the start of a batch and its end (an error there loses the batch)
+    pending_grads: bool = False  # gradients of earlier batches wait for an optimizer step
+    rng_at_batch_start: Optional[dict] = None  # torch generators when the batch began
+
+    def enter(self, epoch: int, device: torch.device) -> "EpochPosition":
+        """Start `epoch`, unless a restored checkpoint already holds its first batches."""
+        if self.epochs_done != epoch or self.running is None:
+            self.epochs_done, self.batches_done, self.seen, self.logged = epoch, 0, 0, (0.0, 0)
+            self.running = torch.zeros((), device=device, dtype=torch.float64)
+            self.correct = torch.zeros((), device=device, dtype=torch.float64)
+        return self
+
+    def begin_batch(self, pending_grads: bool, rng: Optional[dict]) -> None:
+        self.in_batch, self.pending_grads, self.rng_at_batch_start = True, pending_grads, rng
+
+    def end_batch(self, loss_sum: torch.Tensor, hits: torch.Tensor, size: int, pending_grads: bool) -> None:
+        self.running += loss_sum
+        self.correct += hits
+        self.seen += size
+        self.batches_done += 1
+        self.in_batch, self.pending_grads = False, pending_grads
+
+    def finish_epoch(self) -> None:
+        self.epochs_done, self.batches_done, self.running, self.correct = self.epochs_done + 1, 0, None, None
+        self.seen, self.logged = 0, (0.0, 0)
+
+
+@dataclass
 class TrainingRun:
     network: ClassifierNetwork  # the trainable copy; the input classifier is never touched
     settings: TrainSettings
@@ -69,18 +108,37 @@ class TrainingRun:
     progress: Progress
     curves: LiveCurves
     stopping: EarlyStopping
-    epochs_done: int = 0  # epochs a resumed classifier had already trained
+    epochs_done: int = 0  # epochs a resumed classifier (or checkpoint) had already trained
     scheduler: Optional[BuiltScheduler] = None  # built when the full phase starts
     history: list[EpochMetrics] = field(default_factory=list)
     guard: DivergenceGuard = field(default_factory=DivergenceGuard)  # stops a run whose loss blows up
+    processes: Processes = field(default_factory=Processes)  # one, or the ranks of a torchrun job
+    trainer: Optional[torch.nn.Module] = None  # what training steps call: the network, or DDP around it
+    position: EpochPosition = field(default_factory=EpochPosition)
+    checkpointer: Optional[Any] = None  # checkpointing.Checkpointer when checkpoints are on
+    batch_plan: Optional[TextDataLoader] = None  # the loader at the global batch size (several processes)
+    resumed_schedule: Optional[dict] = None  # a checkpoint's scheduler state and learning rates
+    continues_model: bool = False  # the input model carries a Load node's state: its history goes first
 
     @property
     def learning_rate(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
     @property
+    def batches_per_epoch(self) -> int:
+        """Steps of one full epoch on this process (all processes take the same number)."""
+        if not self.processes.active:
+            return len(self.train_loader)
+        return len(self.epoch_batches(0))
+
+    @property
     def optimizer_steps_per_epoch(self) -> int:
-        return -(-len(self.train_loader) // self.settings.gradient_accumulation_steps)
+        return -(-self.batches_per_epoch // self.settings.gradient_accumulation_steps)
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        """This process's rows of every batch of `epoch`, in the epoch's seeded order."""
+        plan = self.batch_plan or self.train_loader
+        return shard_batches(plan.batch_indices(epoch), self.processes)
 
     @property
     def last_epoch(self) -> int:

@@ -6,6 +6,7 @@ so a value is refused by the same words before and during a run.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
@@ -29,6 +30,22 @@ def check_epochs(epochs: Optional[int], freeze: Optional[int] = None) -> None:
         )
 
 
+def check_resume_choice(resume: Optional[str]) -> None:
+    """The trainer's `resume`: off, latest, or an existing folder (None: linked, known at run time)."""
+    choice = (resume or "off").strip() if isinstance(resume, str) else "off"
+    if choice.lower() not in ("off", "latest") and not os.path.isdir(os.path.expanduser(choice)):
+        raise UserInputError(f"resume '{choice}' is neither off, latest nor an existing checkpoint folder; "
+                             "use off for a new run, latest to continue this workflow's newest checkpoint, or the "
+                             "path of a checkpoint folder")
+
+
+def check_checkpoint_settings(minutes: Optional[float], keep: Optional[int]) -> None:
+    if minutes is not None and minutes < 0:
+        raise UserInputError(f"checkpoint_minutes {minutes} is negative; use 0 (only at epoch ends) or e.g. 15")
+    if keep is not None and keep < 1:
+        raise UserInputError(f"keep_checkpoints {keep} must be at least 1 (2 keeps the previous one as a spare)")
+
+
 @dataclass
 class TrainSettings:
     epochs: int = 2
@@ -45,6 +62,12 @@ class TrainSettings:
     early_stopping_min_delta: float = 0.0
     restore_best_weights: bool = False  # end with the weights of the best validation epoch
     live_plot_interval_s: float = 10.0  # least seconds between live plot previews; 0 = none
+    checkpoint_root: Optional[str] = None  # the output folder checkpoints go under; None = none written
+    checkpoint_every_epoch: bool = True
+    checkpoint_minutes: float = 0.0  # also every N minutes inside an epoch; 0 = only at epoch ends
+    keep_checkpoints: int = 2  # the last K (plus the best epoch's when early stopping is on)
+    resume: str = "off"  # off, latest (this workflow's newest checkpoint) or a checkpoint folder
+    gradient_checkpointing: bool = False  # recompute activations in backward: far less memory
 
     @property
     def frozen_epochs(self) -> int:
@@ -62,6 +85,7 @@ class TrainSettings:
             raise UserInputError(f"gradient_accumulation_steps {self.gradient_accumulation_steps} must be at least 1")
         if self.max_grad_norm < 0:
             raise UserInputError(f"max_grad_norm {self.max_grad_norm} is negative; use 0 to turn clipping off")
+        check_checkpoint_settings(self.checkpoint_minutes, self.keep_checkpoints)
         stopping = self.early_stopping()  # checks its own values
         if stopping.active and not has_validation:
             what = "early_stopping_patience" if self.early_stopping_patience else "restore_best_weights"

@@ -1,0 +1,98 @@
+"""GPU memory: how much a run needs, and what to tell the user when it does not fit.
+
+Before training on a GPU the host frees only what the run needs (ComfyUI keeps its other
+models when there is room) instead of unloading everything; the estimate is weights,
+gradients and optimizer state at 4 bytes a value, plus the activations autograd keeps
+(per layer about 34*s*b*h + 5*a*s^2*b values for sequence s, batch b, hidden h, heads a,
+after Korthikanti et al. 2022), far fewer with gradient checkpointing. An out-of-memory
+error stops the run with the fixes named, never the raw CUDA text.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from typing import Optional
+
+import torch
+
+from ..errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+OPTIMIZER_VALUES = {"adamw": 2, "adam": 2, "sgd": 1, "rmsprop": 1, "adagrad": 1}  # state values per weight
+
+
+class DeviceOutOfMemoryError(UserInputError):
+    """Training ran out of accelerator memory; the message names the fixes."""
+
+
+DeviceOutOfMemoryError.__module__ = "hf_text_finetune"
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or the RuntimeError MPS raises."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _config_value(config, *names: str, default: int = 0) -> int:
+    for name in names:
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    return default
+
+
+def training_bytes(network: torch.nn.Module, optimizer_kind: str, batch_size: int, max_tokens: int,
+                   gradient_checkpointing: bool = False, activation_bytes: int = 2) -> int:
+    """Bytes a training run will hold on the device (an estimate, meant to be generous)."""
+    params = sum(p.numel() for p in network.parameters())
+    states = 2 + OPTIMIZER_VALUES.get(optimizer_kind.lower(), 2)  # weights, gradients, optimizer state
+    config = getattr(getattr(network, "encoder", None), "config", None)
+    hidden = _config_value(config, "hidden_size", "dim", default=768)
+    layers = _config_value(config, "num_hidden_layers", "n_layers", default=12)
+    heads = _config_value(config, "num_attention_heads", "n_heads", default=12)
+    s, b = max_tokens, batch_size
+    per_layer = 34 * s * b * hidden + 5 * heads * s * s * b
+    if gradient_checkpointing:  # the layer inputs, plus one layer recomputed at a time
+        activations = layers * s * b * hidden + per_layer
+    else:
+        activations = layers * per_layer
+    return int(params * 4 * states + activations * activation_bytes)
+
+
+def out_of_memory_message(device: torch.device, batch_size: int, max_tokens: int, where: str,
+                          gradient_checkpointing: bool, checkpoint_note: str) -> str:
+    fixes = [f"a smaller batch_size on the data loader (now {batch_size}) with gradient_accumulation_steps to keep "
+             "the effective batch",
+             f"a smaller max_length on the tokenizer node (the longest batch has {max_tokens} tokens)"]
+    if not gradient_checkpointing:
+        fixes.append("gradient_checkpointing on the trainer (about a third slower, far less memory)")
+    fixes.append("fast_attention on the model node")
+    return (f"training ran out of {device} memory at {where}. Try " + "; ".join(fixes)
+            + f". The memory was freed and your input model is unchanged.{checkpoint_note}")
+
+
+def free_after_failure(device: Optional[torch.device]) -> None:
+    """Give the memory of a failed run back so the host keeps working."""
+    gc.collect()
+    if device is not None and device.type == "cuda" and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    elif device is not None and device.type == "mps" and hasattr(torch, "mps"):
+        torch.mps.empty_cache()
+
+
+def set_gradient_checkpointing(network: torch.nn.Module, on: bool) -> None:
+    """The encoder's own gradient checkpointing (non-reentrant: works with frozen inputs, LoRA, DDP)."""
+    encoder = getattr(network, "encoder", None)
+    if not on:
+        if encoder is not None and hasattr(encoder, "gradient_checkpointing_disable"):
+            encoder.gradient_checkpointing_disable()
+        return
+    if encoder is None or not getattr(encoder, "supports_gradient_checkpointing", True) \
+            or not hasattr(encoder, "gradient_checkpointing_enable"):
+        raise UserInputError(f"gradient_checkpointing: the encoder {type(encoder).__name__} does not support it; "
+                             "turn gradient_checkpointing off")
+    encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

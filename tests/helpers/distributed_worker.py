@@ -1,0 +1,56 @@
+"""One process of the data-parallel tests: trains the tiny pipeline through the trainer node and
+writes its final weights and history to --out (run by torchrun, or by plain python for 1 process)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]  # tests/
+sys.path[:0] = [str(TESTS.parent), str(TESTS)]
+
+import run_workflow  # noqa: E402
+
+run_workflow.load_pack()
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+from helpers.nodes import Pipeline, adamw_node, bce_node, model_node, run_node, warmup_node  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    for name in ("--model", "--train", "--val", "--out", "--checkpoints"):
+        parser.add_argument(name, required=True)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--resume", default="off")
+    args = parser.parse_args()
+    os.environ["HF_TEXT_FINETUNE_OUTPUT_DIR"] = args.checkpoints
+    from hf_text_finetune.modules.errors import UserInputError
+
+    pipeline = Pipeline(args.model, args.train, args.val, batch_size=args.batch)
+    pipeline.model = model_node(args.model, dropout=0.0)  # the head's dropout off too
+    try:
+        model = run_node("PtTrainTransformerClassificationModel", model=pipeline.model,
+                         train_loader=pipeline.train_loader, optimizer=adamw_node(), loss_function=bce_node(),
+                         epochs=args.epochs, seed=0, val_loader=pipeline.val_loader, lr_scheduler=warmup_node(),
+                         precision="fp32", device="cpu", resume=args.resume)[0]
+    except UserInputError as exc:
+        print(f"UserInputError: {exc}", flush=True)
+        return 2
+    rank = int(os.environ.get("RANK", "0"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().clone() for k, v in model.network.state_dict().items()}, out / f"rank{rank}.pt")
+    (out / f"history{rank}.json").write_text(json.dumps(model.history))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
