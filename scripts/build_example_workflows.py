@@ -31,6 +31,14 @@ NOTE_SIZE = (760, 330)
 VIEW_SCALE = 0.8  # above the frontend's low-quality zoom (0.6), where node text is not drawn
 
 
+def node_height(cls, values: list, sockets: list, outputs: tuple) -> int:
+    """The body height the frontend gives the node on load (LGraphNode.computeSize: 20 px per slot row,
+    widget height + 4 each, multiline text boxes at least 60, 14 px padding), so group boxes fit it."""
+    multiline = sum(1 for _, spec in widget_inputs(cls) if spec[0] == "STRING" and spec[1].get("multiline"))
+    widgets = 24 * len(values) + 40 * multiline
+    return 20 * max(1, len(sockets), len(outputs)) + widgets + (8 if values else 0) + 6
+
+
 class Graph:
     def __init__(self) -> None:
         self.nodes: list[dict] = []
@@ -55,7 +63,7 @@ class Graph:
         names = getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES
         node = {
             "id": len(self.nodes) + 1, "type": kind, "pos": list(pos),
-            "size": [420, 300] if kind == "PreviewAny" else [320, 60 + 26 * len(values)],
+            "size": [420, 300] if kind == "PreviewAny" else [320, node_height(cls, values, sockets, names)],
             "flags": {}, "order": len(self.nodes), "mode": 0, "inputs": sockets,
             "outputs": [{"name": n, "type": t, "links": []} for n, t in zip(names, cls.RETURN_TYPES)],
             "properties": {"Node name for S&R": kind}, "widgets_values": values,
