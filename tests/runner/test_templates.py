@@ -10,10 +10,9 @@ import json
 
 import pytest
 from helpers.workflows import ROOT
-from PIL import Image
-
 from hf_text_finetune.runner.cli import node_classes
 from hf_text_finetune.runner.workflow_format import to_api_prompt
+from PIL import Image
 
 TEMPLATES = ROOT / "example_workflows"
 SHIPPED = sorted(TEMPLATES.glob("*.json"))
@@ -135,7 +134,10 @@ def test_thumbnail_framing_puts_the_whole_graph_inside_the_crop_at_a_readable_zo
     assert ds["scale"] >= 0.6, "below the frontend's low-quality zoom node text is not drawn"
     x0, y0, x1, y1 = thumbnails.graph_bounds(workflow)
     width, height = thumbnails.shot_size(workflow)
-    to_screen = lambda x, y: ((x + ds["offset"][0]) * ds["scale"], (y + ds["offset"][1]) * ds["scale"])  # noqa: E731
+
+    def to_screen(x, y):
+        return (x + ds["offset"][0]) * ds["scale"], (y + ds["offset"][1]) * ds["scale"]
+
     assert to_screen(x0, y0) == pytest.approx((thumbnails.MARGIN, thumbnails.MARGIN))
     assert to_screen(x1, y1) == pytest.approx((width - thumbnails.MARGIN, height - thumbnails.MARGIN), abs=1)
     window = [int(v) for v in thumbnails.window_size([framed]).split("x")]
