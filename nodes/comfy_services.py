@@ -1,10 +1,11 @@
 """The one adapter to ComfyUI's services; without ComfyUI each one degrades to plain Python.
 
 Inside ComfyUI: its progress bar (with previews) on the running node, its Cancel button,
-its preferred device, freeing its other models' memory before training, its output and
-models folders, and its temp folder for the pictures shown on a node. Outside (tests, the
-headless runner): progress goes to the log and to listeners, Ctrl+C cancels, the output
-folder is $HF_TEXT_FINETUNE_OUTPUT_DIR or ./output, and nodes show no pictures.
+its preferred device, freeing its other models' memory before training, its output folder
+and `text_classifiers` models folders, and its temp folder for the pictures shown on a node.
+Outside (tests, the headless runner): progress goes to the log and to listeners, Ctrl+C
+cancels, the output folder is $HF_TEXT_FINETUNE_OUTPUT_DIR or ./output, the models folder
+$HF_TEXT_FINETUNE_MODELS_DIR or ./models/text_classifiers, and nodes show no pictures.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from ..modules.results.plots import render_training_curves
 log = logging.getLogger(__name__)
 
 OUTPUT_DIR_ENV = "HF_TEXT_FINETUNE_OUTPUT_DIR"
+MODELS_DIR_ENV = "HF_TEXT_FINETUNE_MODELS_DIR"
+MODEL_FOLDER = "text_classifiers"  # ComfyUI models folder type of saved classifiers (extra_model_paths.yaml key)
 ProgressListener = Callable[[int, int, Optional[Any]], None]
 
 
@@ -124,13 +127,35 @@ def output_directory() -> Path:
     return Path(folder_paths.get_output_directory())
 
 
-def saved_model_roots() -> dict[str, Path]:
-    """Folders the Load node lists saved classifiers from: {label: path}. Inside ComfyUI its
-    output folder and models/text_classifiers (for models you keep), outside the output folder."""
-    roots = {"output": output_directory()}
+def register_model_folder() -> None:
+    """Register models/text_classifiers with ComfyUI, so extra_model_paths.yaml can add folders to it
+    (`text_classifiers: path/to/folder`). Idempotent; nothing to do outside ComfyUI."""
     folder_paths = _folder_paths()
     if folder_paths is not None:
-        roots["models"] = Path(folder_paths.models_dir) / "text_classifiers"
+        folder_paths.add_model_folder_path(MODEL_FOLDER, os.path.join(folder_paths.models_dir, MODEL_FOLDER))
+
+
+def model_folders() -> list[Path]:
+    """Every text_classifiers folder, the one saves go to first: ComfyUI's models/text_classifiers and
+    those extra_model_paths.yaml adds; outside ComfyUI $HF_TEXT_FINETUNE_MODELS_DIR or ./models/text_classifiers."""
+    folder_paths = _folder_paths()
+    if folder_paths is None:
+        return [Path(os.path.abspath(os.environ.get(MODELS_DIR_ENV) or os.path.join("models", MODEL_FOLDER)))]
+    register_model_folder()
+    return [Path(path) for path in folder_paths.get_folder_paths(MODEL_FOLDER)]
+
+
+def save_root(save_to: str) -> Path:
+    """The folder the Save node writes into: the output folder, or the first text_classifiers folder."""
+    return model_folders()[0] if save_to == MODEL_FOLDER else output_directory()
+
+
+def saved_model_roots() -> dict[str, Path]:
+    """Folders the Load node lists saved classifiers from: {label: path}. The output folder, then each
+    text_classifiers folder: `models` for the first (the label older workflows saved), `models_2`, ..."""
+    roots = {"output": output_directory()}
+    for index, folder in enumerate(model_folders()):
+        roots["models" if index == 0 else f"models_{index + 1}"] = folder
     return roots
 
 
