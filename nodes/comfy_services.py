@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import torch
 
@@ -22,6 +23,7 @@ from ..modules.host import RuntimeHooks
 from ..modules.results.plots import render_training_curves
 
 log = logging.getLogger(__name__)
+PACK_NAME = "HF Text Fine-Tune"
 
 OUTPUT_DIR_ENV = "HF_TEXT_FINETUNE_OUTPUT_DIR"
 MODELS_DIR_ENV = "HF_TEXT_FINETUNE_MODELS_DIR"
@@ -175,3 +177,77 @@ def save_preview_images(images: list, prefix: str = "hf_text_finetune") -> list[
         image.save(os.path.join(folder, name), compress_level=1)
         entries.append({"filename": name, "subfolder": subfolder, "type": "temp"})
     return entries
+
+
+# --- other packs registering this pack's node ids ------------------------------------------------------------
+
+_warned_packs: set[str] = set()
+
+
+def _comfy_node_registry() -> Optional[Mapping[str, type]]:
+    """ComfyUI's registry of node classes (its `nodes` module), or None outside ComfyUI. Read from
+    sys.modules and never imported: an import could find this pack's own `nodes` package."""
+    module = sys.modules.get("nodes")
+    if module is None or not hasattr(module, "load_custom_node"):
+        return None
+    return getattr(module, "NODE_CLASS_MAPPINGS", None)
+
+
+def pack_of(cls: type) -> str:
+    """The custom_nodes folder a node class was loaded from (ComfyUI records it after loading)."""
+    module = getattr(cls, "RELATIVE_PYTHON_MODULE", None) or getattr(cls, "__module__", "") or "?"
+    if module.startswith("custom_nodes."):
+        return module.split(".", 2)[1]
+    if module.split(".")[0] in ("nodes", "comfy_extras", "comfy_api_nodes"):
+        return "ComfyUI core"
+    # loaded from its folder's path, with '.' written as '_x_' (ComfyUI's module name)
+    return os.path.basename(module.split(".")[0]).replace("_x_", ".")
+
+
+def find_clashing_packs(ours: Mapping[str, type], registered: Mapping[str, type]) -> dict[str, list[str]]:
+    """{pack: [node ids]} of the registered classes that hold one of our ids but are not ours."""
+    clashes: dict[str, list[str]] = {}
+    for node_id, cls in ours.items():
+        other = registered.get(node_id)
+        if other is not None and other is not cls:
+            clashes.setdefault(pack_of(other), []).append(node_id)
+    return clashes
+
+
+def clash_message(pack: str, node_ids: list[str], ours_replace_theirs: bool) -> str:
+    winner = (f"this pack's nodes replace {pack}'s" if ours_replace_theirs
+              else f"{pack}'s nodes replace this pack's")
+    return (f"{PACK_NAME}: the custom node pack '{pack}' registers {len(node_ids)} of the same node ids "
+            f"({', '.join(node_ids)}) with other inputs. ComfyUI keeps one class per id, the one loaded last: "
+            f"here {winner}, so workflows made for the other pack break. Keep only one of the two: disable the "
+            f"other (ComfyUI-Manager > Disable, or rename its custom_nodes folder to end in .disabled) and "
+            f"restart ComfyUI. {PACK_NAME} implements ComfyUI-Pt-Wrapper's fine-tuning nodes; its workflows "
+            f"convert with: python run_workflow.py --convert-pt-wrapper IN.json OUT.json (docs/comfyui.md).")
+
+
+def warn_about_clashing_packs(ours: Mapping[str, type], ours_replace_theirs: bool = True) -> dict[str, list[str]]:
+    """Log one warning per other pack that registers any of our node ids; {pack: ids} found."""
+    registry = _comfy_node_registry()
+    if registry is None:
+        return {}
+    clashes = find_clashing_packs(ours, registry)
+    for pack, node_ids in clashes.items():
+        if pack not in _warned_packs:
+            _warned_packs.add(pack)
+            log.warning(clash_message(pack, node_ids, ours_replace_theirs))
+    return clashes
+
+
+def guard_against_clashing_packs(ours: Mapping[str, type]) -> None:
+    """At import: warn about packs loaded before this one (ours replace their nodes), and once the
+    server starts, after every pack has loaded, about those loaded later (theirs replace ours)."""
+    warn_about_clashing_packs(ours)
+    server = sys.modules.get("server")
+    app = getattr(getattr(getattr(server, "PromptServer", None), "instance", None), "app", None)
+    if app is None or _comfy_node_registry() is None:
+        return
+
+    async def check_after_loading(_app) -> None:
+        warn_about_clashing_packs(ours, ours_replace_theirs=False)
+
+    app.on_startup.append(check_after_loading)
