@@ -29,9 +29,12 @@ list_archive() {
   comfy --skip-prompt node pack >/dev/null
   python -c "import sys, zipfile; print('\n'.join(sorted(zipfile.ZipFile('node.zip').namelist())))"
 }
-mv .comfyignore .comfyignore.off && git rm -q --cached .comfyignore
-before=$(list_archive | wc -l)
-mv .comfyignore.off .comfyignore && git add .comfyignore
+before="no .comfyignore:"
+if [ -f .comfyignore ]; then
+  mv .comfyignore .comfyignore.off && git rm -q --cached .comfyignore
+  before=$(list_archive | wc -l)
+  mv .comfyignore.off .comfyignore && git add .comfyignore
+fi
 files=$(list_archive)
 python - "$before" <<PY
 import sys

@@ -43,12 +43,30 @@ def test_registry_fields_name_the_lowest_comfyui_version_an_icon_and_the_issue_t
     assert PYPROJECT["project"]["urls"]["Issues"].endswith("/issues")
 
 
-@pytest.mark.skipif(shutil.which("comfy") is None or shutil.which("git") is None,
-                    reason="comfy-cli not installed (pip install comfy-cli)")
-def test_comfy_node_validate_passes_and_the_archive_holds_only_the_pack():
+needs_comfy_cli = pytest.mark.skipif(shutil.which("comfy") is None or shutil.which("git") is None,
+                                     reason="comfy-cli not installed (pip install comfy-cli)")
+
+
+def check_package(root: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, DO_NOT_TRACK="1", COMFY_NO_TELEMETRY="1")
-    result = subprocess.run(["bash", str(ROOT / "scripts" / "check_package.sh")], capture_output=True, text=True,
-                            env=env, timeout=300)
+    return subprocess.run(["bash", str(root / "scripts" / "check_package.sh")], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+@needs_comfy_cli
+def test_comfy_node_validate_passes_and_the_archive_holds_only_the_pack():
+    result = check_package(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All validation checks passed" in result.stdout
     assert "archive holds no tests/, benchmarks/, scripts/ or .ci/" in result.stdout
+
+
+@needs_comfy_cli
+def test_the_check_fails_when_the_archive_would_ship_the_tests(tmp_path):
+    """The same check on a copy of the pack without .comfyignore: tests/, benchmarks/, .ci/ get in."""
+    copy = tmp_path / "pack"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", "__pycache__", ".comfyignore", "output"))
+    subprocess.run(["git", "init", "-q", str(copy)], check=True)
+    result = check_package(copy)
+    assert result.returncode != 0
+    assert "files not meant for it" in result.stderr and "benchmarks/" in result.stderr
