@@ -1,7 +1,8 @@
 """In a real ComfyUI server next to a stand-in for ComfyUI-Pt-Wrapper (a tiny pack registering
 `PtDataLoader` with other inputs): the start-up log carries one warning naming that pack, the id
 and what to do, whichever of the two packs ComfyUI loads first; and the pack's `text_classifiers`
-models folder is registered (GET /models lists it, so extra_model_paths.yaml can use the key)."""
+models folder is registered (GET /models lists it, so extra_model_paths.yaml can use the key); and
+the help pages are served where the frontend looks for them."""
 
 from __future__ import annotations
 
@@ -64,3 +65,11 @@ def test_the_log_warns_once_about_the_pack_with_the_same_node_id(server_with_sta
 def test_text_classifiers_is_a_registered_models_folder(server_with_stand_in):
     with urllib.request.urlopen(server_with_stand_in.url + "/models", timeout=30) as reply:
         assert "text_classifiers" in json.loads(reply.read())
+
+
+def test_the_server_serves_each_help_page_where_the_frontend_fetches_it(server_with_stand_in):
+    """The frontend's node help panel fetches /extensions/<pack folder>/docs/<NodeId>.md."""
+    for node_id in ("PtTrainTransformerClassificationModel", "PtLoadClassificationModel"):
+        url = f"{server_with_stand_in.url}/extensions/{ROOT.name}/docs/{node_id}.md"
+        with urllib.request.urlopen(url, timeout=30) as reply:
+            assert reply.read().decode() == (ROOT / "web" / "js" / "docs" / f"{node_id}.md").read_text()
