@@ -11,7 +11,6 @@ from helpers.checks import raises_with
 from helpers.data import write_csv, write_multilabel_jsonl, write_topics_csv
 from helpers.nodes import dataset_node, encode_node
 
-from hf_text_finetune.modules.data.encoding import build_token_encoder
 from hf_text_finetune.modules.data.labels import align_labels
 from hf_text_finetune.modules.data.tokenized import encode_text_dataset
 from hf_text_finetune.modules.errors import UserInputError
