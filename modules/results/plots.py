@@ -142,8 +142,30 @@ def render_multilabel_confusion(confusion: Sequence, label_names: Sequence[str],
     return figure_to_image(figure)
 
 
+def render_regression_scatter(points: Sequence[tuple[float, float]], title: str = "") -> Any:
+    """Predicted against true scores (up to the report's 2000 points), with the diagonal of perfect predictions."""
+    figure = new_figure(5.5, 5)
+    ax = figure.subplots()
+    truth = np.asarray([p[0] for p in points], dtype=float)
+    predicted = np.asarray([p[1] for p in points], dtype=float)
+    if len(truth):
+        ax.scatter(truth, predicted, s=8, alpha=0.5, color=_TRAIN)
+        low, high = float(min(truth.min(), predicted.min())), float(max(truth.max(), predicted.max()))
+        ax.plot([low, high], [low, high], color=_VAL, linewidth=1, label="perfect")
+        ax.legend(fontsize=8, loc="best")
+    ax.set_xlabel("true score")
+    ax.set_ylabel("predicted score")
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title or "predicted against true", fontsize=10)
+    return figure_to_image(figure)
+
+
 def render_report_confusion(report: Any) -> Any:
-    """The confusion picture that fits a ClassificationReport's task."""
+    """The confusion picture that fits a ClassificationReport's task (a scatter plot for regression)."""
+    if report.task == "regression":
+        pearson, spearman = ("n/a" if v is None else f"{v:.3f}" for v in (report.pearson, report.spearman))
+        return render_regression_scatter(report.points, f"regression: MSE {report.mse:.3f}, Pearson {pearson}, "
+                                                        f"Spearman {spearman}")
     title = f"{report.task}: accuracy {report.accuracy:.1%}, f1 {report.f1:.1%} ({report.average})"
     if report.task == "multilabel":
         return render_multilabel_confusion(report.confusion, report.label_names, title)

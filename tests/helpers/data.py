@@ -72,3 +72,22 @@ def write_multilabel_jsonl(path: Path, rows: int = 40, seed: int = 0) -> Path:
             parts = [rng.choice(TOPICS[name]) for name in chosen] or ["and then"]
             handle.write(json.dumps({"text": " ".join(parts), "labels": chosen}) + "\n")
     return Path(path)
+
+
+def write_pairs_csv(path: Path, rows: int = 40, seed: int = 0, scores: bool = False) -> Path:
+    """Pairs of texts in the shape of GLUE MRPC (sentence1, sentence2, label 0/1: the same sentiment) or, with
+    `scores`, of STS-B (label a float 0-5: 5.0 for two positive texts, 0.0 for two negative, 2.5 when mixed,
+    with a little noise so the scores are fractions)."""
+    rng = random.Random(seed)
+    with Path(path).open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["idx", "sentence1", "sentence2", "label"])
+        for i in range(rows):
+            first, second = (i % 2, (i // 2) % 2)
+            texts = [rng.choice(POSITIVE if side else NEGATIVE) for side in (first, second)]
+            if scores:
+                label = round(min(max(2.5 * (first + second) + rng.uniform(-0.3, 0.3), 0.0), 5.0), 2)
+            else:
+                label = int(first == second)
+            writer.writerow([i, texts[0], texts[1], label])
+    return Path(path)
