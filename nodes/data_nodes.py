@@ -107,12 +107,12 @@ class PtvHfDatasetWithTokenEncode:
             return f"{stat.st_mtime_ns}-{stat.st_size}"
         return ""
 
-    def load(self, name, split, text_field, label_field, encode, encode_return_dict, strip_html, subset="",
-             text_pair_field=""):
-        pair = (text_pair_field or "").strip()
+    def load(self, name, split, text_field, label_field, encode, encode_return_dict, strip_html, **optional):
+        """`optional`: subset and text_pair_field, both "" when not given."""
+        pair = (optional.get("text_pair_field") or "").strip()
         fields = (text_field.strip(), pair) if pair else text_field.strip()
         return (encode_text_dataset(name, split, fields, label_field.strip(), encode,
-                                    encode_return_dict, strip_html, subset),)
+                                    encode_return_dict, strip_html, optional.get("subset") or ""),)
 
 
 class PtDataLoader:

@@ -75,9 +75,10 @@ def write_multilabel_jsonl(path: Path, rows: int = 40, seed: int = 0) -> Path:
 
 
 def write_pairs_csv(path: Path, rows: int = 40, seed: int = 0, scores: bool = False) -> Path:
-    """Pairs of texts in the shape of GLUE MRPC (sentence1, sentence2, label 0/1: the same sentiment) or, with
-    `scores`, of STS-B (label a float 0-5: 5.0 for two positive texts, 0.0 for two negative, 2.5 when mixed,
-    with a little noise so the scores are fractions)."""
+    """Pairs of texts in the shape of GLUE MRPC (idx, sentence1, sentence2, label 0/1) or, with `scores`, of
+    STS-B (label a float 0-5). The label follows the second text (1 / about 4.5 when it is positive, with the
+    first text adding a little to the score, noise making it a fraction), so a model that does not read the
+    second text cannot learn it."""
     rng = random.Random(seed)
     with Path(path).open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -86,8 +87,8 @@ def write_pairs_csv(path: Path, rows: int = 40, seed: int = 0, scores: bool = Fa
             first, second = (i % 2, (i // 2) % 2)
             texts = [rng.choice(POSITIVE if side else NEGATIVE) for side in (first, second)]
             if scores:
-                label = round(min(max(2.5 * (first + second) + rng.uniform(-0.3, 0.3), 0.0), 5.0), 2)
+                label = round(0.5 + 3.5 * second + 0.5 * first + rng.uniform(-0.3, 0.3), 2)
             else:
-                label = int(first == second)
+                label = second
             writer.writerow([i, texts[0], texts[1], label])
     return Path(path)
