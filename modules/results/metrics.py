@@ -249,8 +249,8 @@ def pearson(x: np.ndarray, y: np.ndarray) -> Optional[float]:
 
 def regression_report(scores: torch.Tensor, labels: torch.Tensor, loss: Optional[float] = None) -> RegressionReport:
     """MSE, MAE, Pearson and Spearman (Pearson of the average ranks) of predicted against true scores."""
-    x = scores.detach().float().cpu().numpy().astype(np.float64).reshape(-1)
-    y = labels.detach().float().cpu().numpy().astype(np.float64).reshape(-1)
+    x = scores.detach().cpu().double().numpy().reshape(-1)
+    y = labels.detach().cpu().double().numpy().reshape(-1)
     errors = x - y
     return RegressionReport(
         count=len(y), mse=float((errors ** 2).mean()), mae=float(np.abs(errors).mean()), pearson=pearson(x, y),
