@@ -43,10 +43,12 @@ def score_sums(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def pearson_from_sums(sums: torch.Tensor) -> float:
-    """Pearson's r of predicted and true scores from score_sums (NaN when either is constant)."""
+    """Pearson's r of predicted and true scores from score_sums (NaN when either is constant: a spread below
+    1e-5 of the values' size is float32 rounding, whose correlation would be noise)."""
     _, n, sx, sy, sxx, syy, sxy = (float(v) for v in sums)
     cov, var_x, var_y = n * sxy - sx * sy, n * sxx - sx * sx, n * syy - sy * sy
-    return cov / (var_x * var_y) ** 0.5 if var_x > 0 and var_y > 0 else float("nan")
+    varies = var_x > 1e-10 * n * sxx and var_y > 1e-10 * n * syy
+    return cov / (var_x * var_y) ** 0.5 if varies else float("nan")
 
 
 def predictions_from_logits(logits: torch.Tensor, loss_spec: LossSpec) -> torch.Tensor:
