@@ -66,7 +66,7 @@ def _finish_axis(ax: Any, drew: bool, ylabel: str, bounded: bool) -> None:
 
 def render_training_curves(history: Sequence[dict], step_losses: Sequence[tuple[float, float]] = (),
                            title: str = "") -> Any:
-    """Loss (left) and accuracy (right) per epoch as a PIL image, 800 x 320 pixels.
+    """Loss (left) and accuracy (right; Pearson for regression) per epoch as a PIL image, 800 x 320 pixels.
 
     `history` holds per-epoch dicts (epoch, train_loss, val_loss, val_accuracy,
     train_accuracy); `step_losses` optional (fractional epoch, windowed train loss)
@@ -81,14 +81,16 @@ def render_training_curves(history: Sequence[dict], step_losses: Sequence[tuple[
                          **marker)
     drew_loss |= _series(loss_ax, zip(epochs, (r.get("val_loss") for r in history)), "validation", _VAL, hidden,
                          **marker)
-    drew_acc = _series(acc_ax, zip(epochs, (r.get("train_accuracy") for r in history)), "train", _TRAIN, hidden,
-                       **marker)
-    drew_acc |= _series(acc_ax, zip(epochs, (r.get("val_accuracy") for r in history)), "validation", _VAL,
-                        hidden, **marker)
+    scores = any(r.get("val_pearson") is not None for r in history)  # regression: Pearson instead of accuracy
+    right = "Pearson" if scores else "accuracy"
+    drew_acc = False if scores else _series(acc_ax, zip(epochs, (r.get("train_accuracy") for r in history)),
+                                            "train", _TRAIN, hidden, **marker)
+    drew_acc |= _series(acc_ax, zip(epochs, (r.get("val_pearson" if scores else "val_accuracy") for r in history)),
+                        "validation", _VAL, hidden, **marker)
     _finish_axis(loss_ax, drew_loss, "loss", bounded=False)
-    _finish_axis(acc_ax, drew_acc, "accuracy", bounded=True)
+    _finish_axis(acc_ax, drew_acc, right, bounded=not scores)
     loss_ax.set_title("loss", fontsize=10)
-    acc_ax.set_title("accuracy", fontsize=10)
+    acc_ax.set_title(right, fontsize=10)
     note = f" ({hidden[0]} NaN/inf values not drawn)" if hidden[0] else ""
     if title or note:
         figure.suptitle(f"{title}{note}", fontsize=10)

@@ -102,7 +102,7 @@ def test_early_stopping_goes_by_val_loss_not_val_accuracy(tiny_bert, scores):
     raises_with(lambda: _train(model, scores, mse_node(), epochs=2, val=scores, early_stopping_patience=1,
                                early_stopping_metric="val_accuracy"),
                 "val_accuracy does not exist for regression", "val_loss")
-    result = train_classifier(model, TextDataLoader(scores, 8, seed=0), OptimizerSpec("AdamW", 0.5), mse_node(),
+    result = train_classifier(model, TextDataLoader(scores, 8, seed=0), OptimizerSpec("AdamW", 0.05), mse_node(),
                               TrainSettings(epochs=6, device="cpu", precision="fp32", early_stopping_patience=1,
                                             restore_best_weights=True),
                               TextDataLoader(scores, 8, shuffle=False))
@@ -116,3 +116,19 @@ def test_the_frozen_phase_learns_scores_too(tiny_bert, scores):
     frozen = result.history[0]
     assert frozen.phase == "frozen" and frozen.val_accuracy is None and frozen.val_mae is not None
     assert "[frozen]" in frozen.line(2) and "val Pearson" in frozen.line(2)
+
+
+def test_a_validation_split_of_scores_is_random_and_keeps_them_scores(scores):
+    from hf_text_finetune.modules.data.splits import split_train_validation
+
+    train, val = split_train_validation(scores, 0.25, seed=0)
+    assert len(train) == 30 and len(val) == 10
+    assert train.fractional_labels and val.fractional_labels and val.label_values == []
+    assert val.score_range == (min(val.data["labels"]), max(val.data["labels"]))
+
+
+def test_training_curves_show_pearson_for_regression(tiny_bert, scores):
+    model = _train(build_classification_model(str(tiny_bert), 1, seed=0), scores, mse_node(), epochs=2,
+                   val=scores).model
+    (curves,) = run_node("PtPlotTrainingCurves", model=model)
+    assert tuple(curves.shape) == (1, 320, 800, 3)
