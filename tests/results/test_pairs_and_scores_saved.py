@@ -138,3 +138,11 @@ def test_continued_training_keeps_to_the_kind_of_input(pair_model, encoded_revie
 def test_folders_saved_before_pairs_and_regression_load_as_single_text_classifiers(name):
     model = load_classifier(SAVED_V1 / name)
     assert not model.text_pairs and model.output_kind != "regression"
+
+
+def test_pairs_for_training_and_single_texts_for_validation_are_refused(tiny_bert, pair_data, encoded_reviews):
+    model = build_classification_model(str(tiny_bert), 2, seed=0)
+    raises_with(lambda: train_classifier(model, TextDataLoader(pair_data["mrpc"], 8), OptimizerSpec("AdamW", 1e-3),
+                                         LossSpec("cross_entropy"), TrainSettings(epochs=1, device="cpu"),
+                                         TextDataLoader(encoded_reviews[1], 8, shuffle=False)),
+                "holds pairs of texts but the validation data", "same text_pair_field")
