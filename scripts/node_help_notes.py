@@ -106,6 +106,16 @@ NOTES = {
             "`class_weights` with a different number of values than classes: refused, naming both counts.",
         ],
     },
+    "PtnMSELoss": {
+        "example": "GLUE STS-B (similarity scores 0-5): a model with `num_outputs` = 1, float labels, `kind` = "
+                   "`mse`; `huber` when a few scores are far off (see the `sts_regression` template).",
+        "mistakes": [
+            "Class labels (0/1 or names) with this loss: refused; use Ptn BCE With Logits Loss or Ptn Cross "
+            "Entropy Loss for classes.",
+            "`num_outputs` other than 1: a regression model predicts one score.",
+            "Early stopping on `val_accuracy`: regression has no accuracy; monitor `val_loss`.",
+        ],
+    },
     "PtnHfFineTunedClassificationModel": {
         "example": "`model_name` = `distilbert-base-uncased`, `num_outputs` = 1 (binary) or the number of "
                    "classes, `pooling` = `cls`. A local folder works too (`/models/my-bert`).",
