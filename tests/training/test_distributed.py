@@ -1,9 +1,12 @@
 """Data-parallel training with torchrun on CPU (2 gloo processes, tiny model, fp32, dropout 0):
 the ranks end identical, 2 processes at batch b match 1 process at batch 2b within 1e-5, a
-checkpoint moves between 1 and 2 processes, and too many processes for the data is refused."""
+checkpoint moves between 1 and 2 processes, and too many processes for the data is refused.
+`accelerate launch --multi_gpu --num_processes 2` starts the same processes through torchrun's
+engine (on a CPU machine too, where they join with gloo) and trains bit-identically to torchrun."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -35,15 +38,31 @@ def no_dropout_bert(tiny_bert, tmp_path_factory):
     return folder
 
 
-def _launch(processes, out, data, batch, epochs=2, resume="off", checkpoints=None):
+def _accelerate(processes):
+    """`accelerate launch --multi_gpu` as the docs give it; no config file (HF_HOME is set per test), so
+    every choice is on the command line. `--cpu` would start one plain process (its CPU multi-process
+    mode needs mpirun), so --multi_gpu it is: accelerate hands it to torchrun's engine."""
+    return [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--multi_gpu", "--num_processes",
+            str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+            "--main_process_port", "0"]
+
+
+def _launch(processes, out, data, batch, epochs=2, resume="off", checkpoints=None, launcher="torchrun"):
     model, train, val = data
     args = [str(WORKER), "--model", str(model), "--train", str(train), "--val", str(val), "--out", str(out),
             "--batch", str(batch), "--epochs", str(epochs), "--resume", resume,
             "--checkpoints", str(checkpoints or Path(out) / "ckpt")]
-    command = [sys.executable, *args] if processes == 1 else [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_port",
-        str(29_500 + os.getpid() % 1000), *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_TEXT_FINETUNE_TEST_THREADS": "1"}
+    if processes == 1:
+        return _run([sys.executable, *args])
+    if launcher == "accelerate":
+        return _run([*_accelerate(processes), *args], HF_HOME=str(Path(out) / "hf"))
+    return _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_port",
+                 str(29_500 + os.getpid() % 1000), *args])
+
+
+def _run(command, **env):
+    """Run a launcher (under accelerate, HF_HOME in the test's folder keeps a user's accelerate config out)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_TEXT_FINETUNE_TEST_THREADS": "1", **env}
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     return done.returncode, done.stdout + done.stderr
 
@@ -120,3 +139,44 @@ def test_more_processes_than_batches_is_refused_clearly(data, tmp_path):
     code, log = _launch(2, tmp_path, data, batch=48)
     assert code != 0
     assert "torchrun started 2 processes, but the training data has only 1 batches" in log
+
+
+# --- accelerate launch ------------------------------------------------------------------------------------
+
+needs_accelerate = pytest.mark.skipif(importlib.util.find_spec("accelerate") is None,
+                                      reason="accelerate not installed (requirements-dev.txt)")
+
+
+@needs_accelerate
+def test_accelerate_launch_multi_gpu_trains_exactly_like_torchrun(two_processes, data, tmp_path):
+    code, log = _launch(2, tmp_path, data, batch=4, launcher="accelerate")
+    assert code == 0, log
+    assert _close(_weights(tmp_path, 0), _weights(tmp_path, 1)) == 0.0  # the ranks agree
+    for rank in (0, 1):  # and are torchrun's, bit for bit
+        assert _close(_weights(tmp_path, rank), _weights(two_processes, rank)) == 0.0
+    metrics = [[{k: v for k, v in m.items() if k not in ("seconds", "samples_per_second")}
+                for m in json.loads((out / "history0.json").read_text())] for out in (tmp_path, two_processes)]
+    assert metrics[0] == metrics[1]
+
+
+@needs_accelerate
+def test_accelerate_launch_runs_a_workflow_file_data_parallel_and_only_rank_0_writes(data, tmp_path):
+    model, train, val = data
+    root = Path(__file__).resolve().parents[2]
+    settings = {"Model name.value": model, "Train dataset.name": train, "Validation dataset.name": val,
+                "Validation dataset.split": "train", "Train loader.batch_size": 4, "Validation loader.batch_size": 8,
+                "PtTrainTransformerClassificationModel.epochs": 2}
+    command = [*_accelerate(2), str(root / "run_workflow.py"),
+               str(root / "examples" / "workflows" / "distilbert_classification.json"),
+               *[arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]]
+    out = tmp_path / "output"
+    code, log = _run(command, HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+                     HF_TEXT_FINETUNE_OUTPUT_DIR=str(out))
+    assert code == 0, log
+    assert log.count("workflow finished") == 1  # rank 0 prints the result, rank 1 nothing
+    assert "epoch 2/2 [full]" in log
+    (run,) = (out / checkpoint_files.CHECKPOINTS_DIR).iterdir()  # one run folder, written by rank 0
+    names = [p.name for p in checkpoint_files.checkpoints_in(run)]
+    assert names == ["epoch-0001-batch-000000", "epoch-0002-batch-000000"]
+    assert json.loads((run / names[-1] / "checkpoint.json").read_text())["world_size"] == 2
+
