@@ -47,6 +47,13 @@ def _accelerate(processes):
             "--main_process_port", "0"]
 
 
+def _launcher(name, processes):
+    if name == "accelerate":
+        return _accelerate(processes)
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_port",
+            str(29_500 + os.getpid() % 1000)]
+
+
 def _launch(processes, out, data, batch, epochs=2, resume="off", checkpoints=None, launcher="torchrun"):
     model, train, val = data
     args = [str(WORKER), "--model", str(model), "--train", str(train), "--val", str(val), "--out", str(out),
@@ -54,10 +61,8 @@ def _launch(processes, out, data, batch, epochs=2, resume="off", checkpoints=Non
             "--checkpoints", str(checkpoints or Path(out) / "ckpt")]
     if processes == 1:
         return _run([sys.executable, *args])
-    if launcher == "accelerate":
-        return _run([*_accelerate(processes), *args], HF_HOME=str(Path(out) / "hf"))
-    return _run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_port",
-                 str(29_500 + os.getpid() % 1000), *args])
+    isolated = {"HF_HOME": str(Path(out) / "hf")} if launcher == "accelerate" else {}
+    return _run([*_launcher(launcher, processes), *args], **isolated)
 
 
 def _run(command, **env):
@@ -159,14 +164,16 @@ def test_accelerate_launch_multi_gpu_trains_exactly_like_torchrun(two_processes,
     assert metrics[0] == metrics[1]
 
 
-@needs_accelerate
-def test_accelerate_launch_runs_a_workflow_file_data_parallel_and_only_rank_0_writes(data, tmp_path):
+@pytest.mark.parametrize("launcher", ["torchrun", pytest.param("accelerate", marks=needs_accelerate)])
+def test_a_workflow_file_trains_data_parallel_under_the_launcher_and_only_rank_0_writes(data, tmp_path, launcher):
+    """`torchrun --nproc_per_node=2 run_workflow.py examples/workflows/distilbert_classification.json --set ...`
+    and its accelerate form, as docs/long_runs.md gives them."""
     model, train, val = data
     root = Path(__file__).resolve().parents[2]
     settings = {"Model name.value": model, "Train dataset.name": train, "Validation dataset.name": val,
                 "Validation dataset.split": "train", "Train loader.batch_size": 4, "Validation loader.batch_size": 8,
                 "PtTrainTransformerClassificationModel.epochs": 2}
-    command = [*_accelerate(2), str(root / "run_workflow.py"),
+    command = [*_launcher(launcher, 2), str(root / "run_workflow.py"),
                str(root / "examples" / "workflows" / "distilbert_classification.json"),
                *[arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]]
     out = tmp_path / "output"
@@ -179,4 +186,3 @@ def test_accelerate_launch_runs_a_workflow_file_data_parallel_and_only_rank_0_wr
     names = [p.name for p in checkpoint_files.checkpoints_in(run)]
     assert names == ["epoch-0001-batch-000000", "epoch-0002-batch-000000"]
     assert json.loads((run / names[-1] / "checkpoint.json").read_text())["world_size"] == 2
-
