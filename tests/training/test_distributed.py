@@ -54,10 +54,10 @@ def _launcher(name, processes):
             str(29_500 + os.getpid() % 1000)]
 
 
-def _launch(processes, out, data, batch, epochs=2, resume="off", checkpoints=None, launcher="torchrun"):
+def _launch(processes, out, data, batch, epochs=2, resume="off", checkpoints=None, launcher="torchrun", patience=0):
     model, train, val = data
     args = [str(WORKER), "--model", str(model), "--train", str(train), "--val", str(val), "--out", str(out),
-            "--batch", str(batch), "--epochs", str(epochs), "--resume", resume,
+            "--batch", str(batch), "--epochs", str(epochs), "--resume", resume, "--patience", str(patience),
             "--checkpoints", str(checkpoints or Path(out) / "ckpt")]
     if processes == 1:
         return _run([sys.executable, *args])
@@ -138,6 +138,17 @@ def test_a_checkpoint_of_two_processes_resumes_in_one_and_back(two_processes, da
     assert _close(_weights(tmp_path / "two", 0), _weights(tmp_path / "two", 1)) == 0.0
     history = json.loads((tmp_path / "two" / "history0.json").read_text())
     assert [m["epoch"] for m in history] == [1, 2]
+
+
+def test_the_ranks_take_the_same_early_stopping_decision_and_restore_the_same_best_epoch(data, tmp_path):
+    code, log = _launch(2, tmp_path, data, batch=4, epochs=8, patience=1)
+    assert code == 0, log  # a rank that stopped alone would leave the other waiting in an all-reduce
+    histories = [json.loads((tmp_path / f"history{r}.json").read_text()) for r in (0, 1)]
+    assert [m["epoch"] for m in histories[0]] == [m["epoch"] for m in histories[1]]
+    assert len(histories[0]) < 8, "val_accuracy on the tiny data stops improving within a few epochs"
+    assert _close(_weights(tmp_path, 0), _weights(tmp_path, 1)) == 0.0  # the same best epoch's weights
+    (run,) = (tmp_path / "ckpt" / checkpoint_files.CHECKPOINTS_DIR).iterdir()
+    assert any((c / checkpoint_files.BEST_WEIGHTS).is_file() for c in checkpoint_files.checkpoints_in(run))
 
 
 def test_more_processes_than_batches_is_refused_clearly(data, tmp_path):
