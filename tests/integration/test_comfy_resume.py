@@ -35,7 +35,7 @@ from hf_text_finetune.modules.training import checkpoints as checkpoint_files  #
 
 pytestmark = [pytest.mark.comfy, pytest.mark.skipif(harness_ready() is not None, reason=str(harness_ready()))]
 
-ROWS, BATCH, EPOCHS = 480, 8, 3
+ROWS, BATCH, EPOCHS = 240, 8, 3
 STEPS_PER_EPOCH = ROWS // BATCH + 1  # training batches and the one validation batch (24 rows, batch 32)
 MID_EPOCH_TOLERANCE = 1e-6
 FINAL = checkpoint_files.checkpoint_name(EPOCHS, 0)
