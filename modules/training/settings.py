@@ -68,6 +68,7 @@ class TrainSettings:
     keep_checkpoints: int = 2  # the last K (plus the best epoch's when early stopping is on)
     resume: str = "off"  # off, latest (this workflow's newest checkpoint) or a checkpoint folder
     gradient_checkpointing: bool = False  # recompute activations in backward: far less memory
+    auto_batch_size: bool = False  # out of memory: halve the training batch size and start again
 
     @property
     def frozen_epochs(self) -> int:
