@@ -268,6 +268,65 @@ def lora_run() -> Graph:
     return g
 
 
+MRPC_PAIRS = ("The company said its profits rose sharply last year.\tLast year the company's profits went up a lot, "
+              "it said.\n"
+              "The film opens in theatres on Friday.\tThe weather was cold and rainy all week.")
+STS_PAIRS = ("A man is playing a guitar.\tA man plays the guitar.\n"
+             "A woman is slicing an onion.\tTwo dogs run across a field.")
+
+
+def glue_pairs(subset: str, num_outputs: int, loss: str, prefix: str, texts: str, **loss_widgets) -> Graph:
+    """A GLUE task on pairs of texts (sentence1 + sentence2 from nyu-mll/glue) with Hugging Face's own head:
+    train on the train split, validate and evaluate on the validation split (GLUE's test labels are hidden),
+    save the folder (transformers.pipeline loads it) and predict new pairs, one a line, split by a tab."""
+    g = Graph()
+    name = g.node("PrimitiveString", (20, 300), "Model name", value="distilbert-base-uncased")
+    tok = g.node("HfTokenizerEncode", (380, 60), model_name="distilbert-base-uncased", max_length=128)
+    datasets = [g.node("PtvHfDatasetWithTokenEncode", (760, 20 + 330 * i), title, name="nyu-mll/glue", split=split,
+                       text_field="sentence1", strip_html=False, subset=subset, text_pair_field="sentence2")
+                for i, (title, split) in enumerate((("Train dataset", "train"), ("Validation dataset", "validation")))]
+    train_loader = g.node("PtDataLoader", (1140, 20), "Train loader", batch_size=32, shuffle=True)
+    val_loader = g.node("PtDataLoader", (1140, 330), "Validation loader", batch_size=64, shuffle=False)
+    model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased",
+                   num_outputs=num_outputs, head="hf_sequence_classification")
+    optim = g.node("PtoAdamW", (760, 680), learning_rate=3e-5)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 920), schedule="linear", warmup_ratio=0.1)
+    loss_id = g.node(loss, (1140, 620), **loss_widgets)
+    trainer = g.node("PtTrainTransformerClassificationModel", (1520, 200), epochs=3)
+    metrics = g.node("PreviewAny", (1900, 20), "Metrics")
+    evaluate = g.node("PtEvaluateClassificationModel", (1900, 300), "Evaluate")
+    eval_metrics = g.node("PreviewAny", (2280, 300), "Validation metrics")
+    save = g.node("PtSaveClassificationModel", (1900, 700), "Save model", filename_prefix=prefix)
+    predict = g.node("PtPredictClassificationModel", (2280, 700), "Predict", texts=texts)
+    g.link(name, 0, tok, "model_name")
+    g.link(name, 0, model, "model_name")
+    for dataset, loader in zip(datasets, (train_loader, val_loader)):
+        g.link(tok, 0, dataset, "encode")
+        g.link(dataset, 0, loader, "dataset")
+    for source, slot_name in ((model, "model"), (train_loader, "train_loader"), (optim, "optimizer"),
+                              (loss_id, "loss_function"), (val_loader, "val_loader"), (sched, "lr_scheduler")):
+        g.link(source, 0, trainer, slot_name)
+    g.link(trainer, 1, metrics, "source")
+    g.link(trainer, 0, evaluate, "model")
+    g.link(val_loader, 0, evaluate, "data")
+    g.link(evaluate, 0, eval_metrics, "source")
+    g.link(trainer, 0, save, "model")
+    g.link(trainer, 0, predict, "model")
+    return g
+
+
+def text_pair_mrpc() -> Graph:
+    """GLUE MRPC: is the second sentence a paraphrase of the first? Two classes (label 1 = paraphrase) read
+    from pairs of texts, cross-entropy, accuracy and F1 on the validation split."""
+    return glue_pairs("mrpc", 2, "PtnCrossEntropyLoss", "mrpc_distilbert", MRPC_PAIRS)
+
+
+def sts_regression() -> Graph:
+    """GLUE STS-B: how similar are two sentences, as a score from 0 to 5? Regression with one output and the
+    MSE loss; Pearson and Spearman correlation (GLUE's STS-B metrics), MSE and MAE on the validation split."""
+    return glue_pairs("stsb", 1, "PtnMSELoss", "stsb_distilbert", STS_PAIRS)
+
+
 WORKFLOWS = {
     "predict_after_training.json": predict_after_training,
     "save_load_predict.json": save_load_predict,
@@ -276,6 +335,8 @@ WORKFLOWS = {
     "distilbert_classification_2.json": lambda: pipeline("PtTrainFineTuneClassificationTransformerModel", 4,
                                                          freeze_pretrained_module_epochs=1),
     "ag_news_multiclass.json": multiclass_pipeline,
+    "text_pair_mrpc.json": text_pair_mrpc,
+    "sts_regression.json": sts_regression,
 }
 
 
@@ -339,6 +400,33 @@ plus the adapters themselves) and predicts with it.
 
 **Expect:** a much smaller set of trained weights and an accuracy usually a little below full fine-tuning;
 the saved folder holds an `adapter/` subfolder in PEFT format.
+""",
+    "text_pair_mrpc.json": """
+## Pairs of texts: GLUE MRPC paraphrases
+**What it does:** fine-tunes DistilBERT on GLUE MRPC (`nyu-mll/glue`, subset `mrpc`): each example is a pair,
+`sentence1` + `sentence2`, and the label says whether the second is a paraphrase of the first (2 outputs,
+cross entropy). **Evaluate** scores the validation split (GLUE's test labels are hidden), **Save model**
+writes the folder and **Predict** labels new pairs (one pair a line, the two texts split by a tab).
+
+**Your own data:** set `name`, `split`, `text_field`, `text_pair_field` and `label_field` on both dataset
+nodes to your files and columns; `num_outputs` on the model to your number of classes. Another encoder:
+change **Model name**.
+
+**Expect:** per-epoch metrics, then accuracy and F1 in **Validation metrics** (the DistilBERT paper reports
+about 87 on MRPC).
+""",
+    "sts_regression.json": """
+## Regression on pairs: GLUE STS-B similarity
+**What it does:** fine-tunes DistilBERT on GLUE STS-B (`nyu-mll/glue`, subset `stsb`): a similarity score from
+0 to 5 for each pair of sentences, one output with Ptn MSE Loss. **Evaluate** reports Pearson and Spearman
+correlation (GLUE's STS-B metrics), MSE and MAE on the validation split; **Predict** scores new pairs (one
+pair a line, split by a tab).
+
+**Your own data:** set the dataset nodes' `name`, `split` and text/label columns to your files (labels are
+numbers); keep one output and the MSE loss. Another encoder: change **Model name**.
+
+**Expect:** scores in **Validation metrics** (the DistilBERT paper reports about 0.87 Pearson on STS-B) and
+a saved folder that `transformers` loads as a regression model.
 """,
     "ag_news_multiclass.json": """
 ## Four topics: AG News, with a test set
