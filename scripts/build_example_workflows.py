@@ -2,7 +2,10 @@
 
 examples/workflows/ is the source of truth; example_workflows/ (where ComfyUI's
 template browser looks) gets identical copies, and tests/runner/test_example_workflows.py
-fails if they drift. Run: python scripts/build_example_workflows.py
+fails if they drift. Every workflow carries a MarkdownNote (its text in NOTES: what it does,
+what to change for your own data, what to expect; a workflow without one is an error), and
+opens with its note in view. Thumbnails: scripts/build_template_thumbnails.py.
+Run: python scripts/build_example_workflows.py
 """
 
 from __future__ import annotations
@@ -22,12 +25,25 @@ from hf_text_finetune.runner.cli import node_classes  # noqa: E402
 from hf_text_finetune.runner.workflow_format import has_control_widget, widget_inputs  # noqa: E402
 
 CLASSES = node_classes()
+TITLE_HEIGHT = 30  # LiteGraph draws a node's title bar above its pos
+GROUP_PADDING, GROUP_TITLE = 20, 40
+NOTE_SIZE = (760, 330)
+VIEW_SCALE = 0.8  # above the frontend's low-quality zoom (0.6), where node text is not drawn
+
+
+def node_height(cls, values: list, sockets: list, outputs: tuple) -> int:
+    """The body height the frontend gives the node on load (LGraphNode.computeSize: 20 px per slot row,
+    widget height + 4 each, multiline text boxes at least 60, 14 px padding), so group boxes fit it."""
+    multiline = sum(1 for _, spec in widget_inputs(cls) if spec[0] == "STRING" and spec[1].get("multiline"))
+    widgets = 24 * len(values) + 40 * multiline
+    return 20 * max(1, len(sockets), len(outputs)) + widgets + (8 if values else 0) + 6
 
 
 class Graph:
     def __init__(self) -> None:
         self.nodes: list[dict] = []
         self.links: list[list] = []
+        self.groups: list[dict] = []
 
     def node(self, kind: str, pos: tuple[int, int], title: str | None = None, **widgets) -> int:
         cls = CLASSES[kind]
@@ -47,7 +63,7 @@ class Graph:
         names = getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES
         node = {
             "id": len(self.nodes) + 1, "type": kind, "pos": list(pos),
-            "size": [420, 300] if kind == "PreviewAny" else [320, 60 + 26 * len(values)],
+            "size": [420, 300] if kind == "PreviewAny" else [320, node_height(cls, values, sockets, names)],
             "flags": {}, "order": len(self.nodes), "mode": 0, "inputs": sockets,
             "outputs": [{"name": n, "type": t, "links": []} for n, t in zip(names, cls.RETURN_TYPES)],
             "properties": {"Node name for S&R": kind}, "widgets_values": values,
@@ -70,17 +86,62 @@ class Graph:
             dst["inputs"].append({"name": input_name, "type": kind, "widget": {"name": input_name}, "link": link_id})
         self.links.append([link_id, source, slot, target, [i["name"] for i in dst["inputs"]].index(input_name), kind])
 
+    def node_box(self, node: dict) -> tuple[float, float, float, float]:
+        """x0, y0, x1, y1 of a node as drawn, title bar included."""
+        (x, y), (w, h) = node["pos"], node["size"]
+        return x, y - TITLE_HEIGHT, x + w, y + h
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        boxes = [self.node_box(n) for n in self.nodes]
+        boxes += [(x, y, x + w, y + h) for x, y, w, h in (g["bounding"] for g in self.groups)]
+        return (min(b[0] for b in boxes), min(b[1] for b in boxes),
+                max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+    def group(self, title: str, node_ids: list[int]) -> None:
+        """A group box (as the frontend saves it) enclosing the given nodes with some padding."""
+        boxes = [self.node_box(self.nodes[i - 1]) for i in node_ids]
+        x0, y0 = min(b[0] for b in boxes) - GROUP_PADDING, min(b[1] for b in boxes) - GROUP_PADDING - GROUP_TITLE
+        x1, y1 = max(b[2] for b in boxes) + GROUP_PADDING, max(b[3] for b in boxes) + GROUP_PADDING
+        self.groups.append({"id": len(self.groups) + 1, "title": title, "bounding": [x0, y0, x1 - x0, y1 - y0],
+                            "color": "#3f789e", "font_size": 24, "flags": {}})
+
+    def note(self, text: str) -> int:
+        """A MarkdownNote (frontend-only, never sent to the server) above the whole graph."""
+        x0, y0, _, _ = self.bounds()
+        node = {"id": len(self.nodes) + 1, "type": "MarkdownNote", "pos": [x0, y0 - 60 - NOTE_SIZE[1]],
+                "size": list(NOTE_SIZE), "flags": {}, "order": len(self.nodes), "mode": 0, "inputs": [],
+                "outputs": [], "properties": {}, "widgets_values": [text], "color": "#432", "bgcolor": "#653"}
+        self.nodes.append(node)
+        return node["id"]
+
+    def view(self) -> dict:
+        """extra.ds (restored by the frontend on load): readable zoom, the note and the graph's start in view."""
+        x0, y0, _, _ = self.bounds()
+        return {"scale": VIEW_SCALE, "offset": [round(40 / VIEW_SCALE - x0, 1), round(40 / VIEW_SCALE - y0, 1)]}
+
     def to_json(self) -> dict:
         return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(self.links))), "revision": 0,
                 "last_node_id": len(self.nodes), "last_link_id": len(self.links), "nodes": self.nodes,
-                "links": self.links, "groups": [], "config": {},
-                "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}}, "version": 0.4}
+                "links": self.links, "groups": self.groups, "config": {},
+                "extra": {"ds": self.view()}, "version": 0.4}
+
+
+# The guide's three groups of nodes (Pt-Wrapper, docs/fine_tuning_hugging_face_models_for_classification.md).
+GUIDE_GROUPS = {
+    "Loading data": ("PrimitiveString", "HfTokenizerEncode", "PtvHfDatasetWithTokenEncode", "PtDataLoader"),
+    "Setting up the model, loss, optimizer, and scheduler": (
+        "PtnHfFineTunedClassificationModel", "PtnBCEWithLogitsLoss", "PtoAdamW", "PtoLrSchedulerWarmup"),
+    "Training": ("PtTrainTransformerClassificationModel", "PtTrainFineTuneClassificationTransformerModel",
+                 "PreviewAny"),
+}
 
 
 def pipeline(trainer: str, epochs: int, **trainer_widgets) -> Graph:
-    """The guide's IMDB + DistilBERT pipeline, model name given once."""
+    """The guide's IMDB + DistilBERT pipeline, model name given once, in the guide's three groups."""
     g = Graph()
     imdb_training(g, trainer=trainer, epochs=epochs, **trainer_widgets)
+    for title, kinds in GUIDE_GROUPS.items():
+        g.group(title, [n["id"] for n in g.nodes if n["type"] in kinds])
     return g
 
 
@@ -140,11 +201,11 @@ def imdb_training(g: Graph, head: str = "linear", num_outputs: int = 1, loss: st
     val = g.node("PtvHfDatasetWithTokenEncode", (760, 330), "Validation dataset", split="test")
     train_loader = g.node("PtDataLoader", (1140, 20), "Train loader", batch_size=32, shuffle=True)
     val_loader = g.node("PtDataLoader", (1140, 330), "Validation loader", batch_size=32, shuffle=False)
-    model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased",
+    model = g.node("PtnHfFineTunedClassificationModel", (380, 720), model_name="distilbert-base-uncased",
                    num_outputs=num_outputs, head=head)
-    optim = g.node("PtoAdamW", (760, 620), learning_rate=learning_rate)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 860), schedule="linear", warmup_ratio=0.06)
-    loss_id = g.node(loss, (1140, 620))
+    optim = g.node("PtoAdamW", (760, 720), learning_rate=learning_rate)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 990), schedule="linear", warmup_ratio=0.06)
+    loss_id = g.node(loss, (1140, 720))
     trainer = g.node(trainer, (1520, 200), epochs=epochs, **trainer_widgets)
     metrics = g.node("PreviewAny", (1900, 20), "Metrics")
     g.link(name, 0, tok, "model_name")
@@ -155,7 +216,7 @@ def imdb_training(g: Graph, head: str = "linear", num_outputs: int = 1, loss: st
     g.link(val, 0, val_loader, "dataset")
     model_out = model
     if lora:
-        model_out = g.node("PtnLoraAdapter", (760, 420), "LoRA", r=8, alpha=16.0, dropout=0.1)
+        model_out = g.node("PtnLoraAdapter", (1140, 920), "LoRA", r=8, alpha=16.0, dropout=0.1)
         g.link(model, 0, model_out, "model")
     for source, slot_name in ((model_out, "model"), (train_loader, "train_loader"), (optim, "optimizer"),
                               (loss_id, "loss_function"), (val_loader, "val_loader"), (sched, "lr_scheduler")):
@@ -279,12 +340,130 @@ WORKFLOWS = {
 }
 
 
+OWN_DATA = ("**Your own data:** in **Train dataset** and **Validation dataset** set `name` to a hub dataset id or "
+            "a local csv/json/parquet file (a local file's `split` is `train`; slices such as `train[:2000]` work) "
+            "and `text_field`/`label_field` to its columns. Another encoder (BERT, RoBERTa, ALBERT, a local "
+            "folder): change **Model name** only; it feeds both the tokenizer and the model.")
+
+# The MarkdownNote of each workflow: what it does, what to change for your own data, what to expect.
+NOTES = {
+    "distilbert_classification.json": f"""
+## Fine-tune DistilBERT on IMDB (the guide's workflow)
+**What it does:** loads `distilbert-base-uncased` and the IMDB reviews from the Hugging Face hub, tokenizes
+them, fine-tunes the encoder with a linear head (one logit, BCE-with-logits loss, AdamW 5e-5, linear warm-up)
+for 2 epochs and shows each epoch's loss and accuracy in **Metrics**.
+
+{OWN_DATA} More than two classes: `num_outputs` = the number of classes and Ptn Cross Entropy Loss.
+
+**Expect:** about 92-93% validation accuracy (a GPU is strongly recommended; the first run downloads the
+model and the dataset).
+""",
+    "distilbert_classification_2.json": f"""
+## Fine-tune DistilBERT on IMDB, encoder frozen first
+**What it does:** the guide's second workflow: like `distilbert_classification`, but the trainer keeps the
+pretrained encoder frozen for `freeze_pretrained_module_epochs` (1) epochs, training only the head, then
+fine-tunes everything until `epochs` (4). **Metrics** marks each epoch `[frozen]` or `[full]`.
+
+{OWN_DATA} Change the freeze and total epochs on the trainer.
+
+**Expect:** about 92-93% validation accuracy after the 4 epochs.
+""",
+    "predict_after_training.json": f"""
+## Train, then classify new texts
+**What it does:** fine-tunes DistilBERT on IMDB as `distilbert_classification` does, then **Predict** labels
+the reviews in its `texts` box (one per line) with label names and probabilities.
+
+{OWN_DATA} Write your own texts in **Predict**; `label_names` (comma-separated, negative class first)
+replaces the dataset's names.
+
+**Expect:** one line per text, `label (probability): text`, e.g. `pos (0.98): One of the best films...`;
+about 92-93% validation accuracy in **Metrics**.
+""",
+    "save_load_predict.json": f"""
+## Train, save, load back, predict
+**What it does:** fine-tunes DistilBERT on IMDB with Hugging Face's own classification head (2 outputs,
+cross entropy), **Save model** writes it to a new folder in ComfyUI's output directory (with its training
+state), **Load model** reads that folder back and **Predict** uses the loaded model.
+
+{OWN_DATA} Change `filename_prefix` to name the folder (a counter is added).
+
+**Expect:** a folder `output/imdb_distilbert_00001/` that `transformers.pipeline("text-classification", ...)`
+also loads, its description in **Loaded model**, and labelled predictions.
+""",
+    "lora_run.json": f"""
+## LoRA fine-tuning
+**What it does:** adds LoRA adapters (r 8, alpha 16, dropout 0.1) to DistilBERT's encoder, so only the
+adapters and the head train (hence the higher learning rate, 5e-4), then saves the model (adapters merged,
+plus the adapters themselves) and predicts with it.
+
+{OWN_DATA} Tune `r`/`alpha` on the **LoRA** node and the learning rate on Pto AdamW.
+
+**Expect:** a much smaller set of trained weights and an accuracy usually a little below full fine-tuning;
+the saved folder holds an `adapter/` subfolder in PEFT format.
+""",
+    "text_pair_mrpc.json": """
+## Pairs of texts: GLUE MRPC paraphrases
+**What it does:** fine-tunes DistilBERT on GLUE MRPC (`nyu-mll/glue`, subset `mrpc`): each example is a pair,
+`sentence1` + `sentence2`, and the label says whether the second is a paraphrase of the first (2 outputs,
+cross entropy). **Evaluate** scores the validation split (GLUE's test labels are hidden), **Save model**
+writes the folder and **Predict** labels new pairs (one pair a line, the two texts split by a tab).
+
+**Your own data:** set `name`, `split`, `text_field`, `text_pair_field` and `label_field` on both dataset
+nodes to your files and columns; `num_outputs` on the model to your number of classes. Another encoder:
+change **Model name**.
+
+**Expect:** per-epoch metrics, then accuracy and F1 in **Validation metrics** (the DistilBERT paper reports
+about 87 on MRPC).
+""",
+    "sts_regression.json": """
+## Regression on pairs: GLUE STS-B similarity
+**What it does:** fine-tunes DistilBERT on GLUE STS-B (`nyu-mll/glue`, subset `stsb`): a similarity score from
+0 to 5 for each pair of sentences, one output with Ptn MSE Loss. **Evaluate** reports Pearson and Spearman
+correlation (GLUE's STS-B metrics), MSE and MAE on the validation split; **Predict** scores new pairs (one
+pair a line, split by a tab).
+
+**Your own data:** set the dataset nodes' `name`, `split` and text/label columns to your files (labels are
+numbers); keep one output and the MSE loss. Another encoder: change **Model name**.
+
+**Expect:** scores in **Validation metrics** (the DistilBERT paper reports about 0.87 Pearson on STS-B) and
+a saved folder that `transformers` loads as a regression model.
+""",
+    "ag_news_multiclass.json": """
+## Four topics: AG News, with a test set
+**What it does:** fine-tunes DistilBERT on 12,000 AG News articles (World, Sports, Business, Sci/Tech) with
+Hugging Face's head (4 outputs, cross entropy). A stratified 10% validation split drives early stopping
+(patience 1, best weights restored); the 7,600-article test split is used only by **Evaluate on test**;
+**Training curves** plots loss and accuracy per epoch.
+
+**Your own data:** set **Train dataset** / **Test dataset** `name` to your files (csv with `text,label`
+columns, labels may be names; a local file's `split` is `train`) and `num_outputs` on the model to your
+number of classes. Another encoder: change **Model name**.
+
+**Expect:** per-epoch metrics, test accuracy with per-class scores and a confusion matrix in
+**Test metrics**, and the curves image.
+""",
+}
+
+
+def build(filename: str) -> dict:
+    """One workflow as saved JSON, with its note; a workflow without a note text is an error."""
+    if not NOTES.get(filename, "").strip():
+        raise SystemExit(f"{filename} has no note: add NOTES['{filename}'] in {Path(__file__).name} (what the "
+                         "workflow does, what to change for your own data, the result to expect)")
+    graph = WORKFLOWS[filename]()
+    graph.note(NOTES[filename].strip())
+    return graph.to_json()
+
+
 def main() -> None:
     source, templates = ROOT / "examples" / "workflows", ROOT / "example_workflows"
     source.mkdir(parents=True, exist_ok=True)
     templates.mkdir(exist_ok=True)
-    for filename, build in WORKFLOWS.items():
-        (source / filename).write_text(json.dumps(build().to_json(), indent=2) + "\n")
+    unknown = set(NOTES) - set(WORKFLOWS)
+    if unknown:
+        raise SystemExit(f"NOTES for workflows that do not exist: {sorted(unknown)}")
+    for filename in WORKFLOWS:
+        (source / filename).write_text(json.dumps(build(filename), indent=2) + "\n")
     for path in sorted(source.glob("*.json")):
         shutil.copyfile(path, templates / path.name)
 

@@ -18,6 +18,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,15 @@ def test_pack_imports_registers_every_node_and_ships_its_frontend_and_templates(
     assert len(SHIPPED) >= 6  # the two IMDB trainers and the four issue-4 workflows
     status, _ = server.get(f"/api/workflow_templates/{link_name}/distilbert_classification.json")
     assert status == 200
+
+
+def test_template_browser_gets_each_templates_jpeg_thumbnail(server):
+    """The frontend's template browser asks for /api/workflow_templates/<pack>/<name>.jpg."""
+    for path in SHIPPED:
+        url = f"{server.url}/api/workflow_templates/{ROOT.name}/{path.stem}.jpg"
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            assert answer.headers["Content-Type"] == "image/jpeg", path.stem
+            assert answer.read() == (ROOT / "example_workflows" / f"{path.stem}.jpg").read_bytes()
 
 
 def test_saved_example_workflows_mean_what_the_guide_says(server, tmp_path):
