@@ -21,6 +21,7 @@ from .file_checks import layout_for
 from .labels import LabelScheme, inspect_labels
 from .sources import load_split
 from .text_cleaning import STRIP_HTML_VERSION, strip_html
+from .windows import TEXT_ID
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +102,19 @@ def _encode_key(data: Any, encoder: TokenEncoder, text_field: str, label_field: 
 
 
 def _batch_encoder(encoder: Callable, text_field: str, label_field: str, return_dict: bool,
-                   strip: bool, labels: LabelScheme) -> Callable[[dict], dict]:
+                   strip: bool, labels: LabelScheme) -> Callable[[dict, list[int]], dict]:
     to_label = labels.converter()
 
-    def encode_batch(batch: dict) -> dict:
+    def encode_batch(batch: dict, indices: list[int]) -> dict:
         texts = [strip_html(t) if strip else t for t in batch[text_field]]
-        encoded = encoder(texts, return_dict=return_dict) if isinstance(encoder, TokenEncoder) else encoder(texts)
+        if isinstance(encoder, TokenEncoder):  # a dict always: windows add their text_index to it
+            encoded = encoder(texts, return_dict=True)
+        else:
+            encoded = encoder(texts)
         if return_dict:
             out = {k: encoded[k] for k in MODEL_INPUTS if k in encoded}
+        elif isinstance(encoder, TokenEncoder):
+            out = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
         else:
             if not isinstance(encoded, (tuple, list)) or len(encoded) != 2:
                 raise UserInputError(
@@ -117,7 +123,13 @@ def _batch_encoder(encoder: Callable, text_field: str, label_field: str, return_
                 )
             out = {"input_ids": encoded[0], "attention_mask": encoded[1]}
         out = {k: [list(map(int, row)) for row in v] for k, v in out.items()}
-        out["labels"] = [to_label(v) for v in batch[label_field]]
+        owners = encoded.get("text_index") if isinstance(encoded, dict) else None
+        label_cells = batch[label_field]
+        if owners is not None:  # sliding windows: one row per window, each with its text's label and id
+            out["labels"] = [to_label(label_cells[i]) for i in owners]
+            out[TEXT_ID] = [indices[i] for i in owners]
+        else:
+            out["labels"] = [to_label(v) for v in label_cells]
         out["length"] = [len(ids) for ids in out["input_ids"]]
         return out
 
@@ -150,7 +162,7 @@ def encode_text_dataset(name: str, split: str, text_field: str, label_field: str
 
     tokenized = data.map(
         _batch_encoder(encoder, text_field, label_field, encode_return_dict, strip_html_tags, labels),
-        batched=True, batch_size=1000, remove_columns=data.column_names, new_fingerprint=key,
+        batched=True, with_indices=True, batch_size=1000, remove_columns=data.column_names, new_fingerprint=key,
         desc=f"Tokenizing {description}",
     )
     max_length = getattr(encoder, "max_length", None)
@@ -163,6 +175,8 @@ def encode_text_dataset(name: str, split: str, text_field: str, label_field: str
             )
     result = EncodedTextDataset(tokenized, encoder, label_values, label_names, description, False, key,
                                 multi_label=labels.multi_label, source=source)
+    if result.windowed:
+        log.info("%s: %d texts read as %d windows", description, len(data), len(tokenized))
     _CACHE[key] = result
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

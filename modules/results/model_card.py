@@ -19,8 +19,17 @@ from ..node_names import LOAD_NODE
 _PIPELINE_USE = """```python
 from transformers import pipeline
 
-classifier = pipeline("text-classification", model="{folder}")
-classifier(["{example}"], top_k=None, truncation=True)
+classifier = pipeline("text-classification", model="{folder}"{tokenizer})
+classifier(["{example}"], top_k=None, truncation=True{max_length})
+```
+"""
+
+_PACK_USE = """```python
+from hf_text_finetune.modules.results.loading import load_classifier
+from hf_text_finetune.modules.results.prediction import predict_texts
+
+model = load_classifier("{folder}")
+predict_texts(model, ["{example}"])
 ```
 """
 
@@ -85,13 +94,50 @@ def card_data(manifest: dict, history: list[dict], folder_name: str, settings: d
         eval_results=_eval_results(metrics, datasets) or None)
 
 
+def _long_texts(manifest: dict) -> tuple[str, str]:
+    """(how training read long texts, or '' for the first max_length tokens; what pipeline lacks, or '')."""
+    windows, truncation = manifest.get("windows") or {}, manifest.get("truncation") or {}
+    length = manifest.get("max_length") or "the model's maximum"
+    if windows.get("size"):
+        stride = windows.get("stride") or "half a window"
+        most = f", at most {windows['max_windows']} per text" if windows.get("max_windows") else ""
+        how = (f"Long texts were read as sliding windows of {windows['size']} tokens (stride {stride}{most}); a "
+               f"text's prediction is the {windows.get('combine', 'mean')} of its windows' logits.")
+        return how, ("`pipeline` does NOT split texts into windows: it reads only the first tokens of a long text, so "
+                     "its predictions on long texts differ. The Predict node, or `predict_texts`, repeats the windows:")
+    mode = truncation.get("mode", "head")
+    if mode == "head+tail":
+        share = truncation.get("head_share", 0.25)
+        how = (f"Texts longer than {length} tokens kept their head and their tail ({share:g} of the kept tokens from "
+               "the start, the rest from the end).")
+        return how, ("`pipeline` does NOT keep head and tail: it keeps only the first tokens of a long text, so its "
+                     "predictions on long texts differ. The Predict node, or `predict_texts`, repeats the cut:")
+    if mode == "tail":
+        return f"Texts longer than {length} tokens kept their last tokens (tail).", ""
+    return "", ""
+
+
+def _pipeline_snippet(manifest: dict, folder_name: str, example: str) -> str:
+    tail = (manifest.get("truncation") or {}).get("mode") == "tail" and not (manifest.get("windows") or {}).get("size")
+    tokenizer = (f', tokenizer=AutoTokenizer.from_pretrained("{folder_name}", truncation_side="left")'
+                 if tail else "")
+    length = manifest.get("max_length")
+    snippet = _PIPELINE_USE.format(folder=folder_name, example=example, tokenizer=tokenizer,
+                                   max_length=f", max_length={length}" if length else "")
+    return snippet.replace("import pipeline", "import AutoTokenizer, pipeline") if tail else snippet
+
+
 def _usage(manifest: dict, folder_name: str) -> list[str]:
     names, example = manifest["output_labels"], "a wonderful film"
+    how, pipeline_lacks = _long_texts(manifest)
+    intro = [how, ""] if how else []
     if manifest["head_type"] != "hf_sequence_classification":
-        return [_LINEAR_USE.format(folder=folder_name, example=example, pooling=manifest.get("pooling", "cls"),
-                                   load_node=LOAD_NODE)]
-    lines = ["The head is Hugging Face's own sequence-classification head, so transformers loads it:", "",
-             _PIPELINE_USE.format(folder=folder_name, example=example)]
+        return intro + [_LINEAR_USE.format(folder=folder_name, example=example, pooling=manifest.get("pooling", "cls"),
+                                           load_node=LOAD_NODE)]
+    lines = intro + ["The head is Hugging Face's own sequence-classification head, so transformers loads it:", "",
+                     _pipeline_snippet(manifest, folder_name, example)]
+    if pipeline_lacks:
+        lines += [pipeline_lacks, "", _PACK_USE.format(folder=folder_name, example=example)]
     if manifest["problem_type"] == "binary":
         lines += [f"The model has one output (sigmoid): the pipeline's score is the probability of "
                   f"`{names[-1]}`; below 0.5 the prediction is `{names[0]}`.", ""]
@@ -102,7 +148,8 @@ def _files(manifest: dict) -> list[str]:
     lines = ["## Files", "",
              "- `config.json`, `model.safetensors`: the model (label names in `id2label`/`label2id`)",
              "- tokenizer files",
-             "- `classifier.json`: head type, labels, pooling, max length (read by the Load node)",
+             "- `classifier.json`: head type, labels, pooling, max length, truncation and windows (read by the "
+             "Load node)",
              "- `training_settings.json`, `metrics_history.json`: how it was trained, metrics per epoch"]
     if manifest["head_type"] != "hf_sequence_classification":
         lines.append("- `head.safetensors`: the linear head")

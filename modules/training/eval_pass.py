@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import numpy as np
 import torch
 
 from ..data.batching import TextDataLoader
+from ..data.windows import TEXT_ID, combine_window_logits
 from ..precision import Precision
 from .losses import LossSpec
 
@@ -50,11 +52,26 @@ def move_batch(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
+def _outputs_per_text(logits: torch.Tensor, labels: torch.Tensor, loader: TextDataLoader, order: list[int],
+                      combine: Optional[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Window rows (in `order`) combined into one row of logits per text, with the text's label."""
+    dataset = loader.dataset
+    text_ids = torch.as_tensor(np.asarray(dataset.data.with_format("numpy")[TEXT_ID])[order])
+    encoder_windows = getattr(dataset.encoder, "windows", None)
+    combine = combine or getattr(encoder_windows, "combine", "mean")
+    combined, first = combine_window_logits(logits, text_ids, combine)
+    return combined, labels[first]
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loader: TextDataLoader, loss_spec: LossSpec, device: torch.device,
              precision: Precision, keep_outputs: bool = False,
-             on_batch: Optional[Callable[[], None]] = None) -> EvalResult:
-    """Mean loss and accuracy; `on_batch` runs after each batch (progress, Cancel)."""
+             on_batch: Optional[Callable[[], None]] = None, combine: Optional[str] = None) -> EvalResult:
+    """Mean loss and accuracy; `on_batch` runs after each batch (progress, Cancel). On windows of
+    texts, the windows of each text are combined (`combine`, else the encoder's) and texts are counted."""
+    windowed = getattr(loader.dataset, "windowed", False)
+    if windowed:
+        keep_outputs = True
     loss_fn = loss_spec.build(device)
     was_training = model.training
     model.eval()
@@ -62,21 +79,31 @@ def evaluate(model: torch.nn.Module, loader: TextDataLoader, loss_spec: LossSpec
     correct = torch.zeros((), device=device, dtype=torch.float64)
     count = 0
     kept_logits, kept_labels = [], []
-    for batch in loader.batches(shuffle=False, by_length=not keep_outputs):  # totals do not need row order
+    indices = loader.batch_indices(shuffle=False, by_length=windowed or not keep_outputs)  # totals ignore order
+    for batch in loader.batches_of(indices):
         batch = move_batch(batch, device)
         labels = batch.pop("labels")
         with precision.autocast():
             logits = model(**batch)
         logits = logits.float()
-        total += batch_loss_sum(loss_fn(*loss_spec.targets(labels, logits)), loss_spec, labels.shape[0])
-        correct += count_hits(predictions_from_logits(logits, loss_spec), labels)
-        count += labels.shape[0]
+        if not windowed:
+            total += batch_loss_sum(loss_fn(*loss_spec.targets(labels, logits)), loss_spec, labels.shape[0])
+            correct += count_hits(predictions_from_logits(logits, loss_spec), labels)
+            count += labels.shape[0]
         if keep_outputs:
             kept_logits.append(logits.cpu())
             kept_labels.append(labels.cpu())
         if on_batch is not None:
             on_batch()
     model.train(was_training)
+    if windowed and kept_logits:
+        order = [row for batch in indices for row in batch]
+        logits, labels = _outputs_per_text(torch.cat(kept_logits), torch.cat(kept_labels), loader, order, combine)
+        kept_logits, kept_labels = [logits], [labels]
+        logits, labels = logits.to(device), labels.to(device)
+        total += batch_loss_sum(loss_fn(*loss_spec.targets(labels, logits)), loss_spec, labels.shape[0])
+        correct += count_hits(predictions_from_logits(logits, loss_spec), labels)
+        count = labels.shape[0]
     result = EvalResult(loss=float(total / max(count, 1)), accuracy=float(correct / max(count, 1)), count=count)
     if keep_outputs and kept_logits:
         result.logits = torch.cat(kept_logits)
