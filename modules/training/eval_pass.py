@@ -52,15 +52,16 @@ def move_batch(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def _outputs_per_text(logits: torch.Tensor, labels: torch.Tensor, loader: TextDataLoader, order: list[int],
-                      combine: Optional[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Window rows (in `order`) combined into one row of logits per text, with the text's label."""
+def outputs_per_text(logits: torch.Tensor, labels: torch.Tensor, loader: TextDataLoader, order: list[int],
+                     combine: Optional[str] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Window rows (dataset rows `order`, in that order) combined into one row of logits per text, with
+    the text's label; `combine` mean or max, else the encoder's choice."""
     dataset = loader.dataset
     text_ids = torch.as_tensor(np.asarray(dataset.data.with_format("numpy")[TEXT_ID])[order])
     encoder_windows = getattr(dataset.encoder, "windows", None)
     combine = combine or getattr(encoder_windows, "combine", "mean")
-    combined, first = combine_window_logits(logits, text_ids, combine)
-    return combined, labels[first]
+    combined, first = combine_window_logits(logits.cpu(), text_ids, combine)
+    return combined, labels.cpu()[first]
 
 
 @torch.no_grad()
@@ -98,7 +99,7 @@ def evaluate(model: torch.nn.Module, loader: TextDataLoader, loss_spec: LossSpec
     model.train(was_training)
     if windowed and kept_logits:
         order = [row for batch in indices for row in batch]
-        logits, labels = _outputs_per_text(torch.cat(kept_logits), torch.cat(kept_labels), loader, order, combine)
+        logits, labels = outputs_per_text(torch.cat(kept_logits), torch.cat(kept_labels), loader, order, combine)
         kept_logits, kept_labels = [logits], [labels]
         logits, labels = logits.to(device), labels.to(device)
         total += batch_loss_sum(loss_fn(*loss_spec.targets(labels, logits)), loss_spec, labels.shape[0])

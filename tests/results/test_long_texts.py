@@ -129,3 +129,15 @@ def test_folders_saved_before_these_settings_load_with_head_truncation_and_no_wi
     folder = Path(__file__).resolve().parents[1] / "fixtures" / "saved_v1" / "hf_head"
     loaded = load_classifier(folder)
     assert loaded.truncation_rule == Truncation() and loaded.windows == Windows()
+
+
+def test_frozen_epochs_validate_on_texts_too(windowed_model):
+    model, dataset = windowed_model
+    fresh = build_classification_model(model.model_name, 1, head_type="linear", seed=0)
+    result = train_classifier(fresh, TextDataLoader(dataset, 8), OptimizerSpec("AdamW", 1e-3),
+                              LossSpec("bce_with_logits"),
+                              TrainSettings(epochs=2, freeze_pretrained_module_epochs=1, precision="fp32", device="cpu"),
+                              TextDataLoader(dataset, 16, shuffle=False))
+    texts = dataset.text_count
+    for epoch in result.history:  # accuracies are multiples of 1/texts: texts counted, not windows
+        assert round(epoch.val_accuracy * texts, 6) == round(epoch.val_accuracy * texts)
