@@ -112,12 +112,19 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default); 1 wastes "
+                        "least on a host busy with other jobs")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.train, args.held_out = 100, 50
     load_pack()
     import logging
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     logging.basicConfig(level=logging.WARNING)
     from transformers import AutoTokenizer
