@@ -8,6 +8,9 @@ from ..modules.data.batching import TextDataLoader, check_batch_size
 from ..modules.data.encoding import build_token_encoder
 from ..modules.data.sources import check_dataset_name, check_field_names, check_split_spec
 from ..modules.data.tokenized import encode_text_dataset
+from ..modules.data.truncation import (DEFAULT_HEAD_SHARE, HEAD, TRUNCATION_MODES, Truncation, check_head_share,
+                                       check_truncation_mode)
+from ..modules.data.windows import COMBINES, Windows, check_window_settings
 from ..modules.pretrained import check_max_length, normalize_model_name
 from . import widgets
 from .widgets import category, validation
@@ -16,7 +19,8 @@ from .widgets import category, validation
 class HfTokenizerEncode:
     DESCRIPTION = ("Loads the tokenizer of a Hugging Face model and returns the encode function that "
                    "Ptv Hf Dataset With Token Encode uses. Texts are not padded here: each batch is padded "
-                   "to its own longest text by the data loader.")
+                   "to its own longest text by the data loader. Longer texts are cut (head, tail or head+tail) "
+                   "or read as sliding windows.")
     CATEGORY = category("data")
     RETURN_TYPES = ("HFTOKENENCODE",)
     RETURN_NAMES = ("encode",)
@@ -36,16 +40,47 @@ class HfTokenizerEncode:
             },
             "optional": {
                 "trust_remote_code": widgets.trust_remote_code(),
+                "truncation_mode": (list(TRUNCATION_MODES), {
+                    "default": HEAD,
+                    "tooltip": "Which tokens of a longer text are kept: head (the first), tail (the last) or "
+                               "head+tail (both ends; reviews often end with their verdict). max_length still "
+                               "counts the special tokens."}),
+                "head_share": ("FLOAT", {"default": DEFAULT_HEAD_SHARE, "min": 0.0, "max": 1.0, "step": 0.01,
+                                         "tooltip": "head+tail: share of the kept tokens taken from the start "
+                                                    "(0.25: the first 128 and last 382 of 510), the rest from the "
+                                                    "end. Strictly between 0 and 1."}),
+                "window": ("INT", {"default": 0, "min": 0, "max": 65536,
+                                   "tooltip": "Sliding windows: tokens per window with the special tokens (at most "
+                                              "max_length), 0 = off. Each window trains as a sample with its text's "
+                                              "label; evaluation and Predict combine a text's windows into one "
+                                              "prediction."}),
+                "stride": ("INT", {"default": 0, "min": 0, "max": 65536,
+                                   "tooltip": "Text tokens from one window's start to the next's, smaller than "
+                                              "window (neighbours overlap by the rest). 0 = half a window."}),
+                "max_windows": ("INT", {"default": 0, "min": 0, "max": 4096,
+                                        "tooltip": "At most this many windows per text, from its start (in training, "
+                                                   "evaluation and Predict alike). 0 = all."}),
+                "window_combine": (list(COMBINES), {"default": "mean",
+                                                    "tooltip": "How a text's windows become one prediction: mean of "
+                                                               "their logits, or max (the strongest window)."}),
             },
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, model_name=None, max_length=None):
+    def VALIDATE_INPUTS(cls, model_name=None, max_length=None, truncation_mode=None, head_share=None, window=None,
+                        stride=None, max_windows=None, window_combine=None):
         return validation(lambda: model_name is None or normalize_model_name(model_name),
-                          lambda: check_max_length(max_length))
+                          lambda: check_max_length(max_length),
+                          lambda: check_truncation_mode(truncation_mode), lambda: check_head_share(head_share),
+                          lambda: check_window_settings(window, stride, max_windows, window_combine))
 
-    def build(self, model_name: str, max_length: int, truncation: bool, trust_remote_code: bool = False):
-        return (build_token_encoder(model_name, max_length, truncation, trust_remote_code),)
+    def build(self, model_name: str, max_length: int, truncation: bool, trust_remote_code: bool = False,
+              **long_texts):
+        """`long_texts`: truncation_mode, head_share, window, stride, max_windows, window_combine (optional widgets)."""
+        rule = Truncation(long_texts.get("truncation_mode", HEAD), long_texts.get("head_share", DEFAULT_HEAD_SHARE))
+        windows = Windows(long_texts.get("window", 0), long_texts.get("stride", 0), long_texts.get("max_windows", 0),
+                          long_texts.get("window_combine", "mean"))
+        return (build_token_encoder(model_name, max_length, truncation, trust_remote_code, rule, windows),)
 
 
 class PtvHfDatasetWithTokenEncode:

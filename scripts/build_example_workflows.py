@@ -192,11 +192,12 @@ def multiclass_pipeline() -> Graph:
 
 def imdb_training(g: Graph, head: str = "linear", num_outputs: int = 1, loss: str = "PtnBCEWithLogitsLoss",
                   lora: bool = False, learning_rate: float = 5e-5, epochs: int = 2,
-                  trainer: str = "PtTrainTransformerClassificationModel", **trainer_widgets) -> int:
+                  trainer: str = "PtTrainTransformerClassificationModel", encode: dict | None = None,
+                  **trainer_widgets) -> int:
     """The guide's IMDB pipeline (same node titles, so the same --set overrides work) with a
-    choice of head, outputs, loss and LoRA; returns the trainer's node id."""
+    choice of head, outputs, loss, LoRA and tokenizer settings (`encode`); returns the trainer's node id."""
     name = g.node("PrimitiveString", (20, 300), "Model name", value="distilbert-base-uncased")
-    tok = g.node("HfTokenizerEncode", (380, 60), model_name="distilbert-base-uncased")
+    tok = g.node("HfTokenizerEncode", (380, 60), model_name="distilbert-base-uncased", **(encode or {}))
     train = g.node("PtvHfDatasetWithTokenEncode", (760, 20), "Train dataset", split="train")
     val = g.node("PtvHfDatasetWithTokenEncode", (760, 330), "Validation dataset", split="test")
     train_loader = g.node("PtDataLoader", (1140, 20), "Train loader", batch_size=32, shuffle=True)
@@ -315,6 +316,31 @@ def glue_pairs(subset: str, num_outputs: int, loss: str, prefix: str, texts: str
     return g
 
 
+LONG_REVIEW = ("I went in expecting very little. " + "The first hour drags: scene after scene of people talking in "
+               "rooms, a subplot about a missing dog that goes nowhere, and a score that tells you what to feel. "
+               * 12 + "And yet the last half hour is extraordinary, moving and beautifully acted: by the end I "
+               "was in tears. A flawed film, but one I will remember and recommend.")
+
+def long_reviews_head_tail() -> Graph:
+    """IMDB at 512 tokens keeping the head and the tail of long reviews (Hugging Face's head, 2 classes),
+    evaluated on the test split, saved (the model card says what `pipeline` does not repeat) and used
+    to classify a long review read the same way."""
+    g = Graph()
+    trainer = imdb_training(g, head="hf_sequence_classification", num_outputs=2, loss="PtnCrossEntropyLoss",
+                            encode={"max_length": 512, "truncation_mode": "head+tail", "head_share": 0.25})
+    evaluate = g.node("PtEvaluateClassificationModel", (1900, 300), "Evaluate on test")
+    test_metrics = g.node("PreviewAny", (2280, 300), "Test metrics")
+    save = g.node("PtSaveClassificationModel", (1900, 620), "Save model", filename_prefix="imdb_head_tail")
+    predict = g.node("PtPredictClassificationModel", (2280, 620), "Predict", texts=LONG_REVIEW + "\n" + PREDICT_TEXTS)
+    g.link(trainer, 0, evaluate, "model")
+    val_loader = next(node["id"] for node in g.nodes if node.get("title") == "Validation loader")
+    g.link(val_loader, 0, evaluate, "data")  # the test split
+    g.link(evaluate, 0, test_metrics, "source")
+    g.link(trainer, 0, save, "model")
+    g.link(trainer, 0, predict, "model")
+    return g
+
+
 def text_pair_mrpc() -> Graph:
     """GLUE MRPC: is the second sentence a paraphrase of the first? Two classes (label 1 = paraphrase) read
     from pairs of texts, cross-entropy, accuracy and F1 on the validation split."""
@@ -328,6 +354,7 @@ def sts_regression() -> Graph:
 
 
 WORKFLOWS = {
+    "long_reviews_head_tail.json": long_reviews_head_tail,
     "predict_after_training.json": predict_after_training,
     "save_load_predict.json": save_load_predict,
     "lora_run.json": lora_run,
@@ -400,6 +427,19 @@ plus the adapters themselves) and predicts with it.
 
 **Expect:** a much smaller set of trained weights and an accuracy usually a little below full fine-tuning;
 the saved folder holds an `adapter/` subfolder in PEFT format.
+""",
+    "long_reviews_head_tail.json": f"""
+## Long reviews: head + tail truncation
+**What it does:** fine-tunes DistilBERT on IMDB at 512 tokens with Hugging Face's head (2 outputs), keeping
+the head and the tail of longer reviews (`truncation_mode` = `head+tail`, `head_share` 0.25: a quarter of the
+kept tokens from the start, the rest from the end, where the verdict often is; Sun et al. 2019).
+**Evaluate on test** scores the test split, **Save model** writes the folder (its model card says what
+`pipeline` does not repeat) and **Predict** classifies a long review read the same way.
+
+{OWN_DATA} Sliding windows instead: `window` and `stride` on Hf Tokenizer Encode (docs/long_documents.md).
+
+**Expect:** Sun et al. report head+tail beating the first 510 tokens on IMDB with BERT; on a small budget
+the difference is within noise (docs/performance.md has our MiniLM measurement).
 """,
     "text_pair_mrpc.json": """
 ## Pairs of texts: GLUE MRPC paraphrases

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import numpy as np
+
 from .encoding import TokenEncoder
+from .windows import TEXT_ID
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -37,6 +40,18 @@ class EncodedTextDataset:
 
     def __len__(self) -> int:
         return len(self.data)
+
+    @property
+    def windowed(self) -> bool:
+        """Rows are sliding windows of texts (a `text_id` column says whose): evaluation groups them."""
+        return TEXT_ID in self.data.column_names
+
+    @property
+    def text_count(self) -> int:
+        """Texts, which are fewer than rows when the rows are windows."""
+        if not self.windowed:
+            return len(self.data)
+        return int(len(np.unique(self.data.with_format("numpy")[TEXT_ID])))
 
     @property
     def num_classes(self) -> int:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import UserInputError
 from .dataset import EncodedTextDataset
+from .windows import TEXT_ID
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,16 @@ def _part(dataset: EncodedTextDataset, rows: np.ndarray, role: str, fraction: fl
                    description=f"{dataset.description} ({role} part, {share:.0%}, seed {seed})")
 
 
+def _window_parts(dataset: EncodedTextDataset, labels: np.ndarray, fraction: float, rng: np.random.Generator,
+                  stratify: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(validation rows, training rows) of a windowed dataset, chosen text by text."""
+    text_ids = np.asarray(dataset.data.with_format("numpy")[TEXT_ID])
+    texts, first = np.unique(text_ids, return_index=True)
+    val_texts = texts[_validation_rows(labels[first], fraction, rng, stratify)]
+    in_val = np.isin(text_ids, val_texts)
+    return np.flatnonzero(in_val), np.flatnonzero(~in_val)
+
+
 VALIDATION_FRACTIONS = (0.01, 0.9)  # the split widget's range: both parts keep rows
 
 
@@ -74,10 +85,13 @@ def split_train_validation(dataset: EncodedTextDataset, validation_fraction: flo
     labels = np.asarray(dataset.data.with_format("numpy")["labels"])
     rng = np.random.default_rng(seed)
     stratify = stratify and not dataset.fractional_labels  # scores: no classes to stratify by
-    val_rows = _validation_rows(labels, validation_fraction, rng, stratify)
-    mask = np.ones(len(labels), dtype=bool)
-    mask[val_rows] = False
-    train_rows = np.flatnonzero(mask)
+    if dataset.windowed:  # whole texts go to one side: a text's windows never straddle the split
+        val_rows, train_rows = _window_parts(dataset, labels, validation_fraction, rng, stratify)
+    else:
+        val_rows = _validation_rows(labels, validation_fraction, rng, stratify)
+        mask = np.ones(len(labels), dtype=bool)
+        mask[val_rows] = False
+        train_rows = np.flatnonzero(mask)
     if len(train_rows) == 0 or len(val_rows) == 0:
         raise UserInputError(
             f"validation_fraction {validation_fraction} of {len(dataset)} rows leaves one part empty; "

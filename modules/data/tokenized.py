@@ -22,6 +22,7 @@ from .file_checks import layout_for
 from .labels import LabelScheme, inspect_labels
 from .sources import load_split
 from .text_cleaning import STRIP_HTML_VERSION, strip_html
+from .windows import TEXT_ID
 
 log = logging.getLogger(__name__)
 
@@ -121,17 +122,20 @@ def _encode_texts(encoder: Callable, batch: dict, text_field: str, pair_field: s
     if pair_field:
         return encoder.encode_pairs(cleaned(text_field), cleaned(pair_field))
     texts = cleaned(text_field)
-    return encoder(texts, return_dict=return_dict) if isinstance(encoder, TokenEncoder) else encoder(texts)
+    # the pack's encoder always gives a dict: windows add their text_index to it
+    return encoder(texts, return_dict=True) if isinstance(encoder, TokenEncoder) else encoder(texts)
 
 
 def _batch_encoder(encoder: Callable, text_field: str, label_field: str, return_dict: bool,
-                   strip: bool, labels: LabelScheme, pair_field: str = "") -> Callable[[dict], dict]:
+                   strip: bool, labels: LabelScheme, pair_field: str = "") -> Callable[[dict, list[int]], dict]:
     to_label = labels.converter()
 
-    def encode_batch(batch: dict) -> dict:
+    def encode_batch(batch: dict, indices: list[int]) -> dict:
         encoded = _encode_texts(encoder, batch, text_field, pair_field, return_dict, strip)
         if return_dict:
             out = {k: encoded[k] for k in MODEL_INPUTS if k in encoded}
+        elif isinstance(encoder, TokenEncoder):
+            out = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
         else:
             if not isinstance(encoded, (tuple, list)) or len(encoded) != 2:
                 raise UserInputError(
@@ -140,7 +144,13 @@ def _batch_encoder(encoder: Callable, text_field: str, label_field: str, return_
                 )
             out = {"input_ids": encoded[0], "attention_mask": encoded[1]}
         out = {k: [list(map(int, row)) for row in v] for k, v in out.items()}
-        out["labels"] = [to_label(v) for v in batch[label_field]]
+        owners = encoded.get("text_index") if isinstance(encoded, dict) else None
+        label_cells = batch[label_field]
+        if owners is not None:  # sliding windows: one row per window, each with its text's label and id
+            out["labels"] = [to_label(label_cells[i]) for i in owners]
+            out[TEXT_ID] = [indices[i] for i in owners]
+        else:
+            out["labels"] = [to_label(v) for v in label_cells]
         out["length"] = [len(ids) for ids in out["input_ids"]]
         return out
 
@@ -155,6 +165,12 @@ def _check_pair_encoder(encoder: Callable, pair_field: str) -> None:
         raise UserInputError(
             f"text_pair_field '{pair_field}' needs the encode function of {TOKENIZER_NODE} (it encodes two texts "
             "as one sequence); connect that node, or leave text_pair_field empty"
+        )
+    if getattr(encoder, "cuts_itself", False):
+        raise UserInputError(
+            f"text_pair_field '{pair_field}': pairs of texts are truncated longest-first, so {TOKENIZER_NODE} must "
+            f"use truncation_mode head with window 0 (it has {encoder.truncation_rule.mode}, window "
+            f"{encoder.windows.size}); set those, or leave text_pair_field empty"
         )
     try:
         special = encoder.tokenizer.num_special_tokens_to_add(pair=True)
@@ -204,7 +220,7 @@ def encode_text_dataset(name: str, split: str, text_field: str | Sequence[str], 
 
     tokenized = data.map(
         _batch_encoder(encoder, text_field, label_field, encode_return_dict, strip_html_tags, labels, pair_field),
-        batched=True, batch_size=1000, remove_columns=data.column_names, new_fingerprint=key,
+        batched=True, with_indices=True, batch_size=1000, remove_columns=data.column_names, new_fingerprint=key,
         desc=f"Tokenizing {description}",
     )
     max_length = getattr(encoder, "max_length", None)
@@ -217,6 +233,8 @@ def encode_text_dataset(name: str, split: str, text_field: str | Sequence[str], 
             )
     result = EncodedTextDataset(tokenized, encoder, label_values, label_names, description, False, key,
                                 **label_kind)
+    if result.windowed:
+        log.info("%s: %d texts read as %d windows", description, len(data), len(tokenized))
     _CACHE[key] = result
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

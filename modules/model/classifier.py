@@ -1,7 +1,8 @@
 """`TextClassifier`: the one object a classifier travels as between nodes (ComfyUI type PTMODEL).
 
 It is the network plus everything that must travel with it: the tokenizer that reads its
-texts, its label names and problem type, the max length it was trained at, its metrics
+texts, its label names and problem type, the max length it was trained at and how long texts
+were cut or split into windows (which Predict repeats), its metrics
 history, where it came from, its LoRA settings, and the state needed to resume training.
 All of it is declared here; nothing is attached to the network from elsewhere.
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Optional, Sequence
 
+from ..data.truncation import Truncation
+from ..data.windows import Windows
 from ..errors import UserInputError
 from ..node_names import LOAD_NODE
 from .network import ClassifierNetwork
@@ -62,6 +65,8 @@ class TextClassifier:
     label_names: Optional[list[str]] = None  # None: integer labels, whose ids are their names
     problem_type: Optional[str] = None  # SINGLE_LABEL, MULTI_LABEL or REGRESSION, set by training or loading
     max_length: Optional[int] = None  # the tokenizer's max_length during training
+    truncation_rule: Truncation = field(default_factory=Truncation)  # how training cut long texts
+    windows: Windows = field(default_factory=Windows)  # sliding windows training read texts as (size 0: none)
     lora: Optional[dict] = None  # LoRA settings once adapters wrap the encoder (lora.py)
     history: list[dict] = field(default_factory=list)  # metrics per epoch, over every run
     training_settings: dict = field(default_factory=dict)  # recipes and settings of the last run
@@ -149,6 +154,10 @@ class TextClassifier:
         inputs = ", reads pairs of texts (tab-separated in Predict)" if self.text_pairs else ""
         lines = [f"head: {self.head_type}, outputs: {self.num_outputs} ({names}){inputs}",
                  f"base model: {self.base_model}", f"epochs trained: {len(self.history)}"]
+        if self.windows.enabled:
+            lines.append(f"long texts: {self.windows.describe()}")
+        elif not self.truncation_rule.is_default:
+            lines.append(f"long texts: truncation {self.truncation_rule.describe()}")
         if self.lora:
             lines.append(f"LoRA adapters: r {self.lora['r']} on {', '.join(self.lora['target_modules'])}")
         if self.resume_state is not None:

@@ -1,6 +1,7 @@
 """The Evaluate node's work: full metrics of a trained classifier on labelled data.
 
-The data's labels are renumbered to the model's label names (names it never saw are an
+Windows of one text (sliding windows) are combined into one prediction, so the metrics count
+texts. The data's labels are renumbered to the model's label names (names it never saw are an
 error), the same fit checks as training run first, and the classifier is not changed:
 on another device a copy runs.
 """
@@ -62,6 +63,21 @@ def _network_on(model: TextClassifier, device: torch.device, hooks: RuntimeHooks
     return copy.deepcopy(model.network).to(device)
 
 
+def warn_if_read_differently(model: TextClassifier, data: EncodedTextDataset) -> None:
+    """Evaluation reads the data as its encoder cut it; a model trained on texts cut or windowed
+    otherwise is then judged on inputs unlike its training (and unlike what Predict gives it)."""
+    encoder = data.encoder
+    rule, windows = getattr(encoder, "truncation_rule", None), getattr(encoder, "windows", None)
+    if rule is None or windows is None or not getattr(encoder, "truncation", True):
+        return
+    if (rule.mode, windows.size) != (model.truncation_rule.mode, model.windows.size):
+        trained = model.windows.describe() if model.windows.enabled else model.truncation_rule.describe()
+        given = windows.describe() if windows.enabled else rule.describe()
+        log.warning("the model was trained on long texts read as %s, but %s is encoded as %s; set the same "
+                    "truncation_mode and window on the tokenizer node to evaluate what Predict does",
+                    trained, data.description, given)
+
+
 def evaluate_classifier(model: TextClassifier, data: TextDataLoader | EncodedTextDataset,
                         loss_spec: Optional[LossSpec] = None, threshold: float = 0.5, device: str = "auto",
                         hooks: Optional[RuntimeHooks] = None, batch_size: int = 32,
@@ -81,8 +97,10 @@ def evaluate_classifier(model: TextClassifier, data: TextDataLoader | EncodedTex
         done += 1
         hooks.progress(done, total)
 
+    warn_if_read_differently(model, loader.dataset)
+    combine = model.windows.combine if model.windows.enabled else None  # the saved choice; else the data's
     result = evaluate(network, loader, loss_spec, target, choose_precision(precision, target), keep_outputs=True,
-                      on_batch=step)
+                      on_batch=step, combine=combine)
     if result.logits is None:
         raise UserInputError(f"the evaluation data {loader.dataset.description} has no rows; choose a split with rows")
     names = loader.dataset.label_names or model.label_names

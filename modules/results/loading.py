@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from ..data.truncation import Truncation
+from ..data.windows import Windows
 from ..errors import UserInputError
 from ..model.classifier import MULTI_LABEL, REGRESSION, SINGLE_LABEL, TextClassifier, TrainingState
 from ..model.hf_head import HfSequenceNetwork, load_sequence_model
@@ -113,6 +115,15 @@ def _training_state(folder: Path, needed: bool) -> TrainingState | None:
         return None
 
 
+def _saved_setting(kind: type, manifest: dict, key: str, folder: Path) -> Any:
+    """A truncation or window setting of classifier.json; folders saved before they existed have the defaults."""
+    try:
+        return kind.from_dict(manifest.get(key))
+    except (UserInputError, TypeError, ValueError, AttributeError) as exc:
+        raise UserInputError(f"'{folder / MANIFEST_FILE}' has an unreadable '{key}' setting ({exc}); save the model "
+                             "again") from None
+
+
 def saved_folder(path: str | Path) -> Path:
     """The folder a path names, checked to exist."""
     if not str(path).strip():
@@ -133,6 +144,8 @@ def load_classifier(path: str | Path, restore_training_state: bool = True) -> Te
     model = TextClassifier(
         network=network, model_name=name, base_model_name=manifest.get("base_model") or name,
         tokenizer=load_tokenizer(name), max_length=manifest.get("max_length"), lora=manifest.get("lora") or None,
+        truncation_rule=_saved_setting(Truncation, manifest, "truncation", folder),
+        windows=_saved_setting(Windows, manifest, "windows", folder),
         problem_type=_PROBLEM_TYPES.get(manifest.get("problem_type"), SINGLE_LABEL),
         text_pairs=bool(manifest.get("text_pairs", False)),  # folders saved before pairs hold single texts
         history=list(_read_json(folder / HISTORY_FILE, [])),

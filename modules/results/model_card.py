@@ -19,8 +19,17 @@ from ..node_names import LOAD_NODE
 _PIPELINE_USE = """```python
 from transformers import pipeline
 
-classifier = pipeline("text-classification", model="{folder}")
-classifier(["{example}"], top_k=None, truncation=True)
+classifier = pipeline("text-classification", model="{folder}"{tokenizer})
+classifier(["{example}"], top_k=None, truncation=True{max_length})
+```
+"""
+
+_PACK_USE = """```python
+from hf_text_finetune.modules.results.loading import load_classifier
+from hf_text_finetune.modules.results.prediction import predict_texts
+
+model = load_classifier("{folder}")
+predict_texts(model, ["{example}"])
 ```
 """
 
@@ -96,14 +105,49 @@ def card_data(manifest: dict, history: list[dict], folder_name: str, settings: d
 _EXAMPLE_PAIR = ("The company said profits rose.", "Profits went up, the company said.")
 
 
+def _long_texts(manifest: dict) -> tuple[str, str]:
+    """(how training read long texts, or '' for the first max_length tokens; what pipeline lacks, or '')."""
+    windows, truncation = manifest.get("windows") or {}, manifest.get("truncation") or {}
+    length = manifest.get("max_length") or "the model's maximum"
+    if windows.get("size"):
+        stride = windows.get("stride") or "half a window"
+        most = f", at most {windows['max_windows']} per text" if windows.get("max_windows") else ""
+        how = (f"Long texts were read as sliding windows of {windows['size']} tokens (stride {stride}{most}); a "
+               f"text's prediction is the {windows.get('combine', 'mean')} of its windows' logits.")
+        return how, ("`pipeline` does NOT split texts into windows: it reads only the first tokens of a long text, so "
+                     "its predictions on long texts differ. The Predict node, or `predict_texts`, repeats the windows:")
+    mode = truncation.get("mode", "head")
+    if mode == "head+tail":
+        share = truncation.get("head_share", 0.25)
+        how = (f"Texts longer than {length} tokens kept their head and their tail ({share:g} of the kept tokens from "
+               "the start, the rest from the end).")
+        return how, ("`pipeline` does NOT keep head and tail: it keeps only the first tokens of a long text, so its "
+                     "predictions on long texts differ. The Predict node, or `predict_texts`, repeats the cut:")
+    if mode == "tail":
+        return f"Texts longer than {length} tokens kept their last tokens (tail).", ""
+    return "", ""
+
+
+def _pipeline_snippet(manifest: dict, folder_name: str, example: str) -> str:
+    tail = (manifest.get("truncation") or {}).get("mode") == "tail" and not (manifest.get("windows") or {}).get("size")
+    tokenizer = (f', tokenizer=AutoTokenizer.from_pretrained("{folder_name}", truncation_side="left")'
+                 if tail else "")
+    length = manifest.get("max_length")
+    snippet = _PIPELINE_USE.format(folder=folder_name, example=example, tokenizer=tokenizer,
+                                   max_length=f", max_length={length}" if length else "")
+    return snippet.replace("import pipeline", "import AutoTokenizer, pipeline") if tail else snippet
+
+
 def _usage(manifest: dict, folder_name: str) -> list[str]:
     names, example = manifest["output_labels"], "a wonderful film"
     pairs = bool(manifest.get("text_pairs"))
+    how, pipeline_lacks = _long_texts(manifest)  # pairs are always cut longest-first, so these stay empty
+    intro = [how, ""] if how else []
     if manifest["head_type"] != "hf_sequence_classification":
         example_input = repr(_EXAMPLE_PAIR) if pairs else f'"{example}"'
-        return [_LINEAR_USE.format(folder=folder_name, example_input=example_input,
-                                   pooling=manifest.get("pooling", "cls"), load_node=LOAD_NODE)]
-    lines = ["The head is Hugging Face's own sequence-classification head, so transformers loads it:", ""]
+        return intro + [_LINEAR_USE.format(folder=folder_name, example_input=example_input,
+                                           pooling=manifest.get("pooling", "cls"), load_node=LOAD_NODE)]
+    lines = intro + ["The head is Hugging Face's own sequence-classification head, so transformers loads it:", ""]
     if pairs:
         lines += [_PAIR_PIPELINE_USE.format(folder=folder_name, example=_EXAMPLE_PAIR[0],
                                             example_pair=_EXAMPLE_PAIR[1]),
@@ -111,7 +155,9 @@ def _usage(manifest: dict, folder_name: str) -> list[str]:
                   "(a list of such dicts for several). In the Predict node, one pair a line, the two texts "
                   "separated by a tab.", ""]
     else:
-        lines.append(_PIPELINE_USE.format(folder=folder_name, example=example))
+        lines.append(_pipeline_snippet(manifest, folder_name, example))
+    if pipeline_lacks:
+        lines += [pipeline_lacks, "", _PACK_USE.format(folder=folder_name, example=example)]
     if manifest["problem_type"] == "regression":
         lines += ["The model predicts a score (regression, `problem_type: regression` in `config.json`): the "
                   "pipeline's score is the raw predicted value, with no sigmoid or softmax applied.", ""]
@@ -125,7 +171,8 @@ def _files(manifest: dict) -> list[str]:
     lines = ["## Files", "",
              "- `config.json`, `model.safetensors`: the model (label names in `id2label`/`label2id`)",
              "- tokenizer files",
-             "- `classifier.json`: head type, labels, pooling, max length (read by the Load node)",
+             "- `classifier.json`: head type, labels, pooling, max length, truncation and windows (read by the "
+             "Load node)",
              "- `training_settings.json`, `metrics_history.json`: how it was trained, metrics per epoch"]
     if manifest["head_type"] != "hf_sequence_classification":
         lines.append("- `head.safetensors`: the linear head")

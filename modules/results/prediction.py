@@ -19,7 +19,9 @@ import torch
 
 from ..data.batching import check_batch_size
 from ..data.dataset import MODEL_INPUTS
+from ..data.encoding import TokenEncoder
 from ..data.text_cleaning import strip_html
+from ..data.windows import combine_window_logits
 from ..errors import UserInputError
 from ..model.classifier import TextClassifier
 from .metrics import check_threshold
@@ -90,17 +92,37 @@ def split_texts(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
+def _model_max_length(model: TextClassifier) -> Optional[int]:
+    max_length = model.max_length or getattr(model.tokenizer, "model_max_length", None)
+    if max_length is not None and max_length >= 1_000_000:  # tokenizers say 1e30 when they know no limit
+        return None
+    return max_length
+
+
+def _encoded_rows(model: TextClassifier, texts: Sequence[str],
+                  pairs: Optional[Sequence[str]] = None) -> tuple[list[dict], Optional[list[int]]]:
+    """Each text as the model was trained to read it: cut (head, tail, head+tail) or split into
+    windows, as recorded on the classifier; a pair model's pairs cut longest-first.
+    (rows of token ids, the text of each row when windowed)."""
+    max_length = _model_max_length(model)
+    encoder = TokenEncoder(model.model_name, model.tokenizer, max_length or 0, truncation=max_length is not None,
+                           fingerprint="prediction (never cached)", truncation_rule=model.truncation_rule,
+                           windows=model.windows)
+    encoded = encoder.encode_pairs(list(texts), list(pairs)) if pairs is not None else encoder(list(texts))
+    keys = [k for k in MODEL_INPUTS if k in encoded]
+    rows = [{k: encoded[k][i] for k in keys} for i in range(len(encoded["input_ids"]))]
+    return rows, encoded.get("text_index")
+
+
 @torch.no_grad()
 def predict_logits(model: TextClassifier, texts: Sequence[str], batch_size: int = 32,
                    device: Optional[torch.device] = None, pairs: Optional[Sequence[str]] = None) -> torch.Tensor:
-    """Raw logits, batch by batch (`pairs`: each text's second text, for a pair model); the network comes back
-    on its own device and in its own mode."""
+    """Raw logits, one row per text (a windowed model's windows combined; `pairs`: each text's second text,
+    for a pair model), batch by batch; the network comes back on its own device and in its own mode."""
     model.require_tokenizer()
     check_batch_size(batch_size)
     tokenizer, network = model.tokenizer, model.network
-    max_length = model.max_length or getattr(tokenizer, "model_max_length", None)
-    if max_length is not None and max_length >= 1_000_000:  # tokenizers say 1e30 when they know no limit
-        max_length = None
+    rows, owners = _encoded_rows(model, texts, pairs)
     home, was_training = next(network.parameters()).device, network.training
     device = device or home
     network.eval()
@@ -108,17 +130,18 @@ def predict_logits(model: TextClassifier, texts: Sequence[str], batch_size: int 
         network.to(device)
     try:
         chunks = []
-        for start in range(0, len(texts), batch_size):
-            second = list(pairs[start:start + batch_size]) if pairs is not None else None
-            batch = tokenizer(list(texts[start:start + batch_size]), second, truncation=max_length is not None,
-                              max_length=max_length, padding=True, return_tensors="pt")
+        for start in range(0, len(rows), batch_size):
+            batch = tokenizer.pad(rows[start:start + batch_size], padding=True, return_tensors="pt")
             inputs = {k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}
             chunks.append(network(**inputs).float().cpu())
-        return torch.cat(chunks) if chunks else torch.zeros((0, model.num_outputs))
+        logits = torch.cat(chunks) if chunks else torch.zeros((0, model.num_outputs))
     finally:
         if device != home:
             network.to(home)
         network.train(was_training)
+    if owners is not None and len(logits):
+        logits, _ = combine_window_logits(logits, torch.as_tensor(owners), model.windows.combine)
+    return logits
 
 
 def probabilities_from_logits(logits: torch.Tensor, kind: str) -> torch.Tensor:

@@ -6,7 +6,8 @@ Folder layout (all written with the libraries' own savers):
   tokenizer files                  tokenizer.save_pretrained
   head.safetensors                 our linear head (head_type linear only)
   adapter/                         PEFT LoRA adapters (LoRA models only)
-  classifier.json                  what the Load node needs: head type, labels, pooling, max length
+  classifier.json                  what the Load node needs: head type, labels, pooling, max length,
+                                   truncation and sliding windows (what Predict repeats)
   training_settings.json           optimizer, loss, schedule and trainer settings
   metrics_history.json             metrics per epoch
   training_state.pt                optimizer/scheduler state and epoch count (optional, to resume)
@@ -115,6 +116,7 @@ def _manifest(model: TextClassifier, names: list[str], saved_state: bool, epochs
         "pooling": model.pooling, "dropout": network.dropout if model.head_type == LINEAR_HEAD else None,
         "max_length": model.max_length, "base_model": model.base_model, "lora": model.lora,
         "text_pairs": model.text_pairs,
+        "truncation": model.truncation_rule.to_dict(), "windows": model.windows.to_dict(),
         "has_training_state": saved_state, "epochs_done": epochs_done,
         "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),

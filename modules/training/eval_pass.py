@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import numpy as np
 import torch
 
 from ..data.batching import TextDataLoader
+from ..data.windows import TEXT_ID, combine_window_logits
 from ..precision import Precision
 from .losses import LossSpec
 
@@ -77,39 +79,78 @@ def move_batch(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
+def outputs_per_text(logits: torch.Tensor, labels: torch.Tensor, loader: TextDataLoader, order: list[int],
+                     combine: Optional[str] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Window rows (dataset rows `order`, in that order) combined into one row of logits per text, with
+    the text's label; `combine` mean or max, else the encoder's choice."""
+    dataset = loader.dataset
+    text_ids = torch.as_tensor(np.asarray(dataset.data.with_format("numpy")[TEXT_ID])[order])
+    encoder_windows = getattr(dataset.encoder, "windows", None)
+    combine = combine or getattr(encoder_windows, "combine", "mean")
+    combined, first = combine_window_logits(logits.cpu(), text_ids, combine)
+    return combined, labels.cpu()[first]
+
+
+class _Totals:
+    """Running sums of one evaluation pass, on the device (read once at the end)."""
+
+    def __init__(self, loss_spec: LossSpec, device: torch.device) -> None:
+        self.loss_spec = loss_spec
+        self.loss = torch.zeros((), device=device, dtype=torch.float64)
+        self.correct = torch.zeros((), device=device, dtype=torch.float64)
+        self.scores = torch.zeros(7, device=device, dtype=torch.float64) if loss_spec.is_regression else None
+        self.count = 0
+
+    def add(self, loss_fn: Callable, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        spec = self.loss_spec
+        self.loss += batch_loss_sum(loss_fn(*spec.targets(labels, logits)), spec, labels.shape[0])
+        if self.scores is not None:
+            self.scores += score_sums(logits, labels)
+        else:
+            self.correct += count_hits(predictions_from_logits(logits, spec), labels)
+        self.count += labels.shape[0]
+
+    def result(self) -> EvalResult:
+        count = max(self.count, 1)
+        accuracy = None if self.scores is not None else float(self.correct / count)
+        return EvalResult(loss=float(self.loss / count), accuracy=accuracy, count=self.count, score_sums=self.scores)
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loader: TextDataLoader, loss_spec: LossSpec, device: torch.device,
              precision: Precision, keep_outputs: bool = False,
-             on_batch: Optional[Callable[[], None]] = None) -> EvalResult:
-    """Mean loss and accuracy (regression: MAE and Pearson instead); `on_batch` runs after each batch."""
+             on_batch: Optional[Callable[[], None]] = None, combine: Optional[str] = None) -> EvalResult:
+    """Mean loss and accuracy (regression: MAE and Pearson instead); `on_batch` runs after each batch
+    (progress, Cancel). On windows of texts, the windows of each text are combined (`combine`, else the
+    encoder's) and texts are counted."""
+    windowed = getattr(loader.dataset, "windowed", False)
+    keep_outputs = keep_outputs or windowed
     loss_fn = loss_spec.build(device)
     was_training = model.training
     model.eval()
-    total = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.float64)
-    sums = torch.zeros(7, device=device, dtype=torch.float64) if loss_spec.is_regression else None
-    count = 0
+    totals = _Totals(loss_spec, device)
     kept_logits, kept_labels = [], []
-    for batch in loader.batches(shuffle=False, by_length=not keep_outputs):  # totals do not need row order
+    indices = loader.batch_indices(shuffle=False, by_length=windowed or not keep_outputs)  # totals ignore order
+    for batch in loader.batches_of(indices):
         batch = move_batch(batch, device)
         labels = batch.pop("labels")
         with precision.autocast():
             logits = model(**batch)
         logits = logits.float()
-        total += batch_loss_sum(loss_fn(*loss_spec.targets(labels, logits)), loss_spec, labels.shape[0])
-        if sums is not None:
-            sums += score_sums(logits, labels)
-        else:
-            correct += count_hits(predictions_from_logits(logits, loss_spec), labels)
-        count += labels.shape[0]
+        if not windowed:
+            totals.add(loss_fn, logits, labels)
         if keep_outputs:
             kept_logits.append(logits.cpu())
             kept_labels.append(labels.cpu())
         if on_batch is not None:
             on_batch()
     model.train(was_training)
-    accuracy = None if sums is not None else float(correct / max(count, 1))
-    result = EvalResult(loss=float(total / max(count, 1)), accuracy=accuracy, count=count, score_sums=sums)
+    if windowed and kept_logits:
+        order = [row for batch in indices for row in batch]
+        logits, labels = outputs_per_text(torch.cat(kept_logits), torch.cat(kept_labels), loader, order, combine)
+        kept_logits, kept_labels = [logits], [labels]
+        totals.add(loss_fn, logits.to(device), labels.to(device))
+    result = totals.result()
     if keep_outputs and kept_logits:
         result.logits = torch.cat(kept_logits)
         result.labels = torch.cat(kept_labels)

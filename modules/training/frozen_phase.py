@@ -21,7 +21,8 @@ import torch
 from ..data.batching import TextDataLoader
 from ..model.network import ClassifierNetwork
 from ..precision import Precision
-from .eval_pass import EvalResult, batch_loss_sum, count_hits, move_batch, predictions_from_logits, score_sums
+from .eval_pass import (EvalResult, batch_loss_sum, count_hits, move_batch, outputs_per_text,
+                        predictions_from_logits, score_sums)
 from .run import Progress, TrainingRun
 from .settings import EpochMetrics
 
@@ -65,9 +66,15 @@ def _head_epoch(run: TrainingRun, features: torch.Tensor, labels: torch.Tensor, 
 
 @torch.no_grad()
 def _head_eval(run: TrainingRun, features: torch.Tensor, labels: torch.Tensor) -> EvalResult:
+    """Validation loss and accuracy (regression: score sums) of the head; windows of one text are combined
+    (texts are counted)."""
     head, spec = run.network.head, run.loss_spec
     head.eval()
     logits = head(features)
+    if getattr(run.val_loader.dataset, "windowed", False):
+        order = [row for batch in run.val_loader.batch_indices(shuffle=False, by_length=True) for row in batch]
+        logits, labels = outputs_per_text(logits, labels, run.val_loader, order)
+        logits, labels = logits.to(features.device), labels.to(features.device)
     total = float(batch_loss_sum(run.loss_fn(*spec.targets(labels, logits)), spec, len(labels)))
     if spec.is_regression:
         return EvalResult(total / len(labels), None, len(labels), score_sums=score_sums(logits, labels))

@@ -24,6 +24,8 @@ from typing import Optional
 import torch
 
 from ..data.batching import TextDataLoader
+from ..data.truncation import Truncation
+from ..data.windows import Windows
 from ..errors import TrainingDivergedError, UserInputError
 from ..host import RuntimeHooks, resolve_device
 from ..model.classifier import TextClassifier
@@ -307,11 +309,20 @@ def finish_run(run: TrainingRun, model: TextClassifier, result: TrainResult) -> 
     encoder = run.train_loader.dataset.encoder
     result.model = model.with_network(
         run.network, tokenizer=getattr(encoder, "tokenizer", None), max_length=getattr(encoder, "max_length", None),
+        **long_text_settings(encoder),
         label_names=run.train_loader.dataset.label_names, problem_type=problem_type(model, run.loss_spec),
         text_pairs=run.train_loader.dataset.pairs,
         history=(list(model.history) if run.continues_model else []) + result.as_dicts(),
         training_settings=used, training_state=state, resume_state=None)
     return result
+
+
+def long_text_settings(encoder: object) -> dict:
+    """How the training encoder cut long texts or split them into windows (its defaults otherwise)."""
+    if not getattr(encoder, "truncation", False):
+        return {"truncation_rule": Truncation(), "windows": Windows()}
+    return {"truncation_rule": getattr(encoder, "truncation_rule", None) or Truncation(),
+            "windows": getattr(encoder, "windows", None) or Windows()}
 
 
 def check_warmup(spec: SchedulerSpec, settings: TrainSettings, batches: int) -> None:

@@ -443,6 +443,24 @@ def test_sts_regression_workflow_predicts_scores_in_comfyui(server, tiny, tmp_pa
     assert [t["score"] for t in theirs] == pytest.approx([float(m[1]) for m in found], abs=1e-3)
 
 
+def test_long_reviews_head_tail_workflow_keeps_head_and_tail_in_comfyui(server, tiny, tmp_path):
+    from helpers.data import write_csv
+
+    long_val = write_csv(tmp_path / "long_val.csv", [(" ".join(["a wonderful film"] * 60) + " the end", 1),
+                                                     (" ".join(["a terrible film"] * 60), 0), ("dull and stupid", 0)])
+    workflow, history = run_example(server, "long_reviews_head_tail.json", tmp_path, learnable(tiny, **{
+        "Validation dataset.name": str(long_val), "HfTokenizerEncode.max_length": 48}))
+    report = json.loads(shown(history, workflow, "Test metrics"))
+    assert report["count"] == 3  # one per review, whatever its length
+    folder = saved_folder(history, workflow, server, "imdb_head_tail")
+    manifest = json.loads((folder / "classifier.json").read_text())
+    assert manifest["truncation"] == {"mode": "head+tail", "head_share": 0.25} and manifest["max_length"] == 48
+    card = (folder / "README.md").read_text()
+    assert "does NOT keep head and tail" in card and "predict_texts" in card
+    rows = predictions_shown(shown(history, workflow, "Predict"))
+    assert len(rows) == 4 and all(0.5 <= r[1] <= 1.0 for r in rows)  # the long review is one line
+
+
 needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (apt-get install chromium)")
 
 

@@ -280,3 +280,29 @@ def test_sts_regression_workflow_runs_headless(tmp_path, tiny_models, monkeypatc
 
 def _only_outputs(prompt, result, class_type):
     return result.outputs[_only(prompt, class_type)[0]]
+
+
+def test_long_reviews_head_tail_workflow_runs_headless(tiny_models, reviews_csv, val_csv, tmp_path, monkeypatch):
+    from helpers.data import write_csv
+
+    monkeypatch.setenv(OUTPUT_DIR_ENV, str(tmp_path))
+    long_val = write_csv(tmp_path / "long_val.csv", [(" ".join(["a wonderful film"] * 60) + " the end", 1),
+                                                     (" ".join(["a terrible film"] * 60), 0), ("dull and stupid", 0)])
+    overrides = tiny_overrides(tiny_models["bert"], reviews_csv, long_val) + [
+        "HfTokenizerEncode.max_length=48", "PtTrainTransformerClassificationModel.device=cpu",
+        "Evaluate on test.device=cpu"]
+    prompt, result = run_example("long_reviews_head_tail.json", overrides)
+    encode = next(result.outputs[nid][0] for nid, node in prompt.items() if node["class_type"] == "HfTokenizerEncode")
+    assert encode.truncation_rule.mode == "head+tail" and encode.truncation_rule.head_share == 0.25
+    metrics = json.loads(node_output(prompt, result, "Evaluate on test")[0])
+    assert metrics["count"] == 3
+    (folder,) = node_output(prompt, result, "Save model")
+    manifest = json.loads((Path(folder) / "classifier.json").read_text())
+    assert manifest["truncation"] == {"mode": "head+tail", "head_share": 0.25}
+    assert "does NOT keep head and tail" in (Path(folder) / "README.md").read_text()
+    rows = json.loads(node_output(prompt, result, "Predict")[2])
+    assert len(rows) == 4 and len(rows[0]["text"]) > 1000  # the long review is one prediction
+    loaded = load_classifier(folder)
+    assert loaded.truncation_rule.mode == "head+tail"
+    for ours, row in zip(predict_texts(loaded, [r["text"] for r in rows]), rows):
+        assert ours.probabilities == pytest.approx(row["probabilities"], abs=1e-5)
