@@ -104,6 +104,7 @@ def train_head_on_frozen_features(run: TrainingRun) -> list[EpochMetrics]:
                                settings.frozen_head_learning_rate, seconds, len(train_y) / max(seconds, 1e-9))
         history.append(metrics)
         log.info(metrics.line(settings.epochs))
+        run.report_epochs(run.history + history)
     for group, rate in zip(run.optimizer.param_groups, chosen_rates):
         group["lr"] = rate
     network.set_encoder_trainable(True)
