@@ -9,6 +9,7 @@ import time
 
 from ..modules.errors import TrainingDivergedError, UserInputError
 from ..modules.training.distributed import end_process_group, is_main_process
+from .console import ConsoleProgress, summary
 from .core_nodes import CORE_NODES
 from .executor import Executor, apply_override
 from .pt_wrapper import convert_file
@@ -65,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet or not main_process else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     started = time.perf_counter()
+    bar = main_process and not args.quiet and sys.stderr.isatty()  # a terminal: a bar, else log lines
     try:
-        prompt, result = run_file(args.workflow, args.overrides)
+        with ConsoleProgress(bar):
+            prompt, result = run_file(args.workflow, args.overrides)
     except (UserInputError, TrainingDivergedError) as exc:
         log.error("%s", exc)
         return 2
@@ -77,9 +80,6 @@ def main(argv: list[str] | None = None) -> int:
         end_process_group()
     if not main_process:
         return 0
-    for nid, ui in result.ui.items():
-        title = prompt[nid].get("_meta", {}).get("title", prompt[nid]["class_type"])
-        for text in ui.get("text", []):
-            log.warning("%s (node %s):\n%s", title, nid, text)
-    log.warning("workflow finished in %.1f s", time.perf_counter() - started)
+    sys.stdout.flush()
+    print(summary(prompt, result, time.perf_counter() - started), flush=True)
     return 0
