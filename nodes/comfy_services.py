@@ -70,8 +70,9 @@ class ComfyHooks(RuntimeHooks):
         in the node's text box while it trains."""
         server = _prompt_server()
         if server is not None and self._node_id is not None:
-            server.send_sync(NODE_TEXT_EVENT, {"node": str(self._node_id), "text": text},
-                             getattr(server, "client_id", None))
+            message = {"node": str(self._node_id), "text": text,
+                       "prompt_id": getattr(server, "last_prompt_id", None)}
+            server.send_sync(NODE_TEXT_EVENT, message, getattr(server, "client_id", None))
 
     def preferred_device(self) -> torch.device:
         return self._mm.get_torch_device()
