@@ -61,7 +61,7 @@ def test_trainer_text_reaches_the_browser_once_per_epoch_before_the_run_ends(ser
     assert len(live) == 3 and {data["node"] for _, data in live} == {TRAINER}, "one message per epoch"
     trainer_done = next(when for when, kind, data in events if kind == "executed" and data["node"] == TRAINER)
     assert all(when < trainer_done for when, _ in live), "the epochs arrive while the trainer runs"
-    prompt_id = events[0][2].get("prompt_id")
+    prompt_id = next(data["prompt_id"] for _, kind, data in events if kind == "execution_start")
     assert {data["prompt_id"] for _, data in live} == {prompt_id}
     _, history = server.get(f"/history/{prompt_id}")
     final = trainer_text(history[prompt_id], TRAINER).splitlines()
