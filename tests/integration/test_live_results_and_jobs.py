@@ -8,6 +8,8 @@ follows it, prints the trainer's text, and cancels a long one.
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +36,7 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
     return {"model": build_tiny_model("distilbert", root / "distilbert"),
             "train": write_reviews_csv(root / "train.csv", rows=48, seed=0),
             "val": write_reviews_csv(root / "val.csv", rows=24, seed=1),
+            "mid_train": write_reviews_csv(root / "mid_train.csv", rows=400, seed=3),
             "long_train": write_reviews_csv(root / "long_train.csv", rows=2000, seed=2)}
 
 
@@ -105,3 +108,25 @@ def test_example_client_prints_why_the_server_refused_a_prompt(server, tiny):
     done = _client(server, str(WF1), *_sets(settings(tiny, **{"PtoAdamW.learning_rate": 0})), timeout=120)
     assert done.returncode == 2, done.stdout[-3000:]
     assert "refused: " in done.stdout and "learning_rate" in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (apt-get install chromium)")
+def test_frontend_trainer_box_fills_in_epoch_by_epoch(server, tiny, tmp_path):
+    """Queued from the real frontend: the pack's JS puts each epoch's text in the trainer's box
+    while it trains (sampled twice a second), with no console errors."""
+    long_enough = settings(tiny, **{"Train dataset.name": str(tiny["mid_train"]),
+                                    "Train loader.batch_size": 16,
+                                    "PtTrainTransformerClassificationModel.epochs": 3})
+    sets = [f"{key}={value}" for key, value in long_enough.items() if not key.startswith("PtTrain")]
+    workflow = tmp_path / "three_epochs.json"
+    data = json.loads(WF1.read_text())
+    trainer = next(n for n in data["nodes"] if str(n["id"]) == TRAINER)
+    trainer["widgets_values"][0], trainer["widgets_values"][4] = 3, "fp32"  # epochs, precision
+    workflow.write_text(json.dumps(data))
+    done = subprocess.run([sys.executable, "-B", str(Path(__file__).with_name("ui_queue_check.py")),
+                           "--server-url", server.url, "--workflow", str(workflow), "--node", TRAINER, "--live",
+                           "--workdir", str(tmp_path / "ui"), *[arg for s in sets for arg in ("--set", s)]],
+                          capture_output=True, text=True, timeout=600)
+    report = json.loads((tmp_path / "ui" / "report.json").read_text())
+    assert done.returncode == 0, json.dumps({k: report.get(k) for k in ("checks", "live_values", "console")})
+    assert any("epoch 1/3 [full]" in value and "epoch 2/3" not in value for value in report["live_values"])
