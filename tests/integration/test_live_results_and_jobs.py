@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from comfy_client import ROOT, ComfyServer, harness_ready, set_up_harness, trainer_text  # noqa: E402
+from comfy_client import HARNESS, ROOT, ComfyServer, harness_ready, set_up_harness, trainer_text  # noqa: E402
 
 pytestmark = [pytest.mark.comfy, pytest.mark.skipif(harness_ready() is not None, reason=str(harness_ready()))]
 
@@ -130,3 +130,28 @@ def test_frontend_trainer_box_fills_in_epoch_by_epoch(server, tiny, tmp_path):
     report = json.loads((tmp_path / "ui" / "report.json").read_text())
     assert done.returncode == 0, json.dumps({k: report.get(k) for k in ("checks", "live_values", "console")})
     assert any("epoch 1/3 [full]" in value and "epoch 2/3" not in value for value in report["live_values"])
+
+
+def test_converted_pt_wrapper_workflow_runs_in_the_server_and_opens_in_the_frontend(server, tiny, tmp_path):
+    """run_workflow.py --convert-pt-wrapper output: ComfyUI runs it, and the real frontend loads it with
+    no missing or red nodes and the same prompt as the harness's converter."""
+    from helpers.pt_wrapper import imdb_classification
+
+    theirs, ours = tmp_path / "pt_wrapper.json", tmp_path / "converted.json"
+    theirs.write_text(json.dumps(imdb_classification(str(tiny["model"]), str(tiny["train"]), str(tiny["val"]),
+                                                     epochs=2).to_json()))
+    converted = subprocess.run([sys.executable, str(ROOT / "run_workflow.py"), "--convert-pt-wrapper", str(theirs),
+                                str(ours)], capture_output=True, text=True, timeout=300)
+    assert converted.returncode == 0, converted.stderr[-2000:]
+    events = server.queue(server.convert(ours, tmp_path / "prompt.json", {}))
+    assert events[-1][1] == "execution_success", events[-3:]
+    shown = [data["output"]["text"][0] for _, kind, data in events if kind == "executed" and data["node"] == "19"]
+    assert shown and shown[0].endswith("distilbert_classification_00001"), "the show node shows the saved folder"
+    if shutil.which("chromium") is None:
+        pytest.skip("needs chromium for the frontend half")
+    done = subprocess.run([sys.executable, "-B", str(HARNESS / "comfy_ui_check.py"), "--server-url", server.url,
+                           "--workflow", str(ours), "--compare", "--no-screenshot", "--fail-on-js-errors",
+                           "--workdir", str(tmp_path / "ui")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert "no missing or red nodes" in done.stdout
+    assert "converter vs frontend graphToPrompt: identical" in done.stdout
