@@ -19,6 +19,7 @@ NODE_NAMES = {
     "PtoLrSchedulerReduceOnPlateau": "Pto LR Scheduler Reduce On Plateau",
     "PtnBCEWithLogitsLoss": "Ptn BCE With Logits Loss",
     "PtnCrossEntropyLoss": "Ptn Cross Entropy Loss",
+    "PtnMSELoss": "Ptn MSE Loss",
     "PtnHfFineTunedClassificationModel": "Ptn Hf Fine Tuned Classification Model",
     "PtTrainTransformerClassificationModel": "Pt Train Transformer Classification Model",
     "PtTrainFineTuneClassificationTransformerModel": "Pt Train Fine Tune Classification Transformer Model",

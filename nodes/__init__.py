@@ -8,7 +8,7 @@ from .data_split_nodes import PtvTrainValidationSplit
 from .eval_nodes import PtEvaluateClassificationModel, PtPlotTrainingCurves
 from .io_nodes import PtLoadClassificationModel, PtSaveClassificationModel
 from .lora_nodes import PtnLoraAdapter
-from .loss_nodes import PtnBCEWithLogitsLoss, PtnCrossEntropyLoss
+from .loss_nodes import PtnBCEWithLogitsLoss, PtnCrossEntropyLoss, PtnMSELoss
 from .model_nodes import PtnHfFineTunedClassificationModel
 from .optim_nodes import (PtoAdam, PtoAdamW, PtoLrSchedulerCosineAnnealing, PtoLrSchedulerReduceOnPlateau,
                           PtoLrSchedulerStep, PtoLrSchedulerWarmup, PtoSGD)
@@ -19,7 +19,7 @@ NODE_CLASSES = (
     HfTokenizerEncode, PtvHfDatasetWithTokenEncode, PtDataLoader,
     PtoAdamW, PtoAdam, PtoSGD,
     PtoLrSchedulerWarmup, PtoLrSchedulerStep, PtoLrSchedulerCosineAnnealing, PtoLrSchedulerReduceOnPlateau,
-    PtnBCEWithLogitsLoss, PtnCrossEntropyLoss,
+    PtnBCEWithLogitsLoss, PtnCrossEntropyLoss, PtnMSELoss,
     PtnHfFineTunedClassificationModel,
     PtTrainTransformerClassificationModel, PtTrainFineTuneClassificationTransformerModel,
     PtvTrainValidationSplit,

@@ -1,10 +1,11 @@
 """The one adapter to ComfyUI's services; without ComfyUI each one degrades to plain Python.
 
 Inside ComfyUI: its progress bar (with previews) on the running node, its Cancel button,
-its preferred device, freeing its other models' memory before training, its output and
-models folders, and its temp folder for the pictures shown on a node. Outside (tests, the
-headless runner): progress goes to the log and to listeners, Ctrl+C cancels, the output
-folder is $HF_TEXT_FINETUNE_OUTPUT_DIR or ./output, and nodes show no pictures.
+its preferred device, freeing its other models' memory before training, its output folder
+and `text_classifiers` models folders, and its temp folder for the pictures shown on a node.
+Outside (tests, the headless runner): progress goes to the log and to listeners, Ctrl+C
+cancels, the output folder is $HF_TEXT_FINETUNE_OUTPUT_DIR or ./output, the models folder
+$HF_TEXT_FINETUNE_MODELS_DIR or ./models/text_classifiers, and nodes show no pictures.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import torch
 
@@ -22,8 +24,11 @@ from ..modules.host import RuntimeHooks
 from ..modules.results.plots import render_training_curves
 
 log = logging.getLogger(__name__)
+PACK_NAME = "HF Text Fine-Tune"
 
 OUTPUT_DIR_ENV = "HF_TEXT_FINETUNE_OUTPUT_DIR"
+MODELS_DIR_ENV = "HF_TEXT_FINETUNE_MODELS_DIR"
+MODEL_FOLDER = "text_classifiers"  # ComfyUI models folder type of saved classifiers (extra_model_paths.yaml key)
 ProgressListener = Callable[[int, int, Optional[Any]], None]
 StatusListener = Callable[[dict], None]  # {"event": "loss", epoch, epochs, train_loss} or {"event": "epoch", text}
 NODE_TEXT_EVENT = "hf-text-finetune.node-text"  # web/js/show_node_text.js listens for it
@@ -182,13 +187,35 @@ def output_directory() -> Path:
     return Path(folder_paths.get_output_directory())
 
 
-def saved_model_roots() -> dict[str, Path]:
-    """Folders the Load node lists saved classifiers from: {label: path}. Inside ComfyUI its
-    output folder and models/text_classifiers (for models you keep), outside the output folder."""
-    roots = {"output": output_directory()}
+def register_model_folder() -> None:
+    """Register models/text_classifiers with ComfyUI, so extra_model_paths.yaml can add folders to it
+    (`text_classifiers: path/to/folder`). Idempotent; nothing to do outside ComfyUI."""
     folder_paths = _folder_paths()
     if folder_paths is not None:
-        roots["models"] = Path(folder_paths.models_dir) / "text_classifiers"
+        folder_paths.add_model_folder_path(MODEL_FOLDER, os.path.join(folder_paths.models_dir, MODEL_FOLDER))
+
+
+def model_folders() -> list[Path]:
+    """Every text_classifiers folder, the one saves go to first: ComfyUI's models/text_classifiers and
+    those extra_model_paths.yaml adds; outside ComfyUI $HF_TEXT_FINETUNE_MODELS_DIR or ./models/text_classifiers."""
+    folder_paths = _folder_paths()
+    if folder_paths is None:
+        return [Path(os.path.abspath(os.environ.get(MODELS_DIR_ENV) or os.path.join("models", MODEL_FOLDER)))]
+    register_model_folder()
+    return [Path(path) for path in folder_paths.get_folder_paths(MODEL_FOLDER)]
+
+
+def save_root(save_to: str) -> Path:
+    """The folder the Save node writes into: the output folder, or the first text_classifiers folder."""
+    return model_folders()[0] if save_to == MODEL_FOLDER else output_directory()
+
+
+def saved_model_roots() -> dict[str, Path]:
+    """Folders the Load node lists saved classifiers from: {label: path}. The output folder, then each
+    text_classifiers folder: `models` for the first (the label older workflows saved), `models_2`, ..."""
+    roots = {"output": output_directory()}
+    for index, folder in enumerate(model_folders()):
+        roots["models" if index == 0 else f"models_{index + 1}"] = folder
     return roots
 
 
@@ -208,3 +235,77 @@ def save_preview_images(images: list, prefix: str = "hf_text_finetune") -> list[
         image.save(os.path.join(folder, name), compress_level=1)
         entries.append({"filename": name, "subfolder": subfolder, "type": "temp"})
     return entries
+
+
+# --- other packs registering this pack's node ids ------------------------------------------------------------
+
+_warned_packs: set[str] = set()
+
+
+def _comfy_node_registry() -> Optional[Mapping[str, type]]:
+    """ComfyUI's registry of node classes (its `nodes` module), or None outside ComfyUI. Read from
+    sys.modules and never imported: an import could find this pack's own `nodes` package."""
+    module = sys.modules.get("nodes")
+    if module is None or not hasattr(module, "load_custom_node"):
+        return None
+    return getattr(module, "NODE_CLASS_MAPPINGS", None)
+
+
+def pack_of(cls: type) -> str:
+    """The custom_nodes folder a node class was loaded from (ComfyUI records it after loading)."""
+    module = getattr(cls, "RELATIVE_PYTHON_MODULE", None) or getattr(cls, "__module__", "") or "?"
+    if module.startswith("custom_nodes."):
+        return module.split(".", 2)[1]
+    if module.split(".")[0] in ("nodes", "comfy_extras", "comfy_api_nodes"):
+        return "ComfyUI core"
+    # loaded from its folder's path, with '.' written as '_x_' (ComfyUI's module name)
+    return os.path.basename(module.split(".")[0]).replace("_x_", ".")
+
+
+def find_clashing_packs(ours: Mapping[str, type], registered: Mapping[str, type]) -> dict[str, list[str]]:
+    """{pack: [node ids]} of the registered classes that hold one of our ids but are not ours."""
+    clashes: dict[str, list[str]] = {}
+    for node_id, cls in ours.items():
+        other = registered.get(node_id)
+        if other is not None and other is not cls:
+            clashes.setdefault(pack_of(other), []).append(node_id)
+    return clashes
+
+
+def clash_message(pack: str, node_ids: list[str], ours_replace_theirs: bool) -> str:
+    winner = (f"this pack's nodes replace {pack}'s" if ours_replace_theirs
+              else f"{pack}'s nodes replace this pack's")
+    return (f"{PACK_NAME}: the custom node pack '{pack}' registers {len(node_ids)} of the same node ids "
+            f"({', '.join(node_ids)}) with other inputs. ComfyUI keeps one class per id, the one loaded last: "
+            f"here {winner}, so workflows made for the other pack break. Keep only one of the two: disable the "
+            f"other (ComfyUI-Manager > Disable, or rename its custom_nodes folder to end in .disabled) and "
+            f"restart ComfyUI. {PACK_NAME} implements ComfyUI-Pt-Wrapper's fine-tuning nodes; its workflows "
+            f"convert with: python run_workflow.py --convert-pt-wrapper IN.json OUT.json (docs/comfyui.md).")
+
+
+def warn_about_clashing_packs(ours: Mapping[str, type], ours_replace_theirs: bool = True) -> dict[str, list[str]]:
+    """Log one warning per other pack that registers any of our node ids; {pack: ids} found."""
+    registry = _comfy_node_registry()
+    if registry is None:
+        return {}
+    clashes = find_clashing_packs(ours, registry)
+    for pack, node_ids in clashes.items():
+        if pack not in _warned_packs:
+            _warned_packs.add(pack)
+            log.warning(clash_message(pack, node_ids, ours_replace_theirs))
+    return clashes
+
+
+def guard_against_clashing_packs(ours: Mapping[str, type]) -> None:
+    """At import: warn about packs loaded before this one (ours replace their nodes), and once the
+    server starts, after every pack has loaded, about those loaded later (theirs replace ours)."""
+    warn_about_clashing_packs(ours)
+    server = sys.modules.get("server")
+    app = getattr(getattr(getattr(server, "PromptServer", None), "instance", None), "app", None)
+    if app is None or _comfy_node_registry() is None:
+        return
+
+    async def check_after_loading(_app) -> None:
+        warn_about_clashing_packs(ours, ours_replace_theirs=False)
+
+    app.on_startup.append(check_after_loading)

@@ -85,6 +85,11 @@ class PtvHfDatasetWithTokenEncode:
                 "subset": ("STRING", {"default": "",
                                       "tooltip": "Dataset subset (config) for hub datasets that have several, e.g. "
                                                  "sst2 for nyu-mll/glue. Empty for none."}),
+                "text_pair_field": ("STRING", {"default": "",
+                                               "tooltip": "Column holding the second text of each row, for tasks "
+                                                          "on pairs of texts (e.g. sentence2 for MRPC, with "
+                                                          "text_field sentence1): both are encoded together, the "
+                                                          "longer one truncated first. Empty = one text per row."}),
             },
         }
 
@@ -102,9 +107,12 @@ class PtvHfDatasetWithTokenEncode:
             return f"{stat.st_mtime_ns}-{stat.st_size}"
         return ""
 
-    def load(self, name, split, text_field, label_field, encode, encode_return_dict, strip_html, subset=""):
-        return (encode_text_dataset(name, split, text_field.strip(), label_field.strip(), encode,
-                                    encode_return_dict, strip_html, subset),)
+    def load(self, name, split, text_field, label_field, encode, encode_return_dict, strip_html, **optional):
+        """`optional`: subset and text_pair_field, both "" when not given."""
+        pair = (optional.get("text_pair_field") or "").strip()
+        fields = (text_field.strip(), pair) if pair else text_field.strip()
+        return (encode_text_dataset(name, split, fields, label_field.strip(), encode,
+                                    encode_return_dict, strip_html, optional.get("subset") or ""),)
 
 
 class PtDataLoader:

@@ -16,15 +16,18 @@ from .widgets import category, validation
 class PtEvaluateClassificationModel:
     DESCRIPTION = ("Measures a trained classifier on labelled data: accuracy, precision, recall, F1 (macro for "
                    "multi-class, micro and macro for multi-label), ROC-AUC for binary tasks, and the loss, plus a "
-                   "confusion matrix shown on the node. Labels are matched to the model's label names.")
+                   "confusion matrix shown on the node. Labels are matched to the model's label names. A "
+                   "regression model gets MSE, MAE, Pearson and Spearman and a predicted-against-true plot.")
     CATEGORY = category("eval")
     RETURN_TYPES = ("STRING", "FLOAT", "FLOAT", "IMAGE")
     RETURN_NAMES = ("metrics_json", "accuracy", "f1", "confusion_matrix")
     OUTPUT_TOOLTIPS = ("Every metric, per-class scores and the confusion counts as JSON.",
-                       "Accuracy (0..1); multi-label: share of texts with every label right.",
+                       "Accuracy (0..1); multi-label: share of texts with every label right; regression: -1 "
+                       "(see metrics_json).",
                        "F1: of the positive class (binary), macro average (multi-class), micro average "
-                       "(multi-label).",
-                       "Confusion matrix picture (rows: true class, columns: predicted).")
+                       "(multi-label); regression: -1.",
+                       "Confusion matrix picture (rows: true class, columns: predicted); regression: predicted "
+                       "against true scores.")
     FUNCTION = "evaluate"
     OUTPUT_NODE = True
 
@@ -64,7 +67,8 @@ class PtEvaluateClassificationModel:
         summary = report.summary()
         return {
             "ui": {"images": save_preview_images([picture], "hf_text_finetune_confusion"), "text": [summary]},
-            "result": (report.to_json(), report.accuracy, report.f1, image_to_tensor(picture)),
+            "result": (report.to_json(), getattr(report, "accuracy", -1.0), getattr(report, "f1", -1.0),
+                       image_to_tensor(picture)),
         }
 
 

@@ -11,17 +11,19 @@ from ..modules.results.saved_folder import (MANIFEST_FILE, STATE_FILE, find_save
                                             split_prefix)
 from ..modules.results.saving import save_classifier
 from ..modules.training.distributed import is_main_process
-from .comfy_services import output_directory, saved_model_roots
+from .comfy_services import MODEL_FOLDER, save_root, saved_model_roots
 from .widgets import category, validation
 
 NO_CHOICE = "(none: use path)"
+SAVE_ROOTS = ("output", MODEL_FOLDER)
 
 
 class PtSaveClassificationModel:
     DESCRIPTION = ("Saves a trained classifier to a new folder <prefix>_00001, <prefix>_00002, ... in ComfyUI's "
-                   "output directory: safetensors weights, config with label names, tokenizer, training settings, "
-                   "metrics history and a model card. With the hf_sequence_classification head the folder works "
-                   "with transformers.pipeline; every folder reloads with Pt Load Classification Model.")
+                   "output directory or its models/text_classifiers folder (save_to): safetensors weights, "
+                   "config with label names, tokenizer, training settings, metrics history and a model card. "
+                   "With the hf_sequence_classification head the folder works with transformers.pipeline; every "
+                   "folder reloads with Pt Load Classification Model.")
     CATEGORY = category("model")
     RETURN_TYPES = ("STRING",)
     RETURN_NAMES = ("folder",)
@@ -35,7 +37,7 @@ class PtSaveClassificationModel:
             "required": {
                 "model": ("PTMODEL", {"tooltip": "The trained model (trainer output) to save."}),
                 "filename_prefix": ("STRING", {"default": "text_classifier",
-                                               "tooltip": "Folder name inside the output directory; a counter is "
+                                               "tooltip": "Folder name inside the save_to folder; a counter is "
                                                           "added (_00001). Subfolders like runs/imdb are allowed; "
                                                           "absolute paths and '..' are refused."}),
             },
@@ -44,6 +46,11 @@ class PtSaveClassificationModel:
                                                     "tooltip": "Also save the optimizer state and epoch count so "
                                                                "training can resume exactly (about twice the "
                                                                "model's size on disk)."}),
+                "save_to": (list(SAVE_ROOTS), {"default": SAVE_ROOTS[0],
+                                                "tooltip": "output = ComfyUI's output folder (for trying things); "
+                                                           "text_classifiers = its models/text_classifiers folder "
+                                                           "(for models you keep; extra_model_paths.yaml can "
+                                                           "point it elsewhere). Pt Load lists both."}),
             },
         }
 
@@ -51,10 +58,10 @@ class PtSaveClassificationModel:
     def VALIDATE_INPUTS(cls, filename_prefix=None):
         return validation(lambda: filename_prefix is None or split_prefix(filename_prefix))
 
-    def save(self, model, filename_prefix, save_training_state=False):
+    def save(self, model, filename_prefix, save_training_state=False, save_to=SAVE_ROOTS[0]):
         if not is_main_process():  # rank 1.. of a torchrun job: rank 0 saves the (identical) model
             return {"ui": {"text": ["saved by rank 0"]}, "result": ("",)}
-        saved = save_classifier(model, output_directory(), filename_prefix, save_training_state)
+        saved = save_classifier(model, save_root(save_to), filename_prefix, save_training_state)
         lines = [f"saved to {saved.folder}"] + saved.notes
         return {"ui": {"text": ["\n".join(lines)]}, "result": (str(saved.folder),)}
 
@@ -88,7 +95,8 @@ class PtLoadClassificationModel:
             "required": {
                 "saved_model": (_listed(), {"default": NO_CHOICE,
                                             "tooltip": "Saved classifiers found in ComfyUI's output folder and in "
-                                                       "models/text_classifiers."}),
+                                                       "its text_classifiers models folders (models/text_classifiers "
+                                                       "and any extra_model_paths.yaml adds)."}),
             },
             "optional": {
                 "path": ("STRING", {"default": "",

@@ -1,8 +1,9 @@
-"""Loss nodes: binary (one logit, sigmoid built in) and multi-class cross-entropy."""
+"""Loss nodes: binary (one logit, sigmoid built in), multi-class cross-entropy, and regression (MSE or Huber)."""
 
 from __future__ import annotations
 
-from ..modules.training.losses import REDUCTIONS, bce_spec, check_pos_weight, cross_entropy_spec, parse_class_weights
+from ..modules.training.losses import (REDUCTIONS, REGRESSION_KINDS, bce_spec, check_huber_delta, check_pos_weight,
+                                       cross_entropy_spec, parse_class_weights, regression_spec)
 from .widgets import category, validation
 
 
@@ -66,3 +67,28 @@ class PtnCrossEntropyLoss(_LossNode):
 
     def build(self, reduction, label_smoothing, class_weights=""):
         return (cross_entropy_spec(reduction, label_smoothing, class_weights),)
+
+
+class PtnMSELoss(_LossNode):
+    DESCRIPTION = ("Regression loss for a score per text (e.g. similarity 0-5): mean squared error, or Huber "
+                   "(squared near the target, linear beyond huber_delta: outliers pull less). Needs a model with "
+                   "num_outputs 1 and float labels; metrics become MSE, MAE, Pearson and Spearman.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "reduction": _reduction(),
+            "kind": (list(REGRESSION_KINDS), {"default": "mse",
+                                              "tooltip": "mse: mean squared error (usual, STS-B). huber: MSE for "
+                                                         "errors below huber_delta, absolute error above it."}),
+            "huber_delta": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 100.0, "step": 0.01,
+                                      "tooltip": "huber only: the error where the loss turns from squared to "
+                                                 "linear, in label units."}),
+        }}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, huber_delta=None):
+        return validation(lambda: check_huber_delta(huber_delta))
+
+    def build(self, reduction, kind, huber_delta):
+        return (regression_spec(reduction, kind, huber_delta),)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from ..modules.data.batching import check_batch_size
 from ..modules.host import resolve_device
 from ..modules.results.metrics import check_threshold
-from ..modules.results.prediction import (check_texts, parse_label_names, predict_texts, predictions_json,
-                                          predictions_text, split_texts)
+from ..modules.results.prediction import (check_texts, parse_label_names, predict_texts, predicted_labels,
+                                          predictions_json, predictions_text, split_texts)
 from . import widgets
 from .comfy_services import runtime_hooks
 from .widgets import category, validation
@@ -17,12 +17,14 @@ EXAMPLE_TEXTS = "A wonderful film with a moving story.\nBoring plot and wooden a
 class PtPredictClassificationModel:
     DESCRIPTION = ("Classifies new texts (one per line) with a trained model: label names and probabilities, as "
                    "text and as JSON. One-logit models use a sigmoid, multi-class models a softmax, multi-label "
-                   "models a sigmoid per label kept above the threshold.")
+                   "models a sigmoid per label kept above the threshold; regression models give their score. A "
+                   "model trained on pairs of texts takes one pair a line, the two texts separated by a tab.")
     CATEGORY = category("model")
     RETURN_TYPES = ("STRING", "STRING", "STRING")
     RETURN_NAMES = ("predictions", "labels", "json")
-    OUTPUT_TOOLTIPS = ("One line per text: predicted label (probability) and the text.",
-                       "The predicted label of each text, one per line (multi-label: comma-separated).",
+    OUTPUT_TOOLTIPS = ("One line per text: predicted label (probability) or score, and the text.",
+                       "The predicted label of each text, one per line (multi-label: comma-separated; regression: "
+                       "the score).",
                        "JSON list: per text its label(s), score(s) and every label's probability.")
     FUNCTION = "predict"
     OUTPUT_NODE = True
@@ -34,7 +36,9 @@ class PtPredictClassificationModel:
                 "model": ("PTMODEL", {"tooltip": "A trained model (trainer output) or a loaded one; it carries its "
                                                  "tokenizer and label names."}),
                 "texts": ("STRING", {"default": EXAMPLE_TEXTS, "multiline": True,
-                                     "tooltip": "Texts to classify, one per line (empty lines are skipped)."}),
+                                     "tooltip": "Texts to classify, one per line (empty lines are skipped). "
+                                                "For a model trained on pairs of texts: one pair a line, the two "
+                                                "texts separated by a tab."}),
                 "threshold": widgets.threshold("Binary and multi-label models: a label is predicted when its "
                                                "probability reaches this (strictly between 0 and 1). "
                                                "Multi-class models take the most probable class."),
@@ -66,5 +70,4 @@ class PtPredictClassificationModel:
         predictions = predict_texts(model, lines, threshold, parse_label_names(label_names), batch_size, target,
                                     strip_html_tags)
         text = predictions_text(predictions)
-        labels = "\n".join(", ".join(p.label) if isinstance(p.label, list) else p.label for p in predictions)
-        return {"ui": {"text": [text]}, "result": (text, labels, predictions_json(predictions))}
+        return {"ui": {"text": [text]}, "result": (text, predicted_labels(predictions), predictions_json(predictions))}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..modules.training.auto_batch import train_halving_batch_size
 from ..modules.training.early_stopping import METRICS
 from ..modules.training.loop import train_classifier
 from ..modules.training.optimizers import check_learning_rate
@@ -79,6 +80,10 @@ def _long_run_inputs() -> dict:
         "gradient_checkpointing": ("BOOLEAN", {"default": False,
                                                "tooltip": "Recompute the encoder's activations during backward: "
                                                           "far less GPU memory, about a third slower."}),
+        "auto_batch_size": ("BOOLEAN", {"default": False,
+                                        "tooltip": "On out of GPU memory, halve the train loader's batch_size and "
+                                                   "start the run again, down to 1 (the node shows the size that "
+                                                   "fit). One process only, not under torchrun."}),
     }
 
 
@@ -119,8 +124,10 @@ class PtTrainTransformerClassificationModel:
         hooks = runtime_hooks(settings.pop("unique_id", None))
         settings["resume"] = settings.get("resume") or "off"
         run_settings = TrainSettings(epochs=epochs, seed=seed, checkpoint_root=output_directory(), **settings)
-        result = train_classifier(model, train_loader, optimizer, loss_function, run_settings, val_loader,
-                                  lr_scheduler, hooks)
+        result = train_halving_batch_size(
+            lambda loader, once: train_classifier(model, loader, optimizer, loss_function, once, val_loader,
+                                                  lr_scheduler, hooks),
+            train_loader, run_settings)
         return _outputs(result)
 
 

@@ -207,6 +207,65 @@ def lora_run() -> Graph:
     return g
 
 
+MRPC_PAIRS = ("The company said its profits rose sharply last year.\tLast year the company's profits went up a lot, "
+              "it said.\n"
+              "The film opens in theatres on Friday.\tThe weather was cold and rainy all week.")
+STS_PAIRS = ("A man is playing a guitar.\tA man plays the guitar.\n"
+             "A woman is slicing an onion.\tTwo dogs run across a field.")
+
+
+def glue_pairs(subset: str, num_outputs: int, loss: str, prefix: str, texts: str, **loss_widgets) -> Graph:
+    """A GLUE task on pairs of texts (sentence1 + sentence2 from nyu-mll/glue) with Hugging Face's own head:
+    train on the train split, validate and evaluate on the validation split (GLUE's test labels are hidden),
+    save the folder (transformers.pipeline loads it) and predict new pairs, one a line, split by a tab."""
+    g = Graph()
+    name = g.node("PrimitiveString", (20, 300), "Model name", value="distilbert-base-uncased")
+    tok = g.node("HfTokenizerEncode", (380, 60), model_name="distilbert-base-uncased", max_length=128)
+    datasets = [g.node("PtvHfDatasetWithTokenEncode", (760, 20 + 330 * i), title, name="nyu-mll/glue", split=split,
+                       text_field="sentence1", strip_html=False, subset=subset, text_pair_field="sentence2")
+                for i, (title, split) in enumerate((("Train dataset", "train"), ("Validation dataset", "validation")))]
+    train_loader = g.node("PtDataLoader", (1140, 20), "Train loader", batch_size=32, shuffle=True)
+    val_loader = g.node("PtDataLoader", (1140, 330), "Validation loader", batch_size=64, shuffle=False)
+    model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased",
+                   num_outputs=num_outputs, head="hf_sequence_classification")
+    optim = g.node("PtoAdamW", (760, 680), learning_rate=3e-5)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 920), schedule="linear", warmup_ratio=0.1)
+    loss_id = g.node(loss, (1140, 620), **loss_widgets)
+    trainer = g.node("PtTrainTransformerClassificationModel", (1520, 200), epochs=3)
+    metrics = g.node("PreviewAny", (1900, 20), "Metrics")
+    evaluate = g.node("PtEvaluateClassificationModel", (1900, 300), "Evaluate")
+    eval_metrics = g.node("PreviewAny", (2280, 300), "Validation metrics")
+    save = g.node("PtSaveClassificationModel", (1900, 700), "Save model", filename_prefix=prefix)
+    predict = g.node("PtPredictClassificationModel", (2280, 700), "Predict", texts=texts)
+    g.link(name, 0, tok, "model_name")
+    g.link(name, 0, model, "model_name")
+    for dataset, loader in zip(datasets, (train_loader, val_loader)):
+        g.link(tok, 0, dataset, "encode")
+        g.link(dataset, 0, loader, "dataset")
+    for source, slot_name in ((model, "model"), (train_loader, "train_loader"), (optim, "optimizer"),
+                              (loss_id, "loss_function"), (val_loader, "val_loader"), (sched, "lr_scheduler")):
+        g.link(source, 0, trainer, slot_name)
+    g.link(trainer, 1, metrics, "source")
+    g.link(trainer, 0, evaluate, "model")
+    g.link(val_loader, 0, evaluate, "data")
+    g.link(evaluate, 0, eval_metrics, "source")
+    g.link(trainer, 0, save, "model")
+    g.link(trainer, 0, predict, "model")
+    return g
+
+
+def text_pair_mrpc() -> Graph:
+    """GLUE MRPC: is the second sentence a paraphrase of the first? Two classes (label 1 = paraphrase) read
+    from pairs of texts, cross-entropy, accuracy and F1 on the validation split."""
+    return glue_pairs("mrpc", 2, "PtnCrossEntropyLoss", "mrpc_distilbert", MRPC_PAIRS)
+
+
+def sts_regression() -> Graph:
+    """GLUE STS-B: how similar are two sentences, as a score from 0 to 5? Regression with one output and the
+    MSE loss; Pearson and Spearman correlation (GLUE's STS-B metrics), MSE and MAE on the validation split."""
+    return glue_pairs("stsb", 1, "PtnMSELoss", "stsb_distilbert", STS_PAIRS)
+
+
 WORKFLOWS = {
     "predict_after_training.json": predict_after_training,
     "save_load_predict.json": save_load_predict,
@@ -215,6 +274,8 @@ WORKFLOWS = {
     "distilbert_classification_2.json": lambda: pipeline("PtTrainFineTuneClassificationTransformerModel", 4,
                                                          freeze_pretrained_module_epochs=1),
     "ag_news_multiclass.json": multiclass_pipeline,
+    "text_pair_mrpc.json": text_pair_mrpc,
+    "sts_regression.json": sts_regression,
 }
 
 

@@ -26,6 +26,14 @@ class EncodedTextDataset:
     fingerprint: str = ""
     multi_label: bool = False
     source: Optional[dict] = None  # {"name", "subset", "split"} as given to the dataset node (the model card)
+    score_range: Optional[tuple[float, float]] = None  # float labels (lowest, highest): regression targets
+    fractional_labels: bool = False  # some float labels are not whole numbers: scores only, no class ids
+    text_pair_field: str = ""  # the second text of each row ("" = one text per row)
+
+    @property
+    def pairs(self) -> bool:
+        """Each row is a pair of texts (text_field and text_pair_field), encoded together."""
+        return bool(self.text_pair_field)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -35,6 +43,8 @@ class EncodedTextDataset:
         """Classes (single-label) or label slots (multi-label) the labels need."""
         if self.label_names:
             return len(self.label_names)
+        if self.fractional_labels:
+            return 1  # one score per text
         if self.multi_label and len(self.data):
             return len(self.data[0]["labels"])
         return max(self.label_values) + 1 if self.label_values else 0

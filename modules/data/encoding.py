@@ -48,6 +48,14 @@ class TokenEncoder:
     def vocab_size(self) -> int:
         return len(self.tokenizer)
 
+    # --- pairs of texts (sentence-pair tasks such as MRPC): kept apart from single-text encoding ---
+
+    def encode_pairs(self, texts: Sequence[str], pairs: Sequence[str]) -> Any:
+        """Encode (text, pair) rows as one sequence each ([CLS] a [SEP] b [SEP]); too long a row
+        loses tokens from the longer of its two texts first."""
+        return self.tokenizer(list(texts), list(pairs), truncation="longest_first" if self.truncation else False,
+                              max_length=self.max_length, padding=False, return_attention_mask=True)
+
 
 def tokenizer_fingerprint(tokenizer: Any, max_length: int, truncation: bool) -> str:
     """Same fingerprint <=> same token ids for the same text."""

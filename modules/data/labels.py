@@ -4,7 +4,9 @@ Rules, chosen so every split of one dataset maps the same way:
 - integer labels (and a `datasets.ClassLabel`) are their own ids; ClassLabel names are kept;
 - text labels are sorted and numbered: names `["neg", "pos"]` give ids 0 and 1;
 - a column of lists is multi-label: each row becomes a multi-hot vector with one
-  slot per label.
+  slot per label;
+- a column of floats holds scores: a regression loss learns them as they are; whole
+  numbers (0.0, 1.0) also work as class ids, fractions (3.8) only as scores.
 A split that lacks some labels (a small test slice) numbers its names differently,
 so datasets are aligned by name to the model's labels before training or evaluation
 (`align_labels`); a name the model never saw is an error.
@@ -33,6 +35,8 @@ class LabelScheme:
     names: Optional[tuple[str, ...]]
     values: tuple[int, ...]  # the ids that occur in the column
     from_text: bool = False  # names were made from text labels (not a ClassLabel)
+    score_range: Optional[tuple[float, float]] = None  # (lowest, highest) of a float column: scores
+    fractional: bool = False  # some scores are not whole numbers: stored as floats, no class ids
 
     @property
     def width(self) -> int:
@@ -43,10 +47,13 @@ class LabelScheme:
 
     @property
     def fingerprint(self) -> str:
-        return f"{int(self.multi_label)}|{self.width}|{'/'.join(self.names or ())}|{int(self.from_text)}"
+        scores = f"|scores{int(self.fractional)}" if self.score_range is not None else ""
+        return f"{int(self.multi_label)}|{self.width}|{'/'.join(self.names or ())}|{int(self.from_text)}{scores}"
 
     def converter(self) -> Callable[[Any], Any]:
         """Raw column value -> id (single-label) or multi-hot list (multi-label)."""
+        if self.fractional:
+            return float
         index = {name: i for i, name in enumerate(self.names)} if self.from_text else None
 
         def to_id(value: Any) -> int:
@@ -104,6 +111,22 @@ def _check_one_kind(names: Sequence[str], where: str) -> None:
         )
 
 
+_FLOAT_TYPES = ("float16", "float32", "float64")
+
+
+def _scores(values: Sequence[float], where: str) -> LabelScheme:
+    """A float column: scores for a regression loss (NaN refused); whole numbers also serve as class ids."""
+    numbers = [float(v) for v in values]
+    if any(v != v for v in numbers):
+        raise UserInputError(f"{where} has NaN (missing) scores; fill or drop those rows")
+    fractional = any(not v.is_integer() for v in numbers)
+    ints = () if fractional else tuple(sorted({int(v) for v in numbers}))
+    if ints and ints[0] < 0:
+        ints = ()  # negative whole scores: no class ids, but a regression can learn them
+        fractional = True
+    return LabelScheme(False, None, ints, score_range=(min(numbers), max(numbers)), fractional=fractional)
+
+
 def inspect_labels(data: Any, dataset_name: str, label_field: str) -> LabelScheme:
     """Read a label column's kind and values; refuse only labels that cannot work."""
     feature = data.features[label_field]
@@ -119,6 +142,8 @@ def inspect_labels(data: Any, dataset_name: str, label_field: str) -> LabelSchem
             raise UserInputError(f"{where} has blank text labels; fill or drop those rows")
         _check_one_kind(names, where)
         return LabelScheme(multi_label, names, tuple(range(len(names))), from_text=True)
+    if not multi_label and getattr(inner, "dtype", "") in _FLOAT_TYPES:
+        return _scores(values, where)
     if any(isinstance(v, float) and not float(v).is_integer() for v in values):
         raise UserInputError(
             f"{where} holds non-integer values {sorted(values)[:10]}; classification labels are integers "

@@ -46,7 +46,9 @@ def _part(dataset: EncodedTextDataset, rows: np.ndarray, role: str, fraction: fl
     values = (np.flatnonzero(labels.sum(axis=0)) if labels.ndim > 1 else np.unique(labels)).tolist()
     key = hashlib.sha256(f"{dataset.fingerprint}|{role}|{fraction}|{seed}".encode()).hexdigest()[:32]
     share = fraction if role == "validation" else 1 - fraction
-    return replace(dataset, data=data, label_values=[int(v) for v in values], fingerprint=key, from_cache=False,
+    scores = {} if dataset.score_range is None else {"score_range": (float(labels.min()), float(labels.max()))}
+    return replace(dataset, data=data, label_values=[] if dataset.fractional_labels else [int(v) for v in values],
+                   fingerprint=key, from_cache=False, **scores,
                    description=f"{dataset.description} ({role} part, {share:.0%}, seed {seed})")
 
 
@@ -71,6 +73,7 @@ def split_train_validation(dataset: EncodedTextDataset, validation_fraction: flo
                              "at least 2")
     labels = np.asarray(dataset.data.with_format("numpy")["labels"])
     rng = np.random.default_rng(seed)
+    stratify = stratify and not dataset.fractional_labels  # scores: no classes to stratify by
     val_rows = _validation_rows(labels, validation_fraction, rng, stratify)
     mask = np.ones(len(labels), dtype=bool)
     mask[val_rows] = False

@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..errors import UserInputError
+from ..node_names import TOKENIZER_NODE
 from .dataset import MODEL_INPUTS, EncodedTextDataset
 from .encoding import TokenEncoder
 from .file_checks import layout_for
@@ -28,9 +29,11 @@ _CACHE: "OrderedDict[str, EncodedTextDataset]" = OrderedDict()
 _CACHE_SIZE = 4
 
 
-def _check_columns(data: Any, name: str, text_field: str, label_field: str) -> None:
+def _check_columns(data: Any, name: str, text_field: str, label_field: str, pair_field: str = "") -> None:
     columns = list(data.column_names)
-    for role, column in (("text_field", text_field), ("label_field", label_field)):
+    roles = (("text_field", text_field), ("label_field", label_field)) + ((("text_pair_field", pair_field),)
+                                                                          if pair_field else ())
+    for role, column in roles:
         if column not in columns:
             raise UserInputError(
                 f"{role} '{column}' is not a column of dataset '{name}'; its columns are {columns}"
@@ -48,14 +51,14 @@ def _where_rows(rows: list[int], name: str, split: str) -> str:
     return f"in row{'s' if len(rows) > 1 else ''} {', '.join(str(r + 1) for r in shown)}{more} of split '{split}'"
 
 
-def check_texts(data: Any, name: str, split: str, text_field: str) -> Any:
+def check_texts(data: Any, name: str, split: str, text_field: str, role: str = "text_field") -> Any:
     """Texts that can be tokenized: numbers (a numeric column) are read as their text; empty, missing and
     non-text cells are refused with the lines they are on."""
     import datasets
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    where = f"text_field '{text_field}' of dataset '{name}'"
+    where = f"{role} '{text_field}' of dataset '{name}'"
     column = data.select_columns([text_field]).with_format("arrow")[:][text_field]
     kind = column.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
@@ -93,20 +96,40 @@ def _encoder_fingerprint(encoder: Callable) -> str:
         return uuid.uuid4().hex
 
 
+def text_columns(text_field: str | Sequence[str]) -> tuple[str, str]:
+    """(text column, pair column): `text_field` is one column name, or two for pairs of texts."""
+    if isinstance(text_field, str):
+        return text_field.strip(), ""
+    first, second = (list(text_field) + [""])[:2]
+    return first.strip(), (second or "").strip()
+
+
 def _encode_key(data: Any, encoder: TokenEncoder, text_field: str, label_field: str,
-                return_dict: bool, strip: bool, labels: LabelScheme) -> str:
+                return_dict: bool, strip: bool, labels: LabelScheme, pair_field: str = "") -> str:
     parts = [data._fingerprint, _encoder_fingerprint(encoder), text_field, label_field, str(return_dict),
              f"{strip}{STRIP_HTML_VERSION if strip else ''}", labels.fingerprint]
+    if pair_field:  # single-text keys stay as they were
+        parts.append(f"pair:{pair_field}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
+def _encode_texts(encoder: Callable, batch: dict, text_field: str, pair_field: str, return_dict: bool,
+                  strip: bool) -> Any:
+    def cleaned(column: str) -> list[str]:
+        return [strip_html(t) if strip else t for t in batch[column]]
+
+    if pair_field:
+        return encoder.encode_pairs(cleaned(text_field), cleaned(pair_field))
+    texts = cleaned(text_field)
+    return encoder(texts, return_dict=return_dict) if isinstance(encoder, TokenEncoder) else encoder(texts)
+
+
 def _batch_encoder(encoder: Callable, text_field: str, label_field: str, return_dict: bool,
-                   strip: bool, labels: LabelScheme) -> Callable[[dict], dict]:
+                   strip: bool, labels: LabelScheme, pair_field: str = "") -> Callable[[dict], dict]:
     to_label = labels.converter()
 
     def encode_batch(batch: dict) -> dict:
-        texts = [strip_html(t) if strip else t for t in batch[text_field]]
-        encoded = encoder(texts, return_dict=return_dict) if isinstance(encoder, TokenEncoder) else encoder(texts)
+        encoded = _encode_texts(encoder, batch, text_field, pair_field, return_dict, strip)
         if return_dict:
             out = {k: encoded[k] for k in MODEL_INPUTS if k in encoded}
         else:
@@ -124,32 +147,63 @@ def _batch_encoder(encoder: Callable, text_field: str, label_field: str, return_
     return encode_batch
 
 
-def encode_text_dataset(name: str, split: str, text_field: str, label_field: str, encoder: TokenEncoder,
-                        encode_return_dict: bool = True, strip_html_tags: bool = True,
+def _check_pair_encoder(encoder: Callable, pair_field: str) -> None:
+    """Pairs need the tokenizer node's encoder, with room for a pair's special tokens and two texts."""
+    if not pair_field:
+        return
+    if not hasattr(encoder, "encode_pairs"):
+        raise UserInputError(
+            f"text_pair_field '{pair_field}' needs the encode function of {TOKENIZER_NODE} (it encodes two texts "
+            "as one sequence); connect that node, or leave text_pair_field empty"
+        )
+    try:
+        special = encoder.tokenizer.num_special_tokens_to_add(pair=True)
+    except (AttributeError, NotImplementedError):
+        return
+    if encoder.max_length and encoder.max_length < special + 2:
+        raise UserInputError(
+            f"max_length {encoder.max_length} leaves no room for a pair of texts: the tokenizer adds {special} "
+            f"special tokens to every pair; use at least {special + 2} on {TOKENIZER_NODE} (128 suits sentence pairs)"
+        )
+
+
+def encode_text_dataset(name: str, split: str, text_field: str | Sequence[str], label_field: str,
+                        encoder: TokenEncoder, encode_return_dict: bool = True, strip_html_tags: bool = True,
                         subset: str = "") -> EncodedTextDataset:
+    """Tokenize a split once. `text_field` is a column, or (text column, pair column) for pairs of texts."""
+    text_field, pair_field = text_columns(text_field)
+    if pair_field and pair_field == text_field:
+        raise UserInputError(f"text_pair_field '{pair_field}' is the text_field too; give the column of the second "
+                             "texts (e.g. sentence2 with text_field sentence1), or leave it empty")
+    _check_pair_encoder(encoder, pair_field)
     data = load_split(name, split, subset)
     description = f"{name}{':' + subset if subset else ''}[{split}]"
     source = {"name": name, "subset": subset, "split": split}
     if len(data) == 0:
         raise UserInputError(f"dataset '{name}' split '{split}' is empty; choose a split or slice that has rows")
-    _check_columns(data, name, text_field, label_field)
+    _check_columns(data, name, text_field, label_field, pair_field)
     data = check_texts(data, name, split, text_field)
+    if pair_field:
+        data = check_texts(data, name, split, pair_field, "text_pair_field")
     labels = inspect_labels(data, name, label_field)
     label_values = list(labels.values)
     label_names = list(labels.names) if labels.names is not None else None
     if labels.from_text:
         log.info("text labels of %s numbered in sorted order: %s", description,
                  ", ".join(f"{i}={n}" for i, n in enumerate(label_names[:20])))
-    key = _encode_key(data, encoder, text_field, label_field, encode_return_dict, strip_html_tags, labels)
+    key = _encode_key(data, encoder, text_field, label_field, encode_return_dict, strip_html_tags, labels,
+                      pair_field)
+    label_kind = {"multi_label": labels.multi_label, "source": source, "score_range": labels.score_range,
+                  "fractional_labels": labels.fractional, "text_pair_field": pair_field}
     cached = _CACHE.get(key)
     if cached is not None:
         _CACHE.move_to_end(key)
         log.info("reusing the tokenized %s (%d rows) from this session's cache", description, len(cached))
         return EncodedTextDataset(cached.data, encoder, label_values, label_names, description, True, key,
-                                  multi_label=labels.multi_label, source=source)
+                                  **label_kind)
 
     tokenized = data.map(
-        _batch_encoder(encoder, text_field, label_field, encode_return_dict, strip_html_tags, labels),
+        _batch_encoder(encoder, text_field, label_field, encode_return_dict, strip_html_tags, labels, pair_field),
         batched=True, batch_size=1000, remove_columns=data.column_names, new_fingerprint=key,
         desc=f"Tokenizing {description}",
     )
@@ -162,7 +216,7 @@ def encode_text_dataset(name: str, split: str, text_field: str, label_field: str
                 f"{max_length}; turn truncation on"
             )
     result = EncodedTextDataset(tokenized, encoder, label_values, label_names, description, False, key,
-                                multi_label=labels.multi_label, source=source)
+                                **label_kind)
     _CACHE[key] = result
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

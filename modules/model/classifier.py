@@ -22,6 +22,7 @@ from .network import ClassifierNetwork
 
 SINGLE_LABEL = "single_label_classification"  # Hugging Face's problem_type names
 MULTI_LABEL = "multi_label_classification"
+REGRESSION = "regression"  # one raw score per text (Hugging Face's name too)
 
 
 @dataclass
@@ -59,13 +60,14 @@ class TextClassifier:
     base_model_name: str = ""  # the pretrained model it was fine-tuned from ("" = model_name)
     tokenizer: Optional[Any] = None  # attached by training or loading; an untrained model has none
     label_names: Optional[list[str]] = None  # None: integer labels, whose ids are their names
-    problem_type: Optional[str] = None  # SINGLE_LABEL or MULTI_LABEL, set by training or loading
+    problem_type: Optional[str] = None  # SINGLE_LABEL, MULTI_LABEL or REGRESSION, set by training or loading
     max_length: Optional[int] = None  # the tokenizer's max_length during training
     lora: Optional[dict] = None  # LoRA settings once adapters wrap the encoder (lora.py)
     history: list[dict] = field(default_factory=list)  # metrics per epoch, over every run
     training_settings: dict = field(default_factory=dict)  # recipes and settings of the last run
     training_state: Optional[TrainingState] = None  # captured after training: Save can write it
     resume_state: Optional[TrainingState] = None  # set by Load: the next trainer continues from it
+    text_pairs: bool = False  # reads pairs of texts (trained with a text_pair_field), set by training or loading
 
     # --- what the network says ------------------------------------------------------------------
 
@@ -93,7 +95,10 @@ class TextClassifier:
 
     @property
     def output_kind(self) -> str:
-        """binary (one logit), multi_label (several sigmoid outputs) or multi_class (softmax)."""
+        """binary (one logit), multi_label (several sigmoid outputs), multi_class (softmax) or regression
+        (one raw score)."""
+        if self.problem_type == REGRESSION:
+            return "regression"
         if self.num_outputs == 1:
             return "binary"
         return "multi_label" if self.problem_type == MULTI_LABEL else "multi_class"
@@ -104,6 +109,8 @@ class TextClassifier:
         outputs = self.num_outputs
         names = list(override) if override else self.label_names
         source = source if override else "model's label names"
+        if self.problem_type == REGRESSION:
+            return [str(names[0])] if names and len(names) == 1 else ["score"]
         if not names:
             return ["0", "1"] if outputs == 1 else [str(i) for i in range(outputs)]
         names = [str(n) for n in names]
@@ -138,7 +145,9 @@ class TextClassifier:
     def describe(self) -> str:
         """What a Load node shows: head, labels, base model, epochs trained, LoRA, resume point."""
         names = ", ".join(self.label_names[:20]) if self.label_names else "integer labels"
-        lines = [f"head: {self.head_type}, outputs: {self.num_outputs} ({names})",
+        names = "a score per text (regression)" if self.problem_type == REGRESSION else names
+        inputs = ", reads pairs of texts (tab-separated in Predict)" if self.text_pairs else ""
+        lines = [f"head: {self.head_type}, outputs: {self.num_outputs} ({names}){inputs}",
                  f"base model: {self.base_model}", f"epochs trained: {len(self.history)}"]
         if self.lora:
             lines.append(f"LoRA adapters: r {self.lora['r']} on {', '.join(self.lora['target_modules'])}")

@@ -18,18 +18,22 @@ from ..data.batching import TextDataLoader
 from ..data.dataset import EncodedTextDataset
 from ..errors import UserInputError
 from ..host import RuntimeHooks, resolve_device
-from ..model.classifier import MULTI_LABEL, TextClassifier
+from ..model.classifier import MULTI_LABEL, REGRESSION, TextClassifier
 from ..precision import choose_precision
 from ..training.eval_pass import evaluate
-from ..training.fit_checks import align_for_model, check_labels_fit, check_loss_weights, check_tokenizer_fits
+from ..training.fit_checks import (align_for_model, check_labels_fit, check_loss_weights, check_text_inputs,
+                                   check_tokenizer_fits)
 from ..training.losses import LossSpec, resolve_auto_weights
-from .metrics import ClassificationReport, classification_report
+from .metrics import ClassificationReport, RegressionReport, classification_report, regression_report
 
 log = logging.getLogger(__name__)
 
 
 def default_loss(model: TextClassifier, data: EncodedTextDataset) -> LossSpec:
-    """The loss a model was most likely trained with: BCE for one logit or multi-label, else cross-entropy."""
+    """The loss a model was most likely trained with: MSE for regression, BCE for one logit or multi-label, else
+    cross-entropy."""
+    if model.problem_type == REGRESSION:
+        return LossSpec("mse")
     if model.num_outputs == 1 or data.multi_label or model.problem_type == MULTI_LABEL:
         return LossSpec("bce_with_logits")
     return LossSpec("cross_entropy")
@@ -42,6 +46,7 @@ def _checked_loader(model: TextClassifier, loader: TextDataLoader,
     loss_spec = loss_spec or default_loss(model, dataset)
     check_loss_weights(model, loss_spec)
     check_tokenizer_fits(model, dataset)
+    check_text_inputs(model, dataset, "evaluation")
     check_labels_fit(model, dataset, loss_spec, "evaluation")
     loss_spec = resolve_auto_weights(loss_spec, dataset, model.num_outputs)
     if dataset is not loader.dataset:
@@ -60,8 +65,9 @@ def _network_on(model: TextClassifier, device: torch.device, hooks: RuntimeHooks
 def evaluate_classifier(model: TextClassifier, data: TextDataLoader | EncodedTextDataset,
                         loss_spec: Optional[LossSpec] = None, threshold: float = 0.5, device: str = "auto",
                         hooks: Optional[RuntimeHooks] = None, batch_size: int = 32,
-                        precision: str = "auto") -> ClassificationReport:
-    """Full metrics of `model` on labelled data (a loader, or a dataset batched here)."""
+                        precision: str = "auto") -> ClassificationReport | RegressionReport:
+    """Full metrics of `model` on labelled data (a loader, or a dataset batched here); a regression model gets
+    MSE, MAE, Pearson and Spearman."""
     hooks = hooks or RuntimeHooks()
     loader = data if isinstance(data, TextDataLoader) else TextDataLoader(data, batch_size, shuffle=False)
     loader, loss_spec = _checked_loader(model, loader, loss_spec)
@@ -80,7 +86,10 @@ def evaluate_classifier(model: TextClassifier, data: TextDataLoader | EncodedTex
     if result.logits is None:
         raise UserInputError(f"the evaluation data {loader.dataset.description} has no rows; choose a split with rows")
     names = loader.dataset.label_names or model.label_names
-    report = classification_report(result.logits, result.labels, threshold, names, loss=result.loss)
+    if loss_spec.is_regression:
+        report = regression_report(result.logits, result.labels, loss=result.loss)
+    else:
+        report = classification_report(result.logits, result.labels, threshold, names, loss=result.loss)
     log.info("evaluated %s on %s: %s", model.model_name, loader.dataset.description,
              ", ".join(f"{k} {v:.4f}" for k, v in report.headline().items()))
     return report

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from ..errors import UserInputError
-from ..model.classifier import MULTI_LABEL, SINGLE_LABEL, TextClassifier, TrainingState
+from ..model.classifier import MULTI_LABEL, REGRESSION, SINGLE_LABEL, TextClassifier, TrainingState
 from ..model.hf_head import HfSequenceNetwork, load_sequence_model
 from ..model.linear_head import LinearHeadNetwork
 from ..model.lora import restore_lora
@@ -22,6 +22,8 @@ from .saved_folder import (FORMAT, FORMAT_VERSION, HEAD_FILE, HISTORY_FILE, MANI
                            STATE_FILE)
 
 log = logging.getLogger(__name__)
+
+_PROBLEM_TYPES = {"multi_label": MULTI_LABEL, "regression": REGRESSION}  # classifier.json's output kinds
 
 
 def _read_manifest(folder: Path) -> dict:
@@ -131,7 +133,8 @@ def load_classifier(path: str | Path, restore_training_state: bool = True) -> Te
     model = TextClassifier(
         network=network, model_name=name, base_model_name=manifest.get("base_model") or name,
         tokenizer=load_tokenizer(name), max_length=manifest.get("max_length"), lora=manifest.get("lora") or None,
-        problem_type=MULTI_LABEL if manifest.get("problem_type") == "multi_label" else SINGLE_LABEL,
+        problem_type=_PROBLEM_TYPES.get(manifest.get("problem_type"), SINGLE_LABEL),
+        text_pairs=bool(manifest.get("text_pairs", False)),  # folders saved before pairs hold single texts
         history=list(_read_json(folder / HISTORY_FILE, [])),
         training_settings=_read_json(folder / SETTINGS_FILE, {}))
     names = manifest.get("label_names")

@@ -192,3 +192,68 @@ def classification_report(logits: torch.Tensor, labels: torch.Tensor, threshold:
         report = _single_label(logits_np, labels_np, threshold, label_names)
     report.loss = loss
     return report
+
+
+# --- regression: one score per text -----------------------------------------------------------------
+
+@dataclass
+class RegressionReport:
+    """Metrics of a score-predicting model, named as GLUE's STS-B reports them (Pearson and Spearman)."""
+
+    count: int
+    mse: float
+    mae: float
+    pearson: Optional[float]  # None when the predictions or the labels are all equal (undefined)
+    spearman: Optional[float]
+    loss: Optional[float] = None
+    label_range: tuple[float, float] = (0.0, 0.0)
+    prediction_range: tuple[float, float] = (0.0, 0.0)
+    task: str = "regression"
+    points: list = field(default_factory=list, repr=False)  # up to 2000 (true, predicted) for the plot; not in JSON
+
+    def headline(self) -> dict:
+        keys = ("mse", "mae", "pearson", "spearman", "loss")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+    def as_dict(self) -> dict:
+        row = asdict(self)
+        row.pop("points")
+        return row
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2, allow_nan=False, default=_json_safe)
+
+    def summary(self) -> str:
+        low, high = self.label_range
+        lines = [f"regression, {self.count} texts (labels {low:g} to {high:g}, predictions "
+                 f"{self.prediction_range[0]:.3g} to {self.prediction_range[1]:.3g})"]
+        lines += [f"{key}: {value:.4f}" for key, value in self.headline().items()]
+        return "\n".join(lines)
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties sharing their average rank (scipy.stats.rankdata's default)."""
+    order = np.argsort(values, kind="mergesort")
+    _, first, counts = np.unique(values[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(values), dtype=float)
+    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)
+    return ranks
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> Optional[float]:
+    """Pearson's r; None when either side is constant (scipy gives NaN and a warning)."""
+    dx, dy = x - x.mean(), y - y.mean()
+    scale = math.sqrt(float((dx * dx).sum()) * float((dy * dy).sum()))
+    return float((dx * dy).sum() / scale) if scale > 0 else None
+
+
+def regression_report(scores: torch.Tensor, labels: torch.Tensor, loss: Optional[float] = None) -> RegressionReport:
+    """MSE, MAE, Pearson and Spearman (Pearson of the average ranks) of predicted against true scores."""
+    x = scores.detach().cpu().double().numpy().reshape(-1)
+    y = labels.detach().cpu().double().numpy().reshape(-1)
+    errors = x - y
+    return RegressionReport(
+        count=len(y), mse=float((errors ** 2).mean()), mae=float(np.abs(errors).mean()), pearson=pearson(x, y),
+        spearman=pearson(average_ranks(x), average_ranks(y)), loss=loss,
+        label_range=(float(y.min()), float(y.max())), prediction_range=(float(x.min()), float(x.max())),
+        points=[(float(a), float(b)) for a, b in zip(y[:2000], x[:2000])])

@@ -24,6 +24,14 @@ classifier(["{example}"], top_k=None, truncation=True)
 ```
 """
 
+_PAIR_PIPELINE_USE = """```python
+from transformers import pipeline
+
+classifier = pipeline("text-classification", model="{folder}")
+classifier({{"text": "{example}", "text_pair": "{example_pair}"}}, top_k=None, truncation=True)
+```
+"""
+
 _LINEAR_USE = """This folder uses the node pack's own head (a dropout + linear layer on the
 encoder's {pooling} vector). Transformers has no class for that head, so
 `pipeline("text-classification", model=...)` would load the encoder with a new, untrained
@@ -35,7 +43,7 @@ from hf_text_finetune.modules.results.loading import load_classifier
 from hf_text_finetune.modules.results.prediction import predict_texts
 
 model = load_classifier("{folder}")
-predict_texts(model, ["{example}"])
+predict_texts(model, [{example_input}])
 ```
 
 To get a folder that `pipeline` loads, build the model with head `hf_sequence_classification`
@@ -85,14 +93,29 @@ def card_data(manifest: dict, history: list[dict], folder_name: str, settings: d
         eval_results=_eval_results(metrics, datasets) or None)
 
 
+_EXAMPLE_PAIR = ("The company said profits rose.", "Profits went up, the company said.")
+
+
 def _usage(manifest: dict, folder_name: str) -> list[str]:
     names, example = manifest["output_labels"], "a wonderful film"
+    pairs = bool(manifest.get("text_pairs"))
     if manifest["head_type"] != "hf_sequence_classification":
-        return [_LINEAR_USE.format(folder=folder_name, example=example, pooling=manifest.get("pooling", "cls"),
-                                   load_node=LOAD_NODE)]
-    lines = ["The head is Hugging Face's own sequence-classification head, so transformers loads it:", "",
-             _PIPELINE_USE.format(folder=folder_name, example=example)]
-    if manifest["problem_type"] == "binary":
+        example_input = repr(_EXAMPLE_PAIR) if pairs else f'"{example}"'
+        return [_LINEAR_USE.format(folder=folder_name, example_input=example_input,
+                                   pooling=manifest.get("pooling", "cls"), load_node=LOAD_NODE)]
+    lines = ["The head is Hugging Face's own sequence-classification head, so transformers loads it:", ""]
+    if pairs:
+        lines += [_PAIR_PIPELINE_USE.format(folder=folder_name, example=_EXAMPLE_PAIR[0],
+                                            example_pair=_EXAMPLE_PAIR[1]),
+                  "The model reads pairs of texts: give each as `{\"text\": first, \"text_pair\": second}` "
+                  "(a list of such dicts for several). In the Predict node, one pair a line, the two texts "
+                  "separated by a tab.", ""]
+    else:
+        lines.append(_PIPELINE_USE.format(folder=folder_name, example=example))
+    if manifest["problem_type"] == "regression":
+        lines += ["The model predicts a score (regression, `problem_type: regression` in `config.json`): the "
+                  "pipeline's score is the raw predicted value, with no sigmoid or softmax applied.", ""]
+    elif manifest["problem_type"] == "binary":
         lines += [f"The model has one output (sigmoid): the pipeline's score is the probability of "
                   f"`{names[-1]}`; below 0.5 the prediction is `{names[0]}`.", ""]
     return lines
@@ -113,13 +136,19 @@ def _files(manifest: dict) -> list[str]:
     return lines + [""]
 
 
+def _task(manifest: dict) -> str:
+    names = manifest["output_labels"]
+    task = ("regression: one score per text" if manifest["problem_type"] == "regression" else
+            f"{manifest['problem_type'].replace('_', '-')} classification over {len(names)} labels "
+            f"({', '.join(map(str, names[:20]))})")
+    return task + (", reading pairs of texts" if manifest.get("text_pairs") else "")
+
+
 def model_card(manifest: dict, history: list[dict], folder_name: str, settings: Optional[dict] = None) -> str:
     """README.md of a saved folder: metadata from `card_data`, then how to use it and what it holds."""
-    names = manifest["output_labels"]
     lines = ["", f"# {folder_name}", "",
              f"A text classifier fine-tuned from `{manifest.get('base_model', '?')}` with the HF Text Fine-Tune "
-             f"ComfyUI nodes: {manifest['problem_type'].replace('_', '-')} classification over "
-             f"{len(names)} labels ({', '.join(map(str, names[:20]))}).", ""]
+             f"ComfyUI nodes: {_task(manifest)}.", ""]
     if manifest.get("lora"):
         lora = manifest["lora"]
         lines += [f"Trained with LoRA (r {lora['r']}, alpha {lora['alpha']}, on {', '.join(lora['target_modules'])}): "

@@ -66,7 +66,7 @@ def _finish_axis(ax: Any, drew: bool, ylabel: str, bounded: bool) -> None:
 
 def render_training_curves(history: Sequence[dict], step_losses: Sequence[tuple[float, float]] = (),
                            title: str = "") -> Any:
-    """Loss (left) and accuracy (right) per epoch as a PIL image, 800 x 320 pixels.
+    """Loss (left) and accuracy (right; Pearson for regression) per epoch as a PIL image, 800 x 320 pixels.
 
     `history` holds per-epoch dicts (epoch, train_loss, val_loss, val_accuracy,
     train_accuracy); `step_losses` optional (fractional epoch, windowed train loss)
@@ -81,14 +81,16 @@ def render_training_curves(history: Sequence[dict], step_losses: Sequence[tuple[
                          **marker)
     drew_loss |= _series(loss_ax, zip(epochs, (r.get("val_loss") for r in history)), "validation", _VAL, hidden,
                          **marker)
-    drew_acc = _series(acc_ax, zip(epochs, (r.get("train_accuracy") for r in history)), "train", _TRAIN, hidden,
-                       **marker)
-    drew_acc |= _series(acc_ax, zip(epochs, (r.get("val_accuracy") for r in history)), "validation", _VAL,
-                        hidden, **marker)
+    scores = any(r.get("val_pearson") is not None for r in history)  # regression: Pearson instead of accuracy
+    right = "Pearson" if scores else "accuracy"
+    drew_acc = False if scores else _series(acc_ax, zip(epochs, (r.get("train_accuracy") for r in history)),
+                                            "train", _TRAIN, hidden, **marker)
+    drew_acc |= _series(acc_ax, zip(epochs, (r.get("val_pearson" if scores else "val_accuracy") for r in history)),
+                        "validation", _VAL, hidden, **marker)
     _finish_axis(loss_ax, drew_loss, "loss", bounded=False)
-    _finish_axis(acc_ax, drew_acc, "accuracy", bounded=True)
+    _finish_axis(acc_ax, drew_acc, right, bounded=not scores)
     loss_ax.set_title("loss", fontsize=10)
-    acc_ax.set_title("accuracy", fontsize=10)
+    acc_ax.set_title(right, fontsize=10)
     note = f" ({hidden[0]} NaN/inf values not drawn)" if hidden[0] else ""
     if title or note:
         figure.suptitle(f"{title}{note}", fontsize=10)
@@ -142,8 +144,30 @@ def render_multilabel_confusion(confusion: Sequence, label_names: Sequence[str],
     return figure_to_image(figure)
 
 
+def render_regression_scatter(points: Sequence[tuple[float, float]], title: str = "") -> Any:
+    """Predicted against true scores (up to the report's 2000 points), with the diagonal of perfect predictions."""
+    figure = new_figure(5.5, 5)
+    ax = figure.subplots()
+    truth = np.asarray([p[0] for p in points], dtype=float)
+    predicted = np.asarray([p[1] for p in points], dtype=float)
+    if len(truth):
+        ax.scatter(truth, predicted, s=8, alpha=0.5, color=_TRAIN)
+        low, high = float(min(truth.min(), predicted.min())), float(max(truth.max(), predicted.max()))
+        ax.plot([low, high], [low, high], color=_VAL, linewidth=1, label="perfect")
+        ax.legend(fontsize=8, loc="best")
+    ax.set_xlabel("true score")
+    ax.set_ylabel("predicted score")
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title or "predicted against true", fontsize=10)
+    return figure_to_image(figure)
+
+
 def render_report_confusion(report: Any) -> Any:
-    """The confusion picture that fits a ClassificationReport's task."""
+    """The confusion picture that fits a ClassificationReport's task (a scatter plot for regression)."""
+    if report.task == "regression":
+        pearson, spearman = ("n/a" if v is None else f"{v:.3f}" for v in (report.pearson, report.spearman))
+        return render_regression_scatter(report.points, f"regression: MSE {report.mse:.3f}, Pearson {pearson}, "
+                                                        f"Spearman {spearman}")
     title = f"{report.task}: accuracy {report.accuracy:.1%}, f1 {report.f1:.1%} ({report.average})"
     if report.task == "multilabel":
         return render_multilabel_confusion(report.confusion, report.label_names, title)

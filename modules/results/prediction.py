@@ -3,7 +3,9 @@
 The output function follows the task: one logit is a binary model (sigmoid gives the
 probability of the second label), several logits trained with cross-entropy are one
 label out of N (softmax), several trained with BCE are multi-label (a sigmoid per
-label, each label kept when its probability reaches the threshold).
+label, each label kept when its probability reaches the threshold). A regression
+model gives its raw score. A model trained on pairs of texts reads pairs: in the Predict
+node's text, one pair a line with the two texts separated by a tab.
 """
 
 from __future__ import annotations
@@ -28,9 +30,47 @@ log = logging.getLogger(__name__)
 @dataclass
 class Prediction:
     text: str
-    label: Union[str, list[str]]  # a list for multi-label models
-    score: Union[float, list[float]]  # probability of the label(s)
-    probabilities: dict[str, float] = field(default_factory=dict)
+    label: Union[str, list[str]]  # a list for multi-label models; "score" (or its name) for regression
+    score: Union[float, list[float]]  # probability of the label(s); regression: the predicted score
+    probabilities: dict[str, float] = field(default_factory=dict)  # empty for regression
+    text_pair: Optional[str] = None  # the second text of a pair model's input
+
+    def as_dict(self) -> dict:
+        row = asdict(self)
+        if self.text_pair is None:
+            row.pop("text_pair")
+        return row
+
+
+PAIR_SEPARATOR = "\t"
+Inputs = Sequence[Union[str, tuple[str, str]]]
+
+
+def _lines(numbers: list[int]) -> str:
+    shown = ", ".join(str(n) for n in numbers[:10])
+    return f"line{'s' if len(numbers) > 1 else ''} {shown}{' and more' if len(numbers) > 10 else ''}"
+
+
+def text_inputs(model: TextClassifier, texts: Inputs) -> tuple[list[str], Optional[list[str]]]:
+    """(first texts, second texts or None): a pair model needs two texts per item, a (text, pair) tuple or
+    one string with a tab between them; a single-text model refuses a tab (it would read it as one text)."""
+    items = [tuple(t) if isinstance(t, (tuple, list)) else tuple(t.split(PAIR_SEPARATOR, 1)) for t in texts]
+    if model.text_pairs:
+        missing = [i + 1 for i, item in enumerate(items) if len(item) != 2 or not all(p.strip() for p in item)]
+        if missing:
+            raise UserInputError(
+                f"this model reads pairs of texts, but {_lines(missing)} of the texts do not hold two texts "
+                "separated by a tab; write each pair on one line as: first text<TAB>second text"
+            )
+        return [a.strip() for a, _ in items], [b.strip() for _, b in items]
+    paired = [i + 1 for i, item in enumerate(items) if len(item) != 1]
+    if paired:
+        raise UserInputError(
+            f"{_lines(paired)} of the texts hold a tab, which separates the two texts of a pair, but this model "
+            "reads single texts; remove the tab (or replace it by a space), or use a model trained with a "
+            "text_pair_field"
+        )
+    return [item[0] for item in items], None
 
 
 def parse_label_names(text: str) -> Optional[list[str]]:
@@ -52,8 +92,9 @@ def split_texts(text: str) -> list[str]:
 
 @torch.no_grad()
 def predict_logits(model: TextClassifier, texts: Sequence[str], batch_size: int = 32,
-                   device: Optional[torch.device] = None) -> torch.Tensor:
-    """Raw logits, batch by batch; the network comes back on its own device and in its own mode."""
+                   device: Optional[torch.device] = None, pairs: Optional[Sequence[str]] = None) -> torch.Tensor:
+    """Raw logits, batch by batch (`pairs`: each text's second text, for a pair model); the network comes back
+    on its own device and in its own mode."""
     model.require_tokenizer()
     check_batch_size(batch_size)
     tokenizer, network = model.tokenizer, model.network
@@ -68,7 +109,8 @@ def predict_logits(model: TextClassifier, texts: Sequence[str], batch_size: int 
     try:
         chunks = []
         for start in range(0, len(texts), batch_size):
-            batch = tokenizer(list(texts[start:start + batch_size]), truncation=max_length is not None,
+            second = list(pairs[start:start + batch_size]) if pairs is not None else None
+            batch = tokenizer(list(texts[start:start + batch_size]), second, truncation=max_length is not None,
                               max_length=max_length, padding=True, return_tensors="pt")
             inputs = {k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}
             chunks.append(network(**inputs).float().cpu())
@@ -89,18 +131,31 @@ def probabilities_from_logits(logits: torch.Tensor, kind: str) -> torch.Tensor:
     return torch.softmax(logits, dim=-1)
 
 
-def predict_texts(model: TextClassifier, texts: Sequence[str], threshold: float = 0.5,
+def _scores(texts: list[str], pairs: Optional[list[str]], values: torch.Tensor, name: str) -> list[Prediction]:
+    seconds = pairs if pairs is not None else [None] * len(texts)
+    return [Prediction(text, name, float(v), {}, pair) for text, pair, v in zip(texts, seconds, values.reshape(-1))]
+
+
+def predict_texts(model: TextClassifier, texts: Inputs, threshold: float = 0.5,
                   label_names: Optional[Sequence[str]] = None, batch_size: int = 32,
                   device: Optional[torch.device] = None, strip_html_tags: bool = False) -> list[Prediction]:
-    """Label(s) and probabilities for each text. The threshold decides binary and multi-label models."""
+    """Label(s) and probabilities for each text (a regression model: its score). The threshold decides binary
+    and multi-label models. A pair model takes (text, pair) tuples or tab-separated strings."""
     check_threshold(threshold)
     model.require_tokenizer()
     kind = model.output_kind
     names = model.output_labels(label_names)
     if not texts:
         raise UserInputError("there are no texts to classify; give one text per line")
-    cleaned = [strip_html(t) if strip_html_tags else t for t in texts]
-    probs = probabilities_from_logits(predict_logits(model, cleaned, batch_size, device), kind).tolist()
+    texts, pairs = text_inputs(model, texts)
+
+    def cleaned(items: Optional[list[str]]) -> Optional[list[str]]:
+        return [strip_html(t) if strip_html_tags else t for t in items] if items is not None else None
+
+    logits = predict_logits(model, cleaned(texts), batch_size, device, cleaned(pairs))
+    if kind == "regression":
+        return _scores(texts, pairs, logits, names[0])
+    probs = probabilities_from_logits(logits, kind).tolist()
     results = []
     for text, row in zip(texts, probs):
         table = {name: float(p) for name, p in zip(names, row)}
@@ -113,6 +168,8 @@ def predict_texts(model: TextClassifier, texts: Sequence[str], threshold: float 
         else:
             index = max(range(len(row)), key=row.__getitem__)
             results.append(Prediction(text, names[index], float(row[index]), table))
+    for result, pair in zip(results, pairs or ()):
+        result.text_pair = pair
     return results
 
 
@@ -127,11 +184,24 @@ def predictions_text(predictions: Sequence[Prediction]) -> str:
     for p in predictions:
         if isinstance(p.label, list):
             shown = ", ".join(f"{n} ({s:.3f})" for n, s in zip(p.label, p.score)) or "(no label above threshold)"
+        elif not p.probabilities:  # regression: the score itself
+            shown = f"{p.label} {p.score:.4f}"
         else:
             shown = f"{p.label} ({p.score:.3f})"
-        lines.append(f"{shown}: {_short(p.text)}")
+        text = _short(p.text) if p.text_pair is None else f"{_short(p.text, 40)} | {_short(p.text_pair, 40)}"
+        lines.append(f"{shown}: {text}")
     return "\n".join(lines)
 
 
+def predicted_labels(predictions: Sequence[Prediction]) -> str:
+    """One line per text: its label (multi-label: comma-separated; regression: the score)."""
+    def one(p: Prediction) -> str:
+        if isinstance(p.label, list):
+            return ", ".join(p.label)
+        return f"{p.score:.6g}" if not p.probabilities else p.label
+
+    return "\n".join(one(p) for p in predictions)
+
+
 def predictions_json(predictions: Sequence[Prediction]) -> str:
-    return json.dumps([asdict(p) for p in predictions], indent=2, ensure_ascii=False)
+    return json.dumps([p.as_dict() for p in predictions], indent=2, ensure_ascii=False)

@@ -66,8 +66,9 @@ def _label_config(config: Any, names: list[str], kind: str) -> Any:
     id2label = {0: names[1]} if kind == "binary" else dict(enumerate(names))
     config.id2label = id2label
     config.label2id = {name: i for i, name in id2label.items()}
-    # one sigmoid per output: pipeline applies sigmoid, and HF's own loss is BCE
-    config.problem_type = "single_label_classification" if kind == "multi_class" else "multi_label_classification"
+    # one sigmoid per output: pipeline applies sigmoid, and HF's own loss is BCE; regression: raw scores, MSE
+    config.problem_type = {"multi_class": "single_label_classification",
+                           "regression": "regression"}.get(kind, "multi_label_classification")
     return config
 
 
@@ -113,6 +114,7 @@ def _manifest(model: TextClassifier, names: list[str], saved_state: bool, epochs
         "label_names": list(model.label_names) if model.label_names else None, "output_labels": names,
         "pooling": model.pooling, "dropout": network.dropout if model.head_type == LINEAR_HEAD else None,
         "max_length": model.max_length, "base_model": model.base_model, "lora": model.lora,
+        "text_pairs": model.text_pairs,
         "has_training_state": saved_state, "epochs_done": epochs_done,
         "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),

@@ -19,15 +19,42 @@ from .losses import LossSpec
 @dataclass
 class EvalResult:
     loss: float
-    accuracy: float
+    accuracy: Optional[float]  # None for regression
     count: int
     predictions: Optional[torch.Tensor] = None
     labels: Optional[torch.Tensor] = None
     logits: Optional[torch.Tensor] = None
+    score_sums: Optional[torch.Tensor] = None  # regression: see score_sums()
+
+    @property
+    def mae(self) -> Optional[float]:
+        return None if self.score_sums is None else float(self.score_sums[0] / max(self.count, 1))
+
+    @property
+    def pearson(self) -> Optional[float]:
+        return None if self.score_sums is None else pearson_from_sums(self.score_sums)
+
+
+def score_sums(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Sums that add up across batches and processes: |error|, n, x, y, x², y², xy (float64, on the device)."""
+    x, y = scores.reshape(-1).double(), labels.reshape(-1).double()
+    return torch.stack([(x - y).abs().sum(), torch.tensor(float(len(x)), device=x.device, dtype=x.dtype),
+                        x.sum(), y.sum(), (x * x).sum(), (y * y).sum(), (x * y).sum()])
+
+
+def pearson_from_sums(sums: torch.Tensor) -> float:
+    """Pearson's r of predicted and true scores from score_sums (NaN when either is constant: a spread below
+    1e-5 of the values' size is float32 rounding, whose correlation would be noise)."""
+    _, n, sx, sy, sxx, syy, sxy = (float(v) for v in sums)
+    cov, var_x, var_y = n * sxy - sx * sy, n * sxx - sx * sx, n * syy - sy * sy
+    varies = var_x > 1e-10 * n * sxx and var_y > 1e-10 * n * syy
+    return cov / (var_x * var_y) ** 0.5 if varies else float("nan")
 
 
 def predictions_from_logits(logits: torch.Tensor, loss_spec: LossSpec) -> torch.Tensor:
-    """Single logit: positive when > 0 (sigmoid > 0.5); several logits: argmax."""
+    """Single logit: positive when > 0 (sigmoid > 0.5); several logits: argmax; regression: the score."""
+    if loss_spec.is_regression:
+        return logits.reshape(-1)
     if logits.shape[-1] == 1:
         return (logits.squeeze(-1) > 0).long()
     if loss_spec.is_binary:  # multi-label: one sigmoid per label
@@ -54,12 +81,13 @@ def move_batch(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str
 def evaluate(model: torch.nn.Module, loader: TextDataLoader, loss_spec: LossSpec, device: torch.device,
              precision: Precision, keep_outputs: bool = False,
              on_batch: Optional[Callable[[], None]] = None) -> EvalResult:
-    """Mean loss and accuracy; `on_batch` runs after each batch (progress, Cancel)."""
+    """Mean loss and accuracy (regression: MAE and Pearson instead); `on_batch` runs after each batch."""
     loss_fn = loss_spec.build(device)
     was_training = model.training
     model.eval()
     total = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.float64)
+    sums = torch.zeros(7, device=device, dtype=torch.float64) if loss_spec.is_regression else None
     count = 0
     kept_logits, kept_labels = [], []
     for batch in loader.batches(shuffle=False, by_length=not keep_outputs):  # totals do not need row order
@@ -69,7 +97,10 @@ def evaluate(model: torch.nn.Module, loader: TextDataLoader, loss_spec: LossSpec
             logits = model(**batch)
         logits = logits.float()
         total += batch_loss_sum(loss_fn(*loss_spec.targets(labels, logits)), loss_spec, labels.shape[0])
-        correct += count_hits(predictions_from_logits(logits, loss_spec), labels)
+        if sums is not None:
+            sums += score_sums(logits, labels)
+        else:
+            correct += count_hits(predictions_from_logits(logits, loss_spec), labels)
         count += labels.shape[0]
         if keep_outputs:
             kept_logits.append(logits.cpu())
@@ -77,7 +108,8 @@ def evaluate(model: torch.nn.Module, loader: TextDataLoader, loss_spec: LossSpec
         if on_batch is not None:
             on_batch()
     model.train(was_training)
-    result = EvalResult(loss=float(total / max(count, 1)), accuracy=float(correct / max(count, 1)), count=count)
+    accuracy = None if sums is not None else float(correct / max(count, 1))
+    result = EvalResult(loss=float(total / max(count, 1)), accuracy=accuracy, count=count, score_sums=sums)
     if keep_outputs and kept_logits:
         result.logits = torch.cat(kept_logits)
         result.labels = torch.cat(kept_labels)

@@ -8,17 +8,23 @@ from typing import Optional
 from ..data.dataset import EncodedTextDataset
 from ..data.labels import align_labels
 from ..errors import UserInputError
-from ..model.classifier import MULTI_LABEL, SINGLE_LABEL, TextClassifier
+from ..model.classifier import MULTI_LABEL, REGRESSION, SINGLE_LABEL, TextClassifier
 from ..node_names import MODEL_NODE, NODE_NAMES, TOKENIZER_NODE
 from .losses import LossSpec
+from .settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
 _BCE_NODE = NODE_NAMES["PtnBCEWithLogitsLoss"]
+_CE_NODE = NODE_NAMES["PtnCrossEntropyLoss"]
+_MSE_NODE = NODE_NAMES["PtnMSELoss"]
+_DATASET_NODE = NODE_NAMES["PtvHfDatasetWithTokenEncode"]
 
 
 def problem_type(model: TextClassifier, loss: LossSpec) -> str:
-    """Hugging Face's name for the task: several sigmoid outputs are multi-label."""
+    """Hugging Face's name for the task: several sigmoid outputs are multi-label, a score is regression."""
+    if loss.is_regression:
+        return REGRESSION
     return MULTI_LABEL if loss.is_binary and model.num_outputs > 1 else SINGLE_LABEL
 
 
@@ -93,11 +99,39 @@ def _check_cross_entropy(model: TextClassifier, data: EncodedTextDataset, where:
         )
 
 
+def _check_regression(model: TextClassifier, data: EncodedTextDataset, loss: LossSpec, where: str) -> None:
+    """A regression loss learns float scores with one output; class labels need a classification loss."""
+    if data.score_range is None:
+        kind = "lists of labels (multi-label)" if data.multi_label else (
+            f"class labels{_names_hint(data) or ' ' + str(list(data.label_values)[:10])}")
+        classes = max(data.num_classes, 2)
+        raise UserInputError(
+            f"{where} holds {kind}, but {loss.kind.upper()} (regression) learns float scores: for classes use "
+            f"{_CE_NODE} with num_outputs {classes} (or {_BCE_NODE} with num_outputs 1 for two classes); for "
+            "scores, give the label column as floats (e.g. 3.8, 5.0)"
+        )
+    if model.num_outputs != 1:
+        raise UserInputError(
+            f"regression needs one output (the score), but the model has num_outputs {model.num_outputs}; set "
+            f"num_outputs to 1 on {MODEL_NODE}"
+        )
+
+
 def check_labels_fit(model: TextClassifier, data: EncodedTextDataset, loss: LossSpec, role: str,
                      exact: bool = False) -> None:
     """Labels against the model's outputs and the loss. `exact` (training data): the number
     of classes must equal the outputs; other data may hold a subset of the classes."""
     where = f"the {role} data {data.description}"
+    if loss.is_regression:
+        _check_regression(model, data, loss, where)
+        return
+    if data.fractional_labels:
+        low, high = data.score_range
+        raise UserInputError(
+            f"{where} holds float scores ({low:g} to {high:g}), not classes, which {loss.kind} cannot learn; use "
+            f"{_MSE_NODE} (regression) with num_outputs 1 on {MODEL_NODE}, or give class labels (integers 0..N-1 "
+            "or names)"
+        )
     if loss.is_binary:
         _check_bce(model, data, where, exact)
     else:
@@ -192,8 +226,41 @@ def check_loss_weights(model: TextClassifier, loss: LossSpec) -> None:
         )
 
 
+def _inputs(pairs: bool) -> str:
+    return "pairs of texts" if pairs else "single texts"
+
+
+def check_text_inputs(model: TextClassifier, data: EncodedTextDataset, role: str) -> None:
+    """A model trained on pairs of texts reads pairs, a single-text model single texts: data of the other kind
+    would be read wrongly without an error. An untrained model (no tokenizer yet) takes either."""
+    if model.tokenizer is None or model.text_pairs == data.pairs:
+        return
+    fix = (f"leave text_pair_field empty on {_DATASET_NODE}" if not model.text_pairs else
+           f"set text_pair_field on {_DATASET_NODE} to the column of the second texts")
+    raise UserInputError(
+        f"the model reads {_inputs(model.text_pairs)}, but the {role} data {data.description} holds "
+        f"{_inputs(data.pairs)}; {fix}, or train a new model on this data"
+    )
+
+
+def check_stopping_metric(settings: TrainSettings, loss: LossSpec) -> None:
+    """Regression has no accuracy: early stopping and the best epoch go by val_loss."""
+    stopping = settings.early_stopping()
+    if loss.is_regression and stopping.active and stopping.metric == "val_accuracy":
+        raise UserInputError(
+            f"early_stopping_metric val_accuracy does not exist for regression ({loss.kind} loss): set "
+            "early_stopping_metric to val_loss (lower is better)"
+        )
+
+
 def check_ready(model: TextClassifier, train: EncodedTextDataset, val: EncodedTextDataset | None,
                 loss: LossSpec) -> None:
+    check_text_inputs(model, train, "training")
+    if val is not None and val.pairs != train.pairs:
+        raise UserInputError(
+            f"the training data {train.description} holds {_inputs(train.pairs)} but the validation data "
+            f"{val.description} holds {_inputs(val.pairs)}; give both the same text_pair_field on {_DATASET_NODE}"
+        )
     check_loss_weights(model, loss)
     check_tokenizer_fits(model, train)
     check_labels_fit(model, train, loss, "training", exact=True)

@@ -21,7 +21,7 @@ import torch
 from ..data.batching import TextDataLoader
 from ..model.network import ClassifierNetwork
 from ..precision import Precision
-from .eval_pass import batch_loss_sum, count_hits, move_batch, predictions_from_logits
+from .eval_pass import EvalResult, batch_loss_sum, count_hits, move_batch, predictions_from_logits, score_sums
 from .run import Progress, TrainingRun
 from .settings import EpochMetrics
 
@@ -64,13 +64,15 @@ def _head_epoch(run: TrainingRun, features: torch.Tensor, labels: torch.Tensor, 
 
 
 @torch.no_grad()
-def _head_eval(run: TrainingRun, features: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+def _head_eval(run: TrainingRun, features: torch.Tensor, labels: torch.Tensor) -> EvalResult:
     head, spec = run.network.head, run.loss_spec
     head.eval()
     logits = head(features)
     total = float(batch_loss_sum(run.loss_fn(*spec.targets(labels, logits)), spec, len(labels)))
+    if spec.is_regression:
+        return EvalResult(total / len(labels), None, len(labels), score_sums=score_sums(logits, labels))
     hits = float(count_hits(predictions_from_logits(logits, spec), labels))
-    return total / len(labels), hits / len(labels)
+    return EvalResult(total / len(labels), hits / len(labels), len(labels))
 
 
 def _with_head_rate(optimizer: torch.optim.Optimizer, rate: float) -> list[float]:
@@ -97,11 +99,13 @@ def train_head_on_frozen_features(run: TrainingRun) -> list[EpochMetrics]:
     for epoch in range(settings.frozen_epochs):
         train_loss = _head_epoch(run, train_x, train_y, epoch)
         run.guard.check(train_loss, f"frozen epoch {epoch + 1}", settings.frozen_head_learning_rate)
-        val_loss, val_acc = _head_eval(run, *val) if val is not None else (None, None)
+        result = _head_eval(run, *val) if val is not None else None
         seconds = time.perf_counter() - started
         started = time.perf_counter()
-        metrics = EpochMetrics(epoch + 1, "frozen", train_loss, val_loss, val_acc,
-                               settings.frozen_head_learning_rate, seconds, len(train_y) / max(seconds, 1e-9))
+        metrics = EpochMetrics(epoch + 1, "frozen", train_loss, result.loss if result else None,
+                               result.accuracy if result else None, settings.frozen_head_learning_rate, seconds,
+                               len(train_y) / max(seconds, 1e-9), val_mae=result.mae if result else None,
+                               val_pearson=result.pearson if result else None)
         history.append(metrics)
         log.info(metrics.line(settings.epochs))
         run.report_epochs(run.history + history)

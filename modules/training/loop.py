@@ -33,7 +33,7 @@ from .checkpointing import (apply_resumed_schedule, restore, restore_saved_extra
 from .distributed import (check_enough_batches, describe as describe_processes, device_for, evaluation_shard,
                           from_environment, global_loader, start_process_group, sum_across, wrap_for_training)
 from .eval_pass import EvalResult, batch_loss_sum, count_hits, evaluate, move_batch, predictions_from_logits
-from .fit_checks import align_for_model, check_label_sets, check_ready, problem_type
+from .fit_checks import align_for_model, check_label_sets, check_ready, check_stopping_metric, problem_type
 from .frozen_phase import train_head_on_frozen_features
 from .gpu_memory import (DeviceOutOfMemoryError, free_after_failure, is_out_of_memory, out_of_memory_message,
                          set_gradient_checkpointing, training_bytes)
@@ -142,7 +142,8 @@ def train_step(run: TrainingRun, batch: dict[str, torch.Tensor],
         loss = run.loss_fn(*run.loss_spec.targets(labels, logits.float()))
         scaled = loss / run.settings.gradient_accumulation_steps
         (run.scaler.scale(scaled) if run.scaler is not None else scaled).backward()
-    hits = count_hits(predictions_from_logits(logits.detach(), run.loss_spec), labels)
+    hits = (count_hits(predictions_from_logits(logits.detach(), run.loss_spec), labels)
+            if not run.loss_spec.is_regression else torch.zeros((), device=labels.device))
     return batch_loss_sum(loss, run.loss_spec, labels.shape[0]), hits, labels.shape[0]
 
 
@@ -159,8 +160,9 @@ def log_step(run: TrainingRun, epoch: int, step: int, batches: int) -> Optional[
     return run.curves.preview()
 
 
-def train_epoch(run: TrainingRun, epoch: int) -> tuple[float, float]:
-    """One pass over the training data updating every parameter; returns mean loss and accuracy.
+def train_epoch(run: TrainingRun, epoch: int) -> tuple[float, Optional[float]]:
+    """One pass over the training data updating every parameter; returns mean loss and accuracy (None for
+    regression).
     A checkpoint taken inside this epoch continues it: the batches it had done are skipped."""
     run.network.train()
     pos = run.position.enter(epoch, run.device)
@@ -183,7 +185,7 @@ def train_epoch(run: TrainingRun, epoch: int) -> tuple[float, float]:
     mean = float(running) / max(float(seen), 1)
     run.guard.check(mean, f"the end of epoch {epoch + 1}", run.learning_rate)
     run.progress.hooks.training_update(epoch + 1, run.settings.epochs, mean)
-    return mean, float(correct) / max(float(seen), 1)
+    return mean, None if run.loss_spec.is_regression else float(correct) / max(float(seen), 1)
 
 
 def validate(run: TrainingRun) -> EvalResult:
@@ -193,6 +195,9 @@ def validate(run: TrainingRun) -> EvalResult:
     if not run.processes.active:
         return val
     count = torch.tensor(float(val.count), dtype=torch.float64)
+    if val.score_sums is not None:
+        total, sums, count = sum_across([count * val.loss, val.score_sums, count], run.processes)
+        return EvalResult(loss=float(total / count), accuracy=None, count=int(count), score_sums=sums)
     total, correct, count = sum_across([count * val.loss, count * val.accuracy, count], run.processes)
     return EvalResult(loss=float(total / count), accuracy=float(correct / count), count=int(count))
 
@@ -208,7 +213,8 @@ def full_epoch(run: TrainingRun, epoch: int) -> EpochMetrics:
         run.scheduler.after_epoch(val.loss if val else train_loss)
     seconds = time.perf_counter() - started
     return EpochMetrics(epoch + 1, "full", train_loss, val.loss if val else None, val.accuracy if val else None,
-                        lr, seconds, len(run.train_loader.dataset) / seconds, train_accuracy)
+                        lr, seconds, len(run.train_loader.dataset) / seconds, train_accuracy,
+                        val_mae=val.mae if val else None, val_pearson=val.pearson if val else None)
 
 
 def record_epoch(run: TrainingRun, metrics: EpochMetrics) -> bool:
@@ -305,6 +311,7 @@ def finish_run(run: TrainingRun, model: TextClassifier, result: TrainResult) -> 
     result.model = model.with_network(
         run.network, tokenizer=getattr(encoder, "tokenizer", None), max_length=getattr(encoder, "max_length", None),
         label_names=run.train_loader.dataset.label_names, problem_type=problem_type(model, run.loss_spec),
+        text_pairs=run.train_loader.dataset.pairs,
         history=(list(model.history) if run.continues_model else []) + result.as_dicts(),
         training_settings=used, training_state=state, resume_state=None)
     return result
@@ -328,6 +335,7 @@ def train_classifier(model: TextClassifier, train_loader: TextDataLoader, optimi
     settings.check(has_validation=val_loader is not None)
     train_loader, val_loader = aligned_loaders(model, train_loader, val_loader)
     check_ready(model, train_loader.dataset, val_loader.dataset if val_loader else None, loss_spec)
+    check_stopping_metric(settings, loss_spec)
     if scheduler_spec is not None:
         check_warmup(scheduler_spec, settings, len(train_loader))
     loss_spec = resolve_auto_weights(loss_spec, train_loader.dataset, model.num_outputs)

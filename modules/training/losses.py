@@ -6,6 +6,10 @@ cannot see: the trainer calls `resolve_auto_weights` with its training data.
 BCE gets pos_weight = negatives / positives (per label for multi-label), cross-
 entropy gets inverse-frequency class weights n_samples / (n_classes * n_c), the
 "balanced" rule of scikit-learn's compute_class_weight.
+
+Regression (one output per text, float scores such as STS-B's 0-5) learns with mean
+squared error, or with the Huber loss, which is squared near the target and linear
+beyond `huber_delta`, so a few far-off labels pull less.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from ..errors import UserInputError
 log = logging.getLogger(__name__)
 
 REDUCTIONS = ("mean", "sum")
+REGRESSION_KINDS = ("mse", "huber")  # LossSpec kinds that learn scores, not classes
 
 
 def check_pos_weight(pos_weight: Optional[Union[float, tuple[float, ...]]]) -> None:
@@ -35,12 +40,13 @@ def check_pos_weight(pos_weight: Optional[Union[float, tuple[float, ...]]]) -> N
 
 @dataclass(frozen=True)
 class LossSpec:
-    kind: str  # "bce_with_logits" or "cross_entropy"
+    kind: str  # "bce_with_logits", "cross_entropy", or a regression kind: "mse", "huber"
     reduction: str = "mean"
     pos_weight: Optional[Union[float, tuple[float, ...]]] = None  # a tuple: one per label (multi-label)
     class_weights: Optional[tuple[float, ...]] = None
     label_smoothing: float = 0.0
     auto_weights: bool = False  # pos_weight / class_weights from the training label counts
+    huber_delta: float = 1.0  # huber: where the loss turns from squared to linear
 
     def __post_init__(self) -> None:
         if self.reduction not in REDUCTIONS:
@@ -50,10 +56,16 @@ class LossSpec:
             raise UserInputError(f"label_smoothing {self.label_smoothing} must be in [0, 1)")
         if self.class_weights is not None and any(w <= 0 for w in self.class_weights):
             raise UserInputError(f"class_weights {list(self.class_weights)} must all be above 0")
+        check_huber_delta(self.huber_delta)
 
     @property
     def is_binary(self) -> bool:
         return self.kind == "bce_with_logits"
+
+    @property
+    def is_regression(self) -> bool:
+        """Learns a score per text (one output, float labels) instead of classes."""
+        return self.kind in REGRESSION_KINDS
 
     def build(self, device: torch.device) -> torch.nn.Module:
         if self.auto_weights:
@@ -61,17 +73,28 @@ class LossSpec:
         if self.kind == "bce_with_logits":
             weight = None if self.pos_weight is None else torch.tensor(self.pos_weight, device=device)
             return torch.nn.BCEWithLogitsLoss(reduction=self.reduction, pos_weight=weight)
+        if self.kind == "mse":
+            return torch.nn.MSELoss(reduction=self.reduction)
+        if self.kind == "huber":
+            return torch.nn.HuberLoss(reduction=self.reduction, delta=self.huber_delta)
         weight = None if self.class_weights is None else torch.tensor(self.class_weights, device=device)
         return torch.nn.CrossEntropyLoss(weight=weight, reduction=self.reduction,
                                          label_smoothing=self.label_smoothing)
 
     def targets(self, labels: torch.Tensor, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Shape logits and labels for this loss: BCE wants floats shaped like the logits."""
+        """Shape logits and labels for this loss: BCE and regression want floats shaped like the logits."""
+        if self.is_regression:
+            return logits.reshape(-1), labels.reshape(-1).to(logits.dtype)
         if self.kind == "bce_with_logits":
             if logits.shape[-1] == 1 and labels.ndim == 1:
                 return logits.squeeze(-1), labels.to(logits.dtype)
             return logits, labels.to(logits.dtype)
         return logits, labels.long()
+
+
+def check_huber_delta(delta: Optional[float]) -> None:
+    if delta is not None and not delta > 0:
+        raise UserInputError(f"huber_delta {delta} must be above 0 (1.0 is usual; about the label noise)")
 
 
 def _floats(values: np.ndarray) -> tuple[float, ...]:
@@ -86,7 +109,7 @@ def _shown(values) -> str:
 def resolve_auto_weights(spec: LossSpec, dataset: EncodedTextDataset, num_outputs: int) -> LossSpec:
     """The spec with concrete weights computed from `dataset`'s label counts (unchanged
     without auto_weights). Classes or labels absent from the data get weight 1."""
-    if not spec.auto_weights:
+    if not spec.auto_weights or spec.is_regression:
         return spec
 
     rows = len(dataset)
@@ -141,3 +164,10 @@ def bce_spec(reduction: str, pos_weight: float, auto_pos_weight: bool = False) -
     if auto_pos_weight:
         return LossSpec("bce_with_logits", reduction, auto_weights=True)
     return LossSpec("bce_with_logits", reduction, None if pos_weight == 1.0 else pos_weight)
+
+
+def regression_spec(reduction: str, kind: str = "mse", huber_delta: float = 1.0) -> LossSpec:
+    """The MSE Loss node's widgets as a recipe: mse, or huber with its delta."""
+    if kind not in REGRESSION_KINDS:
+        raise UserInputError(f"kind '{kind}' is unknown; use one of {list(REGRESSION_KINDS)}")
+    return LossSpec(kind, reduction, huber_delta=huber_delta)

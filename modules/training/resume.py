@@ -138,6 +138,6 @@ def restore_scheduler_state(state: Optional[TrainingState], scheduler: Optional[
         return
     position = int(state.scheduler["last_epoch"])
     with warnings.catch_warnings():  # stepping with no optimizer step in between is the point here
-        warnings.filterwarnings("ignore", message=".*lr_scheduler.step\(\).*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r".*lr_scheduler.step\(\).*", category=UserWarning)
         for _ in range(position - inner.last_epoch):
             inner.step()

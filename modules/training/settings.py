@@ -68,6 +68,7 @@ class TrainSettings:
     keep_checkpoints: int = 2  # the last K (plus the best epoch's when early stopping is on)
     resume: str = "off"  # off, latest (this workflow's newest checkpoint) or a checkpoint folder
     gradient_checkpointing: bool = False  # recompute activations in backward: far less memory
+    auto_batch_size: bool = False  # out of memory: halve the training batch size and start again
 
     @property
     def frozen_epochs(self) -> int:
@@ -106,9 +107,20 @@ class EpochMetrics:
     seconds: float
     samples_per_second: float
     train_accuracy: Optional[float] = None  # running accuracy during the epoch (dropout on)
+    val_mae: Optional[float] = None  # regression: mean absolute error and Pearson's r instead of accuracy
+    val_pearson: Optional[float] = None
+
+    def _validation(self) -> str:
+        if self.val_loss is None:
+            return ""
+        if self.val_accuracy is None and self.val_mae is not None:
+            return f", val loss {self.val_loss:.4f}, val MAE {self.val_mae:.4f}, val Pearson {self.val_pearson:.4f}"
+        if self.val_accuracy is None:
+            return f", val loss {self.val_loss:.4f}"
+        return f", val loss {self.val_loss:.4f}, val accuracy {self.val_accuracy:.2%}"
 
     def line(self, epochs: int) -> str:
-        val = "" if self.val_loss is None else f", val loss {self.val_loss:.4f}, val accuracy {self.val_accuracy:.2%}"
+        val = self._validation()
         return (f"epoch {self.epoch}/{epochs} [{self.phase}]: train loss {self.train_loss:.4f}{val} "
                 f"({self.seconds:.1f} s, {self.samples_per_second:.1f} samples/s)")
 

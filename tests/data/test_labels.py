@@ -11,7 +11,6 @@ from helpers.checks import raises_with
 from helpers.data import write_csv, write_multilabel_jsonl, write_topics_csv
 from helpers.nodes import dataset_node, encode_node
 
-from hf_text_finetune.modules.data.encoding import build_token_encoder
 from hf_text_finetune.modules.data.labels import align_labels
 from hf_text_finetune.modules.data.tokenized import encode_text_dataset
 from hf_text_finetune.modules.errors import UserInputError
@@ -53,7 +52,6 @@ def test_class_label_names_of_a_saved_dataset_are_kept(tmp_path, encoder):
 @pytest.mark.parametrize("rows, message", [
     ([("a wonderful film", ""), ("a terrible film", "neg")], "missing"),
     ([("a wonderful film", -1), ("a terrible film", 0)], "negative labels"),
-    ([("a wonderful film", 0.5), ("a terrible film", 0)], "non-integer"),
 ])
 def test_labels_that_cannot_work_are_errors(tmp_path, encoder, rows, message):
     with pytest.raises(UserInputError, match=message):
@@ -89,12 +87,12 @@ def test_a_split_lacking_a_class_is_renumbered_to_the_model_labels(tmp_path, enc
     assert subset.data["labels"] == [1, 0, 1, 0]  # the cached input is not changed
 
 
-def test_negative_and_fractional_labels_are_refused_by_the_dataset_node(tiny_bert, tmp_path):
+def test_negative_labels_are_refused_and_fractional_ones_kept_as_scores_by_the_dataset_node(tiny_bert, tmp_path):
     encode = encode_node(tiny_bert)
     raises_with(lambda: dataset_node(write_csv(tmp_path / "neg.csv", [("good", 1), ("unlabeled", -1)]), encode),
                 "[-1, 1]", "0..N-1")
-    raises_with(lambda: dataset_node(write_csv(tmp_path / "frac.csv", [("good", 0.5), ("bad", 0)]), encode),
-                "0.5", "integers")
+    scores = dataset_node(write_csv(tmp_path / "frac.csv", [("good", 0.5), ("bad", 0)]), encode)
+    assert scores.fractional_labels and scores.score_range == (0.0, 0.5)  # a trainer decides (tests/training)
 
 
 def test_dataset_node_keeps_text_label_names_and_refuses_blank_ones(tiny_bert, tmp_path):

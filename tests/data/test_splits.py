@@ -8,9 +8,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from helpers.data import write_imbalanced_csv, write_multilabel_jsonl, write_topics_csv
+from helpers.data import write_multilabel_jsonl, write_topics_csv
 
-from hf_text_finetune.modules.data.encoding import build_token_encoder
 from hf_text_finetune.modules.data.splits import split_train_validation
 from hf_text_finetune.modules.data.tokenized import encode_text_dataset
 from hf_text_finetune.modules.errors import UserInputError

@@ -30,6 +30,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--resume", default="off")
+    parser.add_argument("--patience", type=int, default=0, help="early stopping on val_accuracy, best weights back")
     args = parser.parse_args()
     os.environ["HF_TEXT_FINETUNE_OUTPUT_DIR"] = args.checkpoints
     from hf_text_finetune.modules.errors import UserInputError
@@ -40,7 +41,8 @@ def main() -> int:
         model = run_node("PtTrainTransformerClassificationModel", model=pipeline.model,
                          train_loader=pipeline.train_loader, optimizer=adamw_node(), loss_function=bce_node(),
                          epochs=args.epochs, seed=0, val_loader=pipeline.val_loader, lr_scheduler=warmup_node(),
-                         precision="fp32", device="cpu", resume=args.resume)[0]
+                         precision="fp32", device="cpu", resume=args.resume, early_stopping_patience=args.patience,
+                         early_stopping_metric="val_accuracy", restore_best_weights=args.patience > 0)[0]
     except UserInputError as exc:
         print(f"UserInputError: {exc}", flush=True)
         return 2

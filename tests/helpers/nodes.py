@@ -39,10 +39,11 @@ def encode_node(model_folder, max_length: int = 0, truncation: bool = True):
 
 
 def dataset_node(name, encode, split: str = "train", text_field: str = "text", label_field: str = "label",
-                 encode_return_dict: bool = True, strip_html: bool = True):
+                 encode_return_dict: bool = True, strip_html: bool = True, **optional):
+    """`optional`: the node's optional widgets (subset, text_pair_field), passed only when given, as ComfyUI does."""
     return run_node("PtvHfDatasetWithTokenEncode", name=str(name), split=split, text_field=text_field,
                     label_field=label_field, encode=encode, encode_return_dict=encode_return_dict,
-                    strip_html=strip_html)[0]
+                    strip_html=strip_html, **optional)[0]
 
 
 def loader_node(dataset, batch_size: int = 8, shuffle: bool = True, seed: int = 0, group_by_length: bool = True):

@@ -38,7 +38,7 @@ TERMINAL = ("execution_success", "execution_error", "execution_interrupted")
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict[str, Path]:
-    from helpers.data import write_reviews_csv, write_topics_csv
+    from helpers.data import write_glue_pairs_folder, write_reviews_csv, write_topics_csv
     from helpers.models import build_tiny_model
 
     root = tmp_path_factory.mktemp("comfy_tiny")
@@ -48,7 +48,9 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
             "long_train": write_reviews_csv(root / "long_train.csv", rows=2000, seed=2),
             # three text-labelled topics (pos/neg/meh) for the multi-class workflow
             "topics_train": write_topics_csv(root / "topics_train.csv", rows=45, seed=0),
-            "topics_test": write_topics_csv(root / "topics_test.csv", rows=15, seed=1)}
+            "topics_test": write_topics_csv(root / "topics_test.csv", rows=15, seed=1),
+            # local folders shaped like nyu-mll/glue's mrpc and stsb subsets (train and validation splits)
+            **{task: write_glue_pairs_folder(root / task, task) for task in ("mrpc", "stsb")}}
 
 
 @pytest.fixture(scope="module")
@@ -371,6 +373,64 @@ def test_multiclass_workflow_trains_and_evaluates_on_a_test_set_in_comfyui(serve
     assert min(png_size(server.view(confusion_image))) > 100
     (curves_image,) = history["outputs"][node_id(workflow, "Training curves")]["images"]
     assert png_size(server.view(curves_image)) == (800, 320)
+
+
+def glue_settings(tiny: dict[str, Path], task: str) -> dict[str, object]:
+    """A GLUE pair workflow on the tiny model and the local folder of `task` (its split names unchanged)."""
+    return {"Model name.value": str(tiny["model"]), "Train dataset.name": str(tiny[task]),
+            "Validation dataset.name": str(tiny[task]), "Pto AdamW.learning_rate": 0.01,
+            "Train loader.batch_size": 8, "Validation loader.batch_size": 8,
+            "PtTrainTransformerClassificationModel.epochs": 10,
+            "PtTrainTransformerClassificationModel.precision": "fp32", "Evaluate.precision": "fp32"}
+
+
+def _pipeline_on_pairs(folder: Path, pairs: list[tuple[str, str]]) -> list[dict[str, float]]:
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(folder), device="cpu")
+    return [{row["label"]: row["score"] for row in rows}
+            for rows in classify([{"text": a, "text_pair": b} for a, b in pairs], top_k=None)]
+
+
+def _predicted_pairs(workflow: Path) -> list[tuple[str, str]]:
+    node = next(n for n in json.loads(workflow.read_text())["nodes"] if n["type"] == "PtPredictClassificationModel")
+    return [tuple(line.split("\t")) for line in node["widgets_values"][0].splitlines()]
+
+
+def test_text_pair_mrpc_workflow_trains_on_pairs_and_saves_a_pipeline_folder_in_comfyui(server, tiny, tmp_path):
+    workflow, history = run_example(server, "text_pair_mrpc.json", tmp_path, glue_settings(tiny, "mrpc"))
+    metrics = metrics_from_text(shown(history, workflow, "PtTrainTransformerClassificationModel"))
+    assert len(metrics) == 10 and metrics[-1][2] < metrics[0][2]
+    report = json.loads(shown(history, workflow, "Validation metrics"))
+    assert report["task"] == "binary" and report["count"] == 20
+    assert report["label_names"] == ["not_equivalent", "equivalent"]  # the ClassLabel names of the data
+    folder = saved_folder(history, workflow, server, "mrpc_distilbert")
+    assert json.loads((folder / "classifier.json").read_text())["text_pairs"] is True
+    pairs = _predicted_pairs(workflow)
+    rows = predictions_shown(shown(history, workflow, "Predict"))
+    assert len(rows) == len(pairs) == 2 and all(" | " in r[2] for r in rows)
+    for (label, score, _), theirs in zip(rows, _pipeline_on_pairs(folder, pairs)):
+        assert theirs[label] == pytest.approx(score, abs=1e-3)
+
+
+def test_sts_regression_workflow_predicts_scores_in_comfyui(server, tiny, tmp_path):
+    workflow, history = run_example(server, "sts_regression.json", tmp_path, glue_settings(tiny, "stsb"))
+    training = shown(history, workflow, "PtTrainTransformerClassificationModel")
+    assert "val MAE" in training and "val Pearson" in training and "val accuracy" not in training
+    report = json.loads(shown(history, workflow, "Validation metrics"))
+    assert report["task"] == "regression" and report["count"] == 20
+    assert {"mse", "mae", "pearson", "spearman"} <= set(report)
+    evaluate = node_id(workflow, "Evaluate")
+    assert history["outputs"][evaluate]["text"][0].startswith("regression, 20 texts")
+    (scatter,) = history["outputs"][evaluate]["images"]
+    assert min(png_size(server.view(scatter))) > 100
+    folder = saved_folder(history, workflow, server, "stsb_distilbert")
+    assert json.loads((folder / "config.json").read_text())["problem_type"] == "regression"
+    lines = shown(history, workflow, "Predict").splitlines()
+    found = [re.match(r"^score (-?[\d.]+): ", line) for line in lines]
+    assert len(found) == 2 and all(found), lines
+    theirs = _pipeline_on_pairs(folder, _predicted_pairs(workflow))
+    assert [t["score"] for t in theirs] == pytest.approx([float(m[1]) for m in found], abs=1e-3)
 
 
 needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (apt-get install chromium)")

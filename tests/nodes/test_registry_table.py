@@ -29,7 +29,7 @@ from hf_text_finetune.nodes import NODE_CLASSES
 TODAYS_IDS = [  # saved workflows and the example workflows store these; never rename one
     "HfTokenizerEncode", "PtvHfDatasetWithTokenEncode", "PtDataLoader", "PtoAdamW", "PtoAdam", "PtoSGD",
     "PtoLrSchedulerWarmup", "PtoLrSchedulerStep", "PtoLrSchedulerCosineAnnealing", "PtoLrSchedulerReduceOnPlateau",
-    "PtnBCEWithLogitsLoss", "PtnCrossEntropyLoss", "PtnHfFineTunedClassificationModel",
+    "PtnBCEWithLogitsLoss", "PtnCrossEntropyLoss", "PtnMSELoss", "PtnHfFineTunedClassificationModel",
     "PtTrainTransformerClassificationModel", "PtTrainFineTuneClassificationTransformerModel",
     "PtvTrainValidationSplit", "PtEvaluateClassificationModel", "PtPlotTrainingCurves", "PtnLoraAdapter",
     "PtPredictClassificationModel", "PtSaveClassificationModel", "PtLoadClassificationModel",
@@ -38,9 +38,9 @@ TRAINERS = ["PtTrainTransformerClassificationModel", "PtTrainFineTuneClassificat
 TRAINER_CONNECTIONS = {"model", "train_loader", "optimizer", "loss_function", "val_loader", "lr_scheduler"}
 
 
-def test_registry_lists_todays_22_ids_once_each_under_the_class_name():
+def test_registry_lists_todays_23_ids_once_each_under_the_class_name():
     assert list(NODE_CLASS_MAPPINGS) == TODAYS_IDS
-    assert len(NODE_CLASSES) == len(set(NODE_CLASSES)) == 22
+    assert len(NODE_CLASSES) == len(set(NODE_CLASSES)) == 23
     assert all(NODE_CLASS_MAPPINGS[node_id].__name__ == node_id for node_id in TODAYS_IDS)
 
 

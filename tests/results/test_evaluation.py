@@ -15,7 +15,6 @@ from helpers.data import write_csv, write_multilabel_jsonl, write_topics_csv
 from helpers.models import ARCHITECTURES, same_state, state_snapshot
 
 from hf_text_finetune.modules.data.batching import TextDataLoader
-from hf_text_finetune.modules.data.encoding import build_token_encoder
 from hf_text_finetune.modules.data.tokenized import encode_text_dataset
 from hf_text_finetune.modules.errors import UserInputError
 from hf_text_finetune.modules.model.build import build_classification_model

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 from helpers.data import write_topics_csv
@@ -215,3 +216,67 @@ def test_multiclass_example_workflow_runs_headless_and_repeats(tmp_path, tiny_mo
     assert history[-1]["train_loss"] < history[0]["train_loss"]  # it learns
     _, second = run_file(str(SOURCE / "ag_news_multiclass.json"), overrides, executor)
     assert second.outputs[evaluate][0] == first.outputs[evaluate][0]  # queued again: same metrics, no state leak
+
+
+# --- the GLUE pair examples: MRPC (pairs, two classes) and STS-B (pairs, regression) ------------------
+
+def _glue_overrides(model, folder, epochs, *extra):
+    """Offline stand-ins: the tiny model and a local folder in the GLUE subset's shape (same split names)."""
+    return [f"Model name.value={model}", f"Train dataset.name={folder}", f"Validation dataset.name={folder}",
+            "Train loader.batch_size=8", "Validation loader.batch_size=8", "PtoAdamW.learning_rate=0.01",
+            f"PtTrainTransformerClassificationModel.epochs={epochs}",
+            "PtTrainTransformerClassificationModel.device=cpu", "PtTrainTransformerClassificationModel.precision=fp32",
+            "Evaluate.device=cpu", "Evaluate.precision=fp32", "Predict.device=cpu", *extra]
+
+
+@pytest.mark.parametrize("name", ["text_pair_mrpc.json", "sts_regression.json"])
+def test_glue_pair_examples_read_nyu_mll_glue_pairs(name):
+    prompt = to_api_prompt(load_workflow(SOURCE / name), node_classes())
+    for title, split in (("Train dataset", "train"), ("Validation dataset", "validation")):
+        inputs = _only(prompt, "PtvHfDatasetWithTokenEncode", title)[1]["inputs"]
+        assert (inputs["name"], inputs["split"], inputs["text_field"], inputs["text_pair_field"]) == \
+            ("nyu-mll/glue", split, "sentence1", "sentence2")
+        assert inputs["subset"] == ("mrpc" if name == "text_pair_mrpc.json" else "stsb")
+    assert "\t" in _only(prompt, "PtPredictClassificationModel")[1]["inputs"]["texts"]
+    assert (TEMPLATES / name).read_bytes() == (SOURCE / name).read_bytes()
+
+
+def test_text_pair_mrpc_workflow_runs_headless(tmp_path, tiny_models, monkeypatch):
+    from helpers.data import write_glue_pairs_folder
+
+    monkeypatch.setenv(OUTPUT_DIR_ENV, str(tmp_path / "output"))
+    folder = write_glue_pairs_folder(tmp_path / "mrpc", "mrpc")
+    prompt, result = run_file(str(SOURCE / "text_pair_mrpc.json"), _glue_overrides(tiny_models["bert"], folder, 10))
+    metrics = json.loads(node_output(prompt, result, "Evaluate")[0])
+    assert metrics["task"] == "binary" and metrics["count"] == 20
+    assert metrics["label_names"] == ["not_equivalent", "equivalent"] and metrics["accuracy"] >= 0.7
+    (saved,) = node_output(prompt, result, "Save model")
+    rows = json.loads(node_output(prompt, result, "Predict")[2])
+    assert len(rows) == 2 and all(r["text_pair"] for r in rows)
+    theirs = _pipeline_scores(saved, [{"text": r["text"], "text_pair": r["text_pair"]} for r in rows])
+    assert theirs == [pytest.approx(r["probabilities"], abs=1e-5) for r in rows]
+
+
+def test_sts_regression_workflow_runs_headless(tmp_path, tiny_models, monkeypatch):
+    from helpers.data import write_glue_pairs_folder
+
+    monkeypatch.setenv(OUTPUT_DIR_ENV, str(tmp_path / "output"))
+    folder = write_glue_pairs_folder(tmp_path / "stsb", "stsb")
+    prompt, result = run_file(str(SOURCE / "sts_regression.json"), _glue_overrides(tiny_models["bert"], folder, 10))
+    _, metrics_text, val_accuracy, _, _ = _only_outputs(prompt, result, "PtTrainTransformerClassificationModel")
+    assert val_accuracy == -1.0 and "val Pearson" in metrics_text and "val accuracy" not in metrics_text
+    history = _model_of(prompt, result, "PtTrainTransformerClassificationModel").history
+    assert history[-1]["val_loss"] < history[0]["val_loss"]  # it learns (at least the scores' level)
+    metrics = json.loads(node_output(prompt, result, "Evaluate")[0])
+    assert metrics["task"] == "regression" and metrics["count"] == 20
+    assert metrics["mse"] == pytest.approx(history[-1]["val_loss"], rel=1e-4), "Evaluate and the trainer agree"
+    (saved,) = node_output(prompt, result, "Save model")
+    assert json.loads((Path(saved) / "config.json").read_text())["problem_type"] == "regression"
+    rows = json.loads(node_output(prompt, result, "Predict")[2])
+    assert [r["label"] for r in rows] == ["score", "score"] and all(r["probabilities"] == {} for r in rows)
+    theirs = _pipeline_scores(saved, [{"text": r["text"], "text_pair": r["text_pair"]} for r in rows])
+    assert [t["score"] for t in theirs] == pytest.approx([r["score"] for r in rows], abs=1e-5)
+
+
+def _only_outputs(prompt, result, class_type):
+    return result.outputs[_only(prompt, class_type)[0]]

@@ -4,7 +4,6 @@ exit status 2 and one line; Ctrl-C ends with "cancelled" and exit status 130, wi
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,7 +16,7 @@ import pytest
 from hf_text_finetune.modules.errors import UserInputError
 from hf_text_finetune.runner import cli
 from hf_text_finetune.runner.cli import main, node_classes
-from hf_text_finetune.runner.executor import Executor, ValidationFailed, apply_override
+from hf_text_finetune.runner.executor import Executor, apply_override
 from hf_text_finetune.runner.workflow_format import load_workflow, to_api_prompt
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,8 @@ from hf_text_finetune.nodes import train_nodes
 
 TRAINERS = [train_nodes.PtTrainTransformerClassificationModel,
             train_nodes.PtTrainFineTuneClassificationTransformerModel]
-NEW_WIDGETS = ["checkpoint_every_epoch", "checkpoint_minutes", "keep_checkpoints", "resume", "gradient_checkpointing"]
+NEW_WIDGETS = ["checkpoint_every_epoch", "checkpoint_minutes", "keep_checkpoints", "resume", "gradient_checkpointing",
+               "auto_batch_size"]
 
 
 def _runs(root):

@@ -1,9 +1,12 @@
 """Data-parallel training with torchrun on CPU (2 gloo processes, tiny model, fp32, dropout 0):
 the ranks end identical, 2 processes at batch b match 1 process at batch 2b within 1e-5, a
-checkpoint moves between 1 and 2 processes, and too many processes for the data is refused."""
+checkpoint moves between 1 and 2 processes, and too many processes for the data is refused.
+`accelerate launch --multi_gpu --num_processes 2` starts the same processes through torchrun's
+engine (on a CPU machine too, where they join with gloo) and trains bit-identically to torchrun."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -35,15 +38,36 @@ def no_dropout_bert(tiny_bert, tmp_path_factory):
     return folder
 
 
-def _launch(processes, out, data, batch, epochs=2, resume="off", checkpoints=None):
+def _accelerate(processes):
+    """`accelerate launch --multi_gpu` as the docs give it; no config file (HF_HOME is set per test), so
+    every choice is on the command line. `--cpu` would start one plain process (its CPU multi-process
+    mode needs mpirun), so --multi_gpu it is: accelerate hands it to torchrun's engine."""
+    return [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch", "--multi_gpu", "--num_processes",
+            str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+            "--main_process_port", "0"]
+
+
+def _launcher(name, processes):
+    if name == "accelerate":
+        return _accelerate(processes)
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_port",
+            str(29_500 + os.getpid() % 1000)]
+
+
+def _launch(processes, out, data, batch, epochs=2, resume="off", checkpoints=None, launcher="torchrun", patience=0):
     model, train, val = data
     args = [str(WORKER), "--model", str(model), "--train", str(train), "--val", str(val), "--out", str(out),
-            "--batch", str(batch), "--epochs", str(epochs), "--resume", resume,
+            "--batch", str(batch), "--epochs", str(epochs), "--resume", resume, "--patience", str(patience),
             "--checkpoints", str(checkpoints or Path(out) / "ckpt")]
-    command = [sys.executable, *args] if processes == 1 else [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_port",
-        str(29_500 + os.getpid() % 1000), *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_TEXT_FINETUNE_TEST_THREADS": "1"}
+    if processes == 1:
+        return _run([sys.executable, *args])
+    isolated = {"HF_HOME": str(Path(out) / "hf")} if launcher == "accelerate" else {}
+    return _run([*_launcher(launcher, processes), *args], **isolated)
+
+
+def _run(command, **env):
+    """Run a launcher (under accelerate, HF_HOME in the test's folder keeps a user's accelerate config out)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_TEXT_FINETUNE_TEST_THREADS": "1", **env}
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     return done.returncode, done.stdout + done.stderr
 
@@ -116,7 +140,60 @@ def test_a_checkpoint_of_two_processes_resumes_in_one_and_back(two_processes, da
     assert [m["epoch"] for m in history] == [1, 2]
 
 
+def test_the_ranks_take_the_same_early_stopping_decision_and_restore_the_same_best_epoch(data, tmp_path):
+    code, log = _launch(2, tmp_path, data, batch=4, epochs=8, patience=1)
+    assert code == 0, log  # a rank that stopped alone would leave the other waiting in an all-reduce
+    histories = [json.loads((tmp_path / f"history{r}.json").read_text()) for r in (0, 1)]
+    assert [m["epoch"] for m in histories[0]] == [m["epoch"] for m in histories[1]]
+    assert len(histories[0]) < 8, "val_accuracy on the tiny data stops improving within a few epochs"
+    assert _close(_weights(tmp_path, 0), _weights(tmp_path, 1)) == 0.0  # the same best epoch's weights
+    (run,) = (tmp_path / "ckpt" / checkpoint_files.CHECKPOINTS_DIR).iterdir()
+    assert any((c / checkpoint_files.BEST_WEIGHTS).is_file() for c in checkpoint_files.checkpoints_in(run))
+
+
 def test_more_processes_than_batches_is_refused_clearly(data, tmp_path):
     code, log = _launch(2, tmp_path, data, batch=48)
     assert code != 0
     assert "torchrun started 2 processes, but the training data has only 1 batches" in log
+
+
+# --- accelerate launch ------------------------------------------------------------------------------------
+
+needs_accelerate = pytest.mark.skipif(importlib.util.find_spec("accelerate") is None,
+                                      reason="accelerate not installed (requirements-dev.txt)")
+
+
+@needs_accelerate
+def test_accelerate_launch_multi_gpu_trains_exactly_like_torchrun(two_processes, data, tmp_path):
+    code, log = _launch(2, tmp_path, data, batch=4, launcher="accelerate")
+    assert code == 0, log
+    assert _close(_weights(tmp_path, 0), _weights(tmp_path, 1)) == 0.0  # the ranks agree
+    for rank in (0, 1):  # and are torchrun's, bit for bit
+        assert _close(_weights(tmp_path, rank), _weights(two_processes, rank)) == 0.0
+    metrics = [[{k: v for k, v in m.items() if k not in ("seconds", "samples_per_second")}
+                for m in json.loads((out / "history0.json").read_text())] for out in (tmp_path, two_processes)]
+    assert metrics[0] == metrics[1]
+
+
+@pytest.mark.parametrize("launcher", ["torchrun", pytest.param("accelerate", marks=needs_accelerate)])
+def test_a_workflow_file_trains_data_parallel_under_the_launcher_and_only_rank_0_writes(data, tmp_path, launcher):
+    """`torchrun --nproc_per_node=2 run_workflow.py examples/workflows/distilbert_classification.json --set ...`
+    and its accelerate form, as docs/long_runs.md gives them."""
+    model, train, val = data
+    root = Path(__file__).resolve().parents[2]
+    settings = {"Model name.value": model, "Train dataset.name": train, "Validation dataset.name": val,
+                "Validation dataset.split": "train", "Train loader.batch_size": 4, "Validation loader.batch_size": 8,
+                "PtTrainTransformerClassificationModel.epochs": 2}
+    command = [*_launcher(launcher, 2), str(root / "run_workflow.py"),
+               str(root / "examples" / "workflows" / "distilbert_classification.json"),
+               *[arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]]
+    out = tmp_path / "output"
+    code, log = _run(command, HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+                     HF_TEXT_FINETUNE_OUTPUT_DIR=str(out))
+    assert code == 0, log
+    assert log.count("workflow finished") == 1  # rank 0 prints the result, rank 1 nothing
+    assert "epoch 2/2 [full]" in log
+    (run,) = (out / checkpoint_files.CHECKPOINTS_DIR).iterdir()  # one run folder, written by rank 0
+    names = [p.name for p in checkpoint_files.checkpoints_in(run)]
+    assert names == ["epoch-0001-batch-000000", "epoch-0002-batch-000000"]
+    assert json.loads((run / names[-1] / "checkpoint.json").read_text())["world_size"] == 2

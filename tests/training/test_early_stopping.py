@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from hf_text_finetune.modules.data.batching import TextDataLoader
-from hf_text_finetune.modules.data.encoding import build_token_encoder
 from hf_text_finetune.modules.data.tokenized import encode_text_dataset
 from hf_text_finetune.modules.errors import UserInputError
 from hf_text_finetune.modules.model.build import build_classification_model

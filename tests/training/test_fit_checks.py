@@ -12,7 +12,6 @@ from helpers.models import same_state, state_snapshot
 from helpers.nodes import Pipeline, adamw_node, bce_node, dataset_node, encode_node, loader_node, model_node, run_node
 
 from hf_text_finetune.modules.data.batching import TextDataLoader
-from hf_text_finetune.modules.data.encoding import build_token_encoder
 from hf_text_finetune.modules.data.tokenized import encode_text_dataset
 from hf_text_finetune.modules.errors import UserInputError
 from hf_text_finetune.modules.model.build import build_classification_model

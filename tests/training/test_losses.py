@@ -9,12 +9,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers.data import write_imbalanced_csv, write_multilabel_jsonl, write_topics_csv
+from helpers.data import write_multilabel_jsonl, write_topics_csv
 from helpers.nodes import LEARNING_LR, Pipeline, adamw_node, bce_node, run_node, validate_node
 from sklearn.utils.class_weight import compute_class_weight
 
 from hf_text_finetune.modules.data.batching import TextDataLoader
-from hf_text_finetune.modules.data.encoding import build_token_encoder
 from hf_text_finetune.modules.data.tokenized import encode_text_dataset
 from hf_text_finetune.modules.errors import UserInputError
 from hf_text_finetune.modules.model.build import build_classification_model

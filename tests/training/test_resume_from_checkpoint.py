@@ -82,6 +82,25 @@ def test_a_checkpoint_of_another_batch_size_is_refused_saying_what_differs(pipel
         train(pipelines["bert"], epochs=3, train_loader=other, resume=str(folder))
 
 
+def test_a_checkpoint_of_another_model_is_refused_saying_what_differs(pipelines, uninterrupted, tmp_path,
+                                                                    monkeypatch):
+    _, folder = uninterrupted
+    use_output(monkeypatch, tmp_path)
+    with pytest.raises(UserInputError, match=r"does not fit this run \(model: the checkpoint has '.*bert'"):
+        train(pipelines["distilbert"], epochs=3, resume=str(folder))  # the DistilBERT workflow, its own data
+
+
+def test_a_checkpoint_of_other_training_data_is_refused_saying_what_differs(pipelines, uninterrupted, tmp_path,
+                                                                          monkeypatch):
+    from helpers.nodes import loader_node
+
+    _, folder = uninterrupted
+    use_output(monkeypatch, tmp_path)
+    other_rows = loader_node(pipelines["bert"].val_data, batch_size=8, shuffle=True, seed=0)
+    with pytest.raises(UserInputError, match=r"does not fit this run \(data: the checkpoint has"):
+        train(pipelines["bert"], epochs=3, train_loader=other_rows, resume=str(folder))
+
+
 def test_a_checkpoint_of_another_optimizer_kind_is_refused(pipelines, uninterrupted, tmp_path, monkeypatch):
     from helpers.nodes import run_node
 
@@ -106,6 +125,18 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(pipelines, uni
     resumed = train(pipelines["bert"], epochs=3, resume=str(copy))[0]
     assert "damaged or half-written" in caplog.text
     assert same_state(weights(resumed), weights(reference)), "continued from epoch 1, the last readable one"
+
+
+def test_damaged_checkpoints_with_none_readable_left_are_refused_clearly(pipelines, uninterrupted, tmp_path,
+                                                                       monkeypatch):
+    _, folder = uninterrupted
+    copy = tmp_path / "elsewhere" / folder.name
+    shutil.copytree(folder, copy)
+    for checkpoint in checkpoint_files.checkpoints_in(copy):
+        (checkpoint / "state.pt").write_bytes(b"half written")
+    use_output(monkeypatch, tmp_path / "out")
+    with pytest.raises(UserInputError, match=r"damaged or half-written.*No readable checkpoint is left: set resume off"):
+        train(pipelines["bert"], epochs=3, resume=str(copy))
 
 
 def test_a_folder_outside_the_output_folder_is_read_but_never_written(pipelines, uninterrupted, tmp_path,
