@@ -25,6 +25,14 @@ class RuntimeHooks:
     def progress(self, done: int, total: int, preview: Optional[Any] = None) -> None:
         """Called after every optimizer step; `preview` is an optional PIL image."""
 
+    def training_update(self, epoch: int, epochs: int, train_loss: float) -> None:
+        """The epoch's running train loss, each time the loop reads it back (every `log_every` steps):
+        a console's progress bar shows it."""
+
+    def epoch_finished(self, text: str) -> None:
+        """After every epoch: the metrics text so far, as the trainer node shows it when it ends, so a
+        host can fill in the node's text while it trains."""
+
     def check_interrupted(self) -> None:
         """Raise the host's interrupt exception when the user pressed Cancel."""
 

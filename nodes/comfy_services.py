@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
@@ -29,6 +30,8 @@ OUTPUT_DIR_ENV = "HF_TEXT_FINETUNE_OUTPUT_DIR"
 MODELS_DIR_ENV = "HF_TEXT_FINETUNE_MODELS_DIR"
 MODEL_FOLDER = "text_classifiers"  # ComfyUI models folder type of saved classifiers (extra_model_paths.yaml key)
 ProgressListener = Callable[[int, int, Optional[Any]], None]
+StatusListener = Callable[[dict], None]  # {"event": "loss", epoch, epochs, train_loss} or {"event": "epoch", text}
+NODE_TEXT_EVENT = "hf-text-finetune.node-text"  # web/js/show_node_text.js listens for it
 
 
 def comfy_available() -> bool:
@@ -67,6 +70,15 @@ class ComfyHooks(RuntimeHooks):
     def check_interrupted(self) -> None:
         self._mm.throw_exception_if_processing_interrupted()
 
+    def epoch_finished(self, text: str) -> None:
+        """Send the metrics so far to the browser that queued the prompt; the pack's JS puts them
+        in the node's text box while it trains."""
+        server = _prompt_server()
+        if server is not None and self._node_id is not None:
+            message = {"node": str(self._node_id), "text": text,
+                       "prompt_id": getattr(server, "last_prompt_id", None)}
+            server.send_sync(NODE_TEXT_EVENT, message, getattr(server, "client_id", None))
+
     def preferred_device(self) -> torch.device:
         return self._mm.get_torch_device()
 
@@ -86,19 +98,43 @@ class ComfyHooks(RuntimeHooks):
 
 
 class HeadlessHooks(RuntimeHooks):
-    """Logs progress every 10% (every step of a tiny run would be noise) and tells each listener."""
+    """Logs progress every 10% (every step of a tiny run would be noise) with the running loss and
+    the time left, and tells each listener (the headless runner's progress bar)."""
 
-    def __init__(self, listeners: tuple[ProgressListener, ...] = ()) -> None:
+    def __init__(self, listeners: tuple[ProgressListener, ...] = (),
+                 status_listeners: tuple[StatusListener, ...] = ()) -> None:
         self._last_decile = -1
-        self._listeners = listeners
+        self._listeners, self._status_listeners = listeners, status_listeners
+        self._train_loss: Optional[float] = None
+        self._started: Optional[tuple[float, int]] = None  # (time, steps done) at the first report
 
     def progress(self, done: int, total: int, preview: Optional[Any] = None) -> None:
         for listener in self._listeners:
             listener(done, total, preview)
+        if self._started is None:
+            self._started = (time.perf_counter(), done)
         decile = int(10 * done / max(total, 1))
         if decile != self._last_decile:
             self._last_decile = decile
-            log.info("progress %d/%d steps (%d%%)", done, total, 100 * done // max(total, 1))
+            log.info("progress %d/%d steps (%d%%)%s", done, total, 100 * done // max(total, 1),
+                     self._loss_and_time_left(done, total))
+
+    def _loss_and_time_left(self, done: int, total: int) -> str:
+        text = "" if self._train_loss is None else f", train loss {self._train_loss:.4f}"
+        since, first = self._started or (0.0, 0)
+        if done > first and done < total:
+            left = (time.perf_counter() - since) / (done - first) * (total - done)
+            text += f", about {left:.0f} s left"
+        return text
+
+    def training_update(self, epoch: int, epochs: int, train_loss: float) -> None:
+        self._train_loss = train_loss
+        for listener in self._status_listeners:
+            listener({"event": "loss", "epoch": epoch, "epochs": epochs, "train_loss": train_loss})
+
+    def epoch_finished(self, text: str) -> None:
+        for listener in self._status_listeners:
+            listener({"event": "epoch", "text": text})
 
 
 _headless_listeners: list[ProgressListener] = []
@@ -114,11 +150,33 @@ def remove_progress_listener(listener: ProgressListener) -> None:
         _headless_listeners.remove(listener)
 
 
+_status_listeners: list[StatusListener] = []
+
+
+def add_status_listener(listener: StatusListener) -> None:
+    """The headless runner's bar hears the running loss and each finished epoch through this."""
+    _status_listeners.append(listener)
+
+
+def remove_status_listener(listener: StatusListener) -> None:
+    if listener in _status_listeners:
+        _status_listeners.remove(listener)
+
+
+def _prompt_server() -> Optional[Any]:
+    """ComfyUI's running PromptServer, or None outside ComfyUI (or before its server exists)."""
+    try:
+        from server import PromptServer
+    except ImportError:
+        return None
+    return getattr(PromptServer, "instance", None)
+
+
 def runtime_hooks(node_id: Optional[str] = None) -> RuntimeHooks:
     """ComfyUI's services for the running node, or the headless ones."""
     if comfy_available():
         return ComfyHooks(node_id)
-    return HeadlessHooks(tuple(_headless_listeners))
+    return HeadlessHooks(tuple(_headless_listeners), tuple(_status_listeners))
 
 
 def output_directory() -> Path:

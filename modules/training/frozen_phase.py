@@ -115,6 +115,7 @@ def train_head_on_frozen_features(run: TrainingRun) -> list[EpochMetrics]:
                                val_pearson=result.pearson if result else None)
         history.append(metrics)
         log.info(metrics.line(settings.epochs))
+        run.report_epochs(run.history + history)
     for group, rate in zip(run.optimizer.param_groups, chosen_rates):
         group["lr"] = rate
     network.set_encoder_trainable(True)

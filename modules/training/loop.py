@@ -156,6 +156,7 @@ def log_step(run: TrainingRun, epoch: int, step: int, batches: int) -> Optional[
     window = (total - pos.logged[0]) / (pos.seen - pos.logged[1])
     run.guard.check(window, f"epoch {epoch + 1}, step {step + 1}", run.learning_rate)
     log.info("epoch %d step %d/%d: train loss %.4f", epoch + 1, step + 1, batches, total / pos.seen)
+    run.progress.hooks.training_update(epoch + 1, run.settings.epochs, total / pos.seen)
     run.curves.add_step_loss(epoch + (step + 1) / batches, window)
     pos.logged = (total, pos.seen)
     return run.curves.preview()
@@ -185,6 +186,7 @@ def train_epoch(run: TrainingRun, epoch: int) -> tuple[float, Optional[float]]:
     running, correct, seen = sum_across([pos.running, pos.correct, torch.tensor(float(pos.seen))], run.processes)
     mean = float(running) / max(float(seen), 1)
     run.guard.check(mean, f"the end of epoch {epoch + 1}", run.learning_rate)
+    run.progress.hooks.training_update(epoch + 1, run.settings.epochs, mean)
     return mean, None if run.loss_spec.is_regression else float(correct) / max(float(seen), 1)
 
 
@@ -221,6 +223,7 @@ def record_epoch(run: TrainingRun, metrics: EpochMetrics) -> bool:
     """Log and plot a full epoch; True when early stopping says to stop now."""
     run.history.append(metrics)
     log.info(metrics.line(run.settings.epochs))
+    run.report_epochs(run.history)
     run.curves.add_epoch(asdict(metrics))
     run.progress.show(run.curves.preview())
     return run.stopping.update(metrics.epoch, getattr(metrics, run.stopping.metric), run.network)

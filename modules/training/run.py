@@ -25,7 +25,7 @@ from .losses import LossSpec
 from .optimizers import OptimizerSpec, parameter_groups
 from .schedulers import BuiltScheduler, SchedulerSpec
 from .distributed import Processes, shard_batches
-from .settings import EpochMetrics, TrainSettings
+from .settings import EpochMetrics, TrainSettings, metrics_text
 
 
 def progress_total(settings: TrainSettings, train_batches: int, val_batches: int, epochs_done: int) -> int:
@@ -139,6 +139,11 @@ class TrainingRun:
         """This process's rows of every batch of `epoch`, in the epoch's seeded order."""
         plan = self.batch_plan or self.train_loader
         return shard_batches(plan.batch_indices(epoch), self.processes)
+
+    def report_epochs(self, history: list[EpochMetrics]) -> None:
+        """Tell the host the metrics text so far: the node's text fills in epoch by epoch."""
+        self.progress.hooks.epoch_finished(metrics_text(str(self.device), self.precision.name,
+                                                        self.settings.epochs, history))
 
     @property
     def last_epoch(self) -> int:

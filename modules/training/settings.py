@@ -125,6 +125,14 @@ class EpochMetrics:
                 f"({self.seconds:.1f} s, {self.samples_per_second:.1f} samples/s)")
 
 
+def metrics_text(device: str, precision: str, epochs: int, history: list[EpochMetrics],
+                 notes: Optional[list[str]] = None) -> str:
+    """The trainer's text: where it trained, one line per epoch, then its notes. The same text
+    fills in on the node epoch by epoch while it trains and is its result at the end."""
+    head = f"trained on {device} ({precision})"
+    return "\n".join([head] + [m.line(epochs) for m in history] + list(notes or []))
+
+
 @dataclass
 class TrainResult:
     model: TextClassifier
@@ -145,8 +153,7 @@ class TrainResult:
 
     def summary(self) -> str:
         epochs = self.planned_epochs or (self.history[-1].epoch if self.history else 0)
-        head = f"trained on {self.device} ({self.precision})"
-        return "\n".join([head] + [m.line(epochs) for m in self.history] + self.notes)
+        return metrics_text(self.device, self.precision, epochs, self.history, self.notes)
 
     def as_dicts(self) -> list[dict]:
         return [asdict(m) for m in self.history]

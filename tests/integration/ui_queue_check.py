@@ -70,6 +70,15 @@ INSPECT_JS = r"""
 """
 
 
+LIVE_JS = r"""
+(() => {
+  const node = window.app.graph.getNodeById(%(node)s);
+  const widget = node?.widgets?.find(w => w.name === "%(widget)s");
+  return widget ? String(widget.value ?? "") : "";
+})()
+"""
+
+
 def load_module(name: str, path: Path):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -99,10 +108,13 @@ def wait_for_frontend(cdp, tries: int = 240) -> bool:
     return False
 
 
-def wait_for_run(cr, base: str, known: set, timeout: float) -> dict:
-    """The history entry of the prompt queued after `known` was taken, once it finished."""
+def wait_for_run(cr, base: str, known: set, timeout: float, on_tick=None) -> dict:
+    """The history entry of the prompt queued after `known` was taken, once it finished;
+    `on_tick()` is called about twice a second while it runs."""
     deadline = time.time() + timeout
     while time.time() < deadline:
+        if on_tick is not None:
+            on_tick()
         status, history = cr.http(base, "/history")
         if status == 200 and isinstance(history, dict):
             new = [entry for pid, entry in history.items() if pid not in known]
@@ -142,7 +154,15 @@ def run(args) -> dict:
                                                     "settings": json.dumps(settings), "node": args.node}))
         report.update(missing_settings=setup["missing"], widgets_values_before=setup["before"],
                       prompt_inputs_before=setup["prompt_inputs"])
-        entry = wait_for_run(cr, base, known, args.timeout)
+        live: list[str] = []  # the node's text box while it runs (--live)
+
+        def sample() -> None:
+            value = cdp.evaluate(LIVE_JS % {"node": args.node, "widget": WIDGET_NAME})
+            if value and (not live or live[-1] != value):
+                live.append(value)
+
+        entry = wait_for_run(cr, base, known, args.timeout, sample if args.live else None)
+        report["live_values"] = live
         report["status"] = entry.get("status", {}).get("status_str")
         report["run_seconds"] = round(time.time() - started, 1)
         cdp.pump(1.5)  # let the websocket "executed" message reach the node
@@ -164,6 +184,11 @@ def run(args) -> dict:
         "display not sent in the prompt": (WIDGET_NAME not in report["prompt_inputs_after"]
                                            and report["prompt_inputs_before"] == report["prompt_inputs_after"]),
     }
+    if args.live:  # the box filled in epoch by epoch before the run ended, without console errors
+        final_epochs = output_text.count("\nepoch ")
+        report["checks"]["text filled in while training"] = any(
+            0 < value.count("\nepoch ") < final_epochs for value in report["live_values"])
+        report["checks"]["no console errors"] = not report["console"]
     return report
 
 
@@ -177,6 +202,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", default=os.path.join("/tmp", f"ui-queue-check-{os.getpid()}"))
     parser.add_argument("--chromium", default="chromium")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--live", action="store_true",
+                        help="also check that the node's text fills in epoch by epoch while it runs")
     args = parser.parse_args(argv)
     if not shutil.which(args.chromium):
         print(json.dumps({"error": "no chromium; apt-get install -y chromium"}))

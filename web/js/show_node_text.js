@@ -6,12 +6,18 @@
 // (widget.serialize = false) and from the prompt sent to the server
 // (widget.options.serialize = false). Saved workflows, the headless runner's converter
 // and ComfyUI's cache keys are therefore exactly as without this file.
+//
+// While a trainer runs, the server sends its metrics so far after every epoch
+// (PromptServer.send_sync(NODE_TEXT_EVENT, {node, text}), nodes/comfy_services.py); the
+// same box shows them, so the numbers fill in epoch by epoch instead of only at the end.
 import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
 import { ComfyWidgets } from "../../scripts/widgets.js";
 
 const PACK_CATEGORY = "HF Text Fine-Tune";
 const WIDGET_NAME = "hf_text_finetune_output";
 const LINES_SHOWN = 7; // a 6-epoch summary without scrolling
+const NODE_TEXT_EVENT = "hf-text-finetune.node-text";
 
 function textOf(message) {
   const text = message?.text;
@@ -40,8 +46,20 @@ function outputWidget(node) {
   return widget;
 }
 
+function showLiveText(event) {
+  const detail = event?.detail ?? {};
+  const node = app.graph?.getNodeById(detail.node) ?? app.graph?.getNodeById(Number(detail.node));
+  const text = textOf(detail);
+  if (!node || !text) return;
+  outputWidget(node).value = text;
+  node.setDirtyCanvas(true, true);
+}
+
 app.registerExtension({
   name: "HfTextFineTune.ShowNodeText",
+  async setup() {
+    api.addEventListener(NODE_TEXT_EVENT, showLiveText);
+  },
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!String(nodeData?.category ?? "").startsWith(PACK_CATEGORY)) return;
     const onExecuted = nodeType.prototype.onExecuted;
