@@ -63,8 +63,8 @@ def test_widget_values_map_by_name_not_position(tiny_models, reviews_csv, val_cs
     trainer["widgets_values"] = [3, 1, True, True, 2, True, True]  # early stopping after 2 rounds, best model
     converted, notes = convert_workflow(graph.to_json(), node_classes())
     prompt = to_api_prompt(converted, node_classes())
-    assert prompt["30"]["inputs"] | {"model_name": None} == {"model_name": None, "max_length": 64,
-                                                              "truncation": False, "trust_remote_code": False}
+    mapped = {k: prompt["30"]["inputs"][k] for k in ("max_length", "truncation", "trust_remote_code")}
+    assert mapped == {"max_length": 64, "truncation": False, "trust_remote_code": False}
     assert {k: prompt["21"]["inputs"][k] for k in ("name", "split", "text_field", "label_field", "strip_html",
                                                    "encode_return_dict")} == {
         "name": "imdb", "split": "train", "text_field": "text", "label_field": "label", "strip_html": True,
