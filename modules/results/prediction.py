@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Optional, Sequence, Union
+from typing import Iterator, Optional, Sequence, Union
 
+import numpy as np
 import torch
 
-from ..data.batching import check_batch_size
+from ..data.batching import check_batch_size, pad_batch
 from ..data.dataset import MODEL_INPUTS
 from ..data.text_cleaning import strip_html
 from ..errors import UserInputError
 from ..model.classifier import TextClassifier
+from ..precision import choose_precision
 from .metrics import check_threshold
 
 log = logging.getLogger(__name__)
@@ -50,29 +52,49 @@ def split_texts(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
-@torch.no_grad()
+def _model_max_length(model: TextClassifier) -> Optional[int]:
+    max_length = model.max_length or getattr(model.tokenizer, "model_max_length", None)
+    if max_length is not None and max_length >= 1_000_000:  # tokenizers say 1e30 when they know no limit
+        return None
+    return max_length
+
+
+def length_sorted_batches(texts: Sequence[str], tokenizer, max_length: Optional[int],
+                          batch_size: int) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+    """All texts tokenized in one call, then (rows, padded batch) longest first: texts of similar
+    length share a batch, so little is computed on padding (the caller puts rows back in order)."""
+    if not texts:
+        return
+    encoded = tokenizer(list(texts), truncation=max_length is not None, max_length=max_length)
+    columns = [k for k in MODEL_INPUTS if k in encoded]
+    order = np.argsort([-len(ids) for ids in encoded["input_ids"]], kind="stable").tolist()
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        yield rows, pad_batch([{k: encoded[k][i] for k in columns} for i in rows], pad_id)
+
+
+@torch.inference_mode()
 def predict_logits(model: TextClassifier, texts: Sequence[str], batch_size: int = 32,
-                   device: Optional[torch.device] = None) -> torch.Tensor:
-    """Raw logits, batch by batch; the network comes back on its own device and in its own mode."""
+                   device: Optional[torch.device] = None, precision: str = "fp32") -> torch.Tensor:
+    """Raw logits in the texts' order; the network comes back on its own device and in its own mode.
+    `precision` auto = bf16/fp16 autocast where the device computes it natively (modules/precision.py)."""
     model.require_tokenizer()
     check_batch_size(batch_size)
-    tokenizer, network = model.tokenizer, model.network
-    max_length = model.max_length or getattr(tokenizer, "model_max_length", None)
-    if max_length is not None and max_length >= 1_000_000:  # tokenizers say 1e30 when they know no limit
-        max_length = None
+    network = model.network
     home, was_training = next(network.parameters()).device, network.training
     device = device or home
+    autocast = choose_precision(precision, device).autocast
     network.eval()
     if device != home:
         network.to(device)
     try:
-        chunks = []
-        for start in range(0, len(texts), batch_size):
-            batch = tokenizer(list(texts[start:start + batch_size]), truncation=max_length is not None,
-                              max_length=max_length, padding=True, return_tensors="pt")
-            inputs = {k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}
-            chunks.append(network(**inputs).float().cpu())
-        return torch.cat(chunks) if chunks else torch.zeros((0, model.num_outputs))
+        logits = torch.zeros((len(texts), model.num_outputs))
+        for rows, batch in length_sorted_batches(texts, model.tokenizer, _model_max_length(model), batch_size):
+            with autocast():
+                out = network(**{k: v.to(device) for k, v in batch.items()})
+            logits[rows] = out.float().cpu()
+        return logits
     finally:
         if device != home:
             network.to(home)
@@ -91,7 +113,8 @@ def probabilities_from_logits(logits: torch.Tensor, kind: str) -> torch.Tensor:
 
 def predict_texts(model: TextClassifier, texts: Sequence[str], threshold: float = 0.5,
                   label_names: Optional[Sequence[str]] = None, batch_size: int = 32,
-                  device: Optional[torch.device] = None, strip_html_tags: bool = False) -> list[Prediction]:
+                  device: Optional[torch.device] = None, strip_html_tags: bool = False,
+                  precision: str = "fp32") -> list[Prediction]:
     """Label(s) and probabilities for each text. The threshold decides binary and multi-label models."""
     check_threshold(threshold)
     model.require_tokenizer()
@@ -100,7 +123,7 @@ def predict_texts(model: TextClassifier, texts: Sequence[str], threshold: float 
     if not texts:
         raise UserInputError("there are no texts to classify; give one text per line")
     cleaned = [strip_html(t) if strip_html_tags else t for t in texts]
-    probs = probabilities_from_logits(predict_logits(model, cleaned, batch_size, device), kind).tolist()
+    probs = probabilities_from_logits(predict_logits(model, cleaned, batch_size, device, precision), kind).tolist()
     results = []
     for text, row in zip(texts, probs):
         table = {name: float(p) for name, p in zip(names, row)}

@@ -54,7 +54,8 @@ def move_batch(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str
 def evaluate(model: torch.nn.Module, loader: TextDataLoader, loss_spec: LossSpec, device: torch.device,
              precision: Precision, keep_outputs: bool = False,
              on_batch: Optional[Callable[[], None]] = None) -> EvalResult:
-    """Mean loss and accuracy; `on_batch` runs after each batch (progress, Cancel)."""
+    """Mean loss and accuracy; `on_batch` runs after each batch (progress, Cancel). Batches hold
+    rows of similar length; kept logits and labels come back in the dataset's row order."""
     loss_fn = loss_spec.build(device)
     was_training = model.training
     model.eval()
@@ -62,7 +63,8 @@ def evaluate(model: torch.nn.Module, loader: TextDataLoader, loss_spec: LossSpec
     correct = torch.zeros((), device=device, dtype=torch.float64)
     count = 0
     kept_logits, kept_labels = [], []
-    for batch in loader.batches(shuffle=False, by_length=not keep_outputs):  # totals do not need row order
+    indices = loader.batch_indices(shuffle=False, by_length=True)  # similar lengths share a batch: less padding
+    for batch in loader.batches_of(indices):
         batch = move_batch(batch, device)
         labels = batch.pop("labels")
         with precision.autocast():
@@ -79,7 +81,8 @@ def evaluate(model: torch.nn.Module, loader: TextDataLoader, loss_spec: LossSpec
     model.train(was_training)
     result = EvalResult(loss=float(total / max(count, 1)), accuracy=float(correct / max(count, 1)), count=count)
     if keep_outputs and kept_logits:
-        result.logits = torch.cat(kept_logits)
-        result.labels = torch.cat(kept_labels)
+        in_dataset_order = torch.argsort(torch.tensor([i for batch in indices for i in batch]))
+        result.logits = torch.cat(kept_logits)[in_dataset_order]
+        result.labels = torch.cat(kept_labels)[in_dataset_order]
         result.predictions = predictions_from_logits(result.logits, loss_spec)
     return result
