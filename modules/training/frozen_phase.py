@@ -22,6 +22,7 @@ from ..data.batching import TextDataLoader
 from ..model.network import ClassifierNetwork
 from ..precision import Precision
 from .eval_pass import batch_loss_sum, count_hits, move_batch, predictions_from_logits
+from .optimizers import freeze_lower_encoder
 from .run import Progress, TrainingRun
 from .settings import EpochMetrics
 
@@ -107,4 +108,5 @@ def train_head_on_frozen_features(run: TrainingRun) -> list[EpochMetrics]:
     for group, rate in zip(run.optimizer.param_groups, chosen_rates):
         group["lr"] = rate
     network.set_encoder_trainable(True)
+    freeze_lower_encoder(network.encoder, run.optimizer_spec)  # the parts the optimizer node keeps fixed stay so
     return history
