@@ -49,11 +49,19 @@ def saved_folder(args) -> Path:
     return save_classifier(model, RESULTS / "inference_model", "minilm_hf_head").folder
 
 
+def evaluate_node(model, dataset, batch: int):
+    """The Evaluate node's work as ComfyUI runs it (nodes run under inference_mode)."""
+    import torch
+    from hf_text_finetune.modules.results.evaluation import evaluate_classifier
+
+    with torch.inference_mode():
+        return evaluate_classifier(model, dataset, batch_size=batch, device="cpu", precision="auto")
+
+
 def build_runners(args, folder: Path, texts: list[str], labels: list[int]) -> tuple[dict, dict]:
     import torch
     from hf_text_finetune.modules.data.encoding import build_token_encoder
     from hf_text_finetune.modules.data.tokenized import encode_text_dataset
-    from hf_text_finetune.modules.results.evaluation import evaluate_classifier
     from hf_text_finetune.modules.results.loading import load_classifier
     from hf_text_finetune.modules.results.prediction import predict_texts
     from transformers import pipeline
@@ -80,7 +88,7 @@ def build_runners(args, folder: Path, texts: list[str], labels: list[int]) -> tu
                                                                 precision="auto")],
         "predict_fp32": lambda some: [p.label for p in predict_texts(model, some, threshold, None, batch, cpu,
                                                                      precision="fp32")],
-        "evaluate": lambda some: evaluate_classifier(model, dataset, batch_size=batch, device="cpu", precision="auto"),
+        "evaluate": lambda some: evaluate_node(model, dataset, batch),
     }
     return runners, {"tokenize_s": tokenize_s, "pipeline_labels": pipe.model.config.id2label}
 

@@ -62,7 +62,9 @@ class PtPredictClassificationModel:
                           lambda: check_batch_size(batch_size))
 
     def predict(self, model, texts, threshold, label_names="", batch_size=32, device="auto", strip_html_tags=True,
-                precision="auto", unique_id=None):
+                **later_inputs):
+        """`later_inputs`: precision (widget), unique_id (hidden)."""
+        precision, unique_id = later_inputs.get("precision", "auto"), later_inputs.get("unique_id")
         check_texts(texts)
         lines = split_texts(texts)
         target = resolve_device(device, runtime_hooks(unique_id))

@@ -48,7 +48,8 @@ def test_predict_node_precision_fp32_gives_the_fp32_numbers(tiny_bert):
     model = ready_model(tiny_bert, 1, label_names=["negative", "positive"])
     expected = predict_texts(model, TEXTS[:3])
     with torch.inference_mode():  # as ComfyUI runs nodes
-        out = PtPredictClassificationModel().predict(model, "\n".join(TEXTS[:3]), 0.5, "", 2, "cpu", True, "fp32")
+        out = PtPredictClassificationModel().predict(model, "\n".join(TEXTS[:3]), 0.5, "", 2, "cpu", True,
+                                                     precision="fp32")
     assert out["result"][1].splitlines() == [p.label for p in expected]
     assert "positive (" in out["result"][0] or "negative (" in out["result"][0]
 
