@@ -7,6 +7,9 @@ from ..modules.model.linear_head import POOLINGS
 from ..modules.model.network import HEAD_TYPES, check_head_settings
 from ..modules.pretrained import normalize_model_name
 from . import widgets
+
+# "off" until benchmarks/attention_dropout_ab.py shows the accuracy effect within the seeds' spread; then "auto"
+FAST_ATTENTION_DEFAULT = "off"
 from .widgets import category, validation
 
 
@@ -35,7 +38,7 @@ class PtnHfFineTunedClassificationModel:
             },
             "optional": {
                 "fast_attention": (list(FAST_ATTENTION_CHOICES), {
-                    "default": "auto",
+                    "default": FAST_ATTENTION_DEFAULT,
                     "tooltip": "on = attention dropout 0, so PyTorch's fused attention kernel runs in training: "
                                "about 1.5x faster per step and much leaner on the CPU. auto = on unless a CUDA GPU "
                                "is present (its fused kernels apply dropout). off = the model's own attention "
@@ -58,7 +61,7 @@ class PtnHfFineTunedClassificationModel:
                           lambda: check_head_settings(num_outputs, dropout),
                           lambda: fast_attention is None or resolve_fast_attention(fast_attention))
 
-    def build(self, model_name, num_outputs, pooling, dropout, fast_attention="auto", seed=0, trust_remote_code=False,
-              head="linear"):
+    def build(self, model_name, num_outputs, pooling, dropout, fast_attention=FAST_ATTENTION_DEFAULT, seed=0,
+              trust_remote_code=False, head="linear"):
         return (build_classification_model(model_name, num_outputs, pooling, dropout, fast_attention, seed,
                                            trust_remote_code, head_type=head),)
