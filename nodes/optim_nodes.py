@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from ..modules.training.optimizers import OptimizerSpec, check_learning_rate, check_weight_decay
+from ..modules.training.optimizers import OptimizerSpec, check_depth_levers, check_learning_rate, check_weight_decay
 from ..modules.training.schedulers import MAX_WARMUP_RATIO, WARMUP_KINDS, SchedulerSpec, check_warmup_ratio
 from . import widgets
 from .widgets import category, validation
 
 LR_TOOLTIP = "Learning rate. 2e-5 to 5e-5 for fine-tuning a whole transformer; about 1e-3 for a head alone."
 WD_TOOLTIP = "Decoupled weight decay on weights (not on biases or LayerNorm). 0.01 is usual."
+
+
+def depth_lever_widgets() -> dict:
+    """Optional widgets of every optimizer node (last, so saved workflows keep their order)."""
+    return {
+        "layer_lr_decay": ("FLOAT", {"default": 1.0, "min": 0.05, "max": 1.0, "step": 0.01,
+                                     "tooltip": "Layer-wise learning-rate decay: encoder layer l of L trains at "
+                                                "learning_rate x decay^(L - l), the embeddings at x decay^L, the "
+                                                "head at learning_rate. 1 = one rate everywhere; 0.8-0.95 usual."}),
+        "freeze_embeddings": ("BOOLEAN", {"default": False,
+                                          "tooltip": "Keep the encoder's embeddings fixed (no gradients: less "
+                                                     "backward work and memory)."}),
+        "freeze_layers": ("INT", {"default": 0, "min": 0, "max": 100,
+                                  "tooltip": "Keep the lowest N encoder layers fixed (0 = none). With "
+                                             "freeze_embeddings on, backward stops below layer N + 1."}),
+    }
 
 
 class _OptimizerNode:
@@ -19,8 +35,9 @@ class _OptimizerNode:
     FUNCTION = "build"
 
     @classmethod
-    def VALIDATE_INPUTS(cls, learning_rate=None, weight_decay=None):
-        return validation(lambda: check_learning_rate(learning_rate), lambda: check_weight_decay(weight_decay))
+    def VALIDATE_INPUTS(cls, learning_rate=None, weight_decay=None, layer_lr_decay=None, freeze_layers=None):
+        return validation(lambda: check_learning_rate(learning_rate), lambda: check_weight_decay(weight_decay),
+                          lambda: check_depth_levers(layer_lr_decay, freeze_layers))
 
 
 class PtoAdamW(_OptimizerNode):
@@ -38,11 +55,12 @@ class PtoAdamW(_OptimizerNode):
         }, "optional": {
             "eps": ("FLOAT", {"default": 1e-8, "min": 1e-12, "max": 1e-3, "step": 1e-9, "round": False,
                               "tooltip": "Adam epsilon."}),
+            **depth_lever_widgets(),
         }}
 
-    def build(self, learning_rate, beta1, beta2, weight_decay, amsgrad, eps=1e-8):
+    def build(self, learning_rate, beta1, beta2, weight_decay, amsgrad, eps=1e-8, **depth_levers):
         return (OptimizerSpec(self.KIND, learning_rate, weight_decay,
-                              {"betas": (beta1, beta2), "amsgrad": amsgrad, "eps": eps}),)
+                              {"betas": (beta1, beta2), "amsgrad": amsgrad, "eps": eps}, **depth_levers),)
 
 
 class PtoAdam(PtoAdamW):
@@ -69,10 +87,11 @@ class PtoSGD(_OptimizerNode):
             "momentum": ("FLOAT", {"default": 0.9, "min": 0.0, "max": 0.999, "step": 0.01, "tooltip": "Momentum factor."}),
             "weight_decay": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001, "tooltip": "L2 penalty."}),
             "nesterov": ("BOOLEAN", {"default": False, "tooltip": "Nesterov momentum (needs momentum > 0)."}),
-        }}
+        }, "optional": depth_lever_widgets()}
 
-    def build(self, learning_rate, momentum, weight_decay, nesterov):
-        return (OptimizerSpec("SGD", learning_rate, weight_decay, {"momentum": momentum, "nesterov": nesterov}),)
+    def build(self, learning_rate, momentum, weight_decay, nesterov, **depth_levers):
+        return (OptimizerSpec("SGD", learning_rate, weight_decay, {"momentum": momentum, "nesterov": nesterov},
+                              **depth_levers),)
 
 
 class _SchedulerNode:

@@ -53,7 +53,8 @@ def pad_batch(rows: list[dict], pad_token_id: int, pad_to_multiple_of: Optional[
     elif "attention_mask" not in batch:
         mask = np.arange(width)[None, :] < np.asarray(lengths)[:, None]
         batch["attention_mask"] = torch.from_numpy(mask.astype(np.int64))
-    batch["labels"] = torch.tensor([row["labels"] for row in rows])
+    if "labels" in rows[0]:  # rows to predict have none
+        batch["labels"] = torch.tensor([row["labels"] for row in rows])
     return batch
 
 

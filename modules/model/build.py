@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Union
+
 import torch
 
+from ..errors import UserInputError
 from ..pretrained import load_config, load_encoder, normalize_model_name
 from .classifier import TextClassifier
 from .hf_head import HfSequenceNetwork, load_sequence_model, set_classifier_dropout
@@ -11,6 +14,23 @@ from .linear_head import LinearHeadNetwork
 from .network import HF_HEAD, check_head_settings, check_head_type
 
 _ATTENTION_DROPOUT_FIELDS = ("attention_probs_dropout_prob", "attention_dropout")
+FAST_ATTENTION_CHOICES = ("auto", "on", "off")
+_SPELLINGS = {"on": True, "true": True, "off": False, "false": False}
+
+
+def resolve_fast_attention(choice: Union[bool, str]) -> bool:
+    """Whether to drop attention dropout. `auto`: yes unless a CUDA GPU is present, whose fused
+    attention kernels apply dropout themselves; on the CPU and Apple's MPS the fused kernel cannot,
+    so training with dropout falls back to the slow math attention (docs/performance.md: the
+    measured accuracy effect). Booleans are the widget's values before `auto` existed."""
+    if isinstance(choice, bool):
+        return choice
+    text = str(choice).strip().lower()
+    if text == "auto":
+        return not torch.cuda.is_available()
+    if text in _SPELLINGS:
+        return _SPELLINGS[text]
+    raise UserInputError(f"fast_attention '{choice}' is unknown; use one of {list(FAST_ATTENTION_CHOICES)}")
 
 
 def without_attention_dropout(config) -> None:
@@ -31,14 +51,14 @@ def _hf_network(name: str, config, num_outputs: int, dropout: float, seed: int,
 
 
 def build_classification_model(model_name: str, num_outputs: int = 1, pooling: str = "cls",
-                               dropout: float = 0.1, fast_attention: bool = False, seed: int = 0,
+                               dropout: float = 0.1, fast_attention: Union[bool, str] = False, seed: int = 0,
                                trust_remote_code: bool = False, head_type: str = "linear") -> TextClassifier:
     """A pretrained encoder with a new head: ours (`linear`) or Hugging Face's (`hf_sequence_classification`)."""
     check_head_type(head_type)
     check_head_settings(num_outputs, dropout)
     name = normalize_model_name(model_name)
     config = load_config(name, trust_remote_code)
-    if fast_attention:
+    if resolve_fast_attention(fast_attention):
         without_attention_dropout(config)
     if head_type == HF_HEAD:
         network = _hf_network(name, config, num_outputs, dropout, seed, trust_remote_code)

@@ -13,17 +13,19 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Optional, Sequence, Union
+from typing import Iterator, Optional, Sequence, Union
 
+import numpy as np
 import torch
 
-from ..data.batching import check_batch_size
+from ..data.batching import check_batch_size, pad_batch
 from ..data.dataset import MODEL_INPUTS
 from ..data.encoding import TokenEncoder
 from ..data.text_cleaning import strip_html
 from ..data.windows import combine_window_logits
 from ..errors import UserInputError
 from ..model.classifier import TextClassifier
+from ..precision import choose_precision
 from .metrics import check_threshold
 
 log = logging.getLogger(__name__)
@@ -101,9 +103,9 @@ def _model_max_length(model: TextClassifier) -> Optional[int]:
 
 def _encoded_rows(model: TextClassifier, texts: Sequence[str],
                   pairs: Optional[Sequence[str]] = None) -> tuple[list[dict], Optional[list[int]]]:
-    """Each text as the model was trained to read it: cut (head, tail, head+tail) or split into
-    windows, as recorded on the classifier; a pair model's pairs cut longest-first.
-    (rows of token ids, the text of each row when windowed)."""
+    """Each text as the model was trained to read it, all in one tokenizer call: cut (head, tail,
+    head+tail) or split into windows, as recorded on the classifier; a pair model's pairs cut
+    longest-first. (rows of token ids, the text of each row when windowed)."""
     max_length = _model_max_length(model)
     encoder = TokenEncoder(model.model_name, model.tokenizer, max_length or 0, truncation=max_length is not None,
                            fingerprint="prediction (never cached)", truncation_rule=model.truncation_rule,
@@ -114,27 +116,40 @@ def _encoded_rows(model: TextClassifier, texts: Sequence[str],
     return rows, encoded.get("text_index")
 
 
-@torch.no_grad()
+def length_sorted_batches(rows: list[dict], pad_id: int,
+                          batch_size: int) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+    """(row numbers, padded batch), longest rows first: rows of similar length share a batch, so little
+    is computed on padding (the caller puts rows back in order)."""
+    order = np.argsort([-len(row["input_ids"]) for row in rows], kind="stable").tolist()
+    for start in range(0, len(order), batch_size):
+        chosen = order[start:start + batch_size]
+        yield chosen, pad_batch([rows[i] for i in chosen], pad_id)
+
+
+@torch.inference_mode()
 def predict_logits(model: TextClassifier, texts: Sequence[str], batch_size: int = 32,
-                   device: Optional[torch.device] = None, pairs: Optional[Sequence[str]] = None) -> torch.Tensor:
-    """Raw logits, one row per text (a windowed model's windows combined; `pairs`: each text's second text,
-    for a pair model), batch by batch; the network comes back on its own device and in its own mode."""
+                   device: Optional[torch.device] = None, pairs: Optional[Sequence[str]] = None,
+                   precision: str = "fp32") -> torch.Tensor:
+    """Raw logits in the texts' order, one row per text (a windowed model's windows combined; `pairs`: each
+    text's second text, for a pair model); the network comes back on its own device and in its own mode.
+    `precision` auto = bf16/fp16 autocast where the device computes it natively (modules/precision.py)."""
     model.require_tokenizer()
     check_batch_size(batch_size)
     tokenizer, network = model.tokenizer, model.network
-    rows, owners = _encoded_rows(model, texts, pairs)
+    rows, owners = _encoded_rows(model, texts, pairs) if len(texts) else ([], None)
     home, was_training = next(network.parameters()).device, network.training
     device = device or home
+    autocast = choose_precision(precision, device).autocast
     network.eval()
     if device != home:
         network.to(device)
     try:
-        chunks = []
-        for start in range(0, len(rows), batch_size):
-            batch = tokenizer.pad(rows[start:start + batch_size], padding=True, return_tensors="pt")
-            inputs = {k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}
-            chunks.append(network(**inputs).float().cpu())
-        logits = torch.cat(chunks) if chunks else torch.zeros((0, model.num_outputs))
+        logits = torch.zeros((len(rows), model.num_outputs))
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        for chosen, batch in length_sorted_batches(rows, pad_id, batch_size):
+            with autocast():
+                out = network(**{k: v.to(device) for k, v in batch.items()})
+            logits[chosen] = out.float().cpu()
     finally:
         if device != home:
             network.to(home)
@@ -161,7 +176,8 @@ def _scores(texts: list[str], pairs: Optional[list[str]], values: torch.Tensor, 
 
 def predict_texts(model: TextClassifier, texts: Inputs, threshold: float = 0.5,
                   label_names: Optional[Sequence[str]] = None, batch_size: int = 32,
-                  device: Optional[torch.device] = None, strip_html_tags: bool = False) -> list[Prediction]:
+                  device: Optional[torch.device] = None, strip_html_tags: bool = False,
+                  precision: str = "fp32") -> list[Prediction]:
     """Label(s) and probabilities for each text (a regression model: its score). The threshold decides binary
     and multi-label models. A pair model takes (text, pair) tuples or tab-separated strings."""
     check_threshold(threshold)
@@ -175,7 +191,7 @@ def predict_texts(model: TextClassifier, texts: Inputs, threshold: float = 0.5,
     def cleaned(items: Optional[list[str]]) -> Optional[list[str]]:
         return [strip_html(t) if strip_html_tags else t for t in items] if items is not None else None
 
-    logits = predict_logits(model, cleaned(texts), batch_size, device, cleaned(pairs))
+    logits = predict_logits(model, cleaned(texts), batch_size, device, cleaned(pairs), precision)
     if kind == "regression":
         return _scores(texts, pairs, logits, names[0])
     probs = probabilities_from_logits(logits, kind).tolist()

@@ -27,6 +27,7 @@ import torch
 from ..errors import UserInputError
 from .checkpoints import (FORMAT, FORMAT_VERSION, Checkpoint, CheckpointFolder, checkpoint_name,
                           load_first_readable, resume_candidates, run_id)
+from .optimizers import LEVER_DEFAULTS
 from .resume import _plain, _to_cpu, _trainable_copy
 from .run import EpochPosition, TrainingRun
 from .settings import EpochMetrics
@@ -250,8 +251,9 @@ def run_identity(run: TrainingRun, model_name: str, data: str) -> tuple[str, dic
     fit = {"model": model_name, "head": run.network.head_type, "outputs": run.network.num_outputs, "data": data,
            "optimizer": run.optimizer_spec.kind, "batch_size": loader.batch_size}
     parts = {**fit, "loader": [loader.shuffle, loader.seed, loader.group_by_length, loader.drop_last],
-             "optimizer": _plain(run.optimizer_spec), "loss": _plain(run.loss_spec),
-             "schedule": _plain(run.scheduler_spec),
+             "optimizer": {k: v for k, v in _plain(run.optimizer_spec).items()  # older runs' ids stay the same
+                           if k not in LEVER_DEFAULTS or LEVER_DEFAULTS[k] != v},
+             "loss": _plain(run.loss_spec), "schedule": _plain(run.scheduler_spec),
              "train": [s.seed, s.freeze_pretrained_module_epochs, s.frozen_head_learning_rate,
                        s.gradient_accumulation_steps, s.max_grad_norm, s.early_stopping_patience,
                        s.early_stopping_metric, s.early_stopping_min_delta, s.restore_best_weights]}

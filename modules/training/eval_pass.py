@@ -121,7 +121,8 @@ def evaluate(model: torch.nn.Module, loader: TextDataLoader, loss_spec: LossSpec
              precision: Precision, keep_outputs: bool = False,
              on_batch: Optional[Callable[[], None]] = None, combine: Optional[str] = None) -> EvalResult:
     """Mean loss and accuracy (regression: MAE and Pearson instead); `on_batch` runs after each batch
-    (progress, Cancel). On windows of texts, the windows of each text are combined (`combine`, else the
+    (progress, Cancel). Batches hold rows of similar length; kept logits and labels come back in the
+    dataset's row order. On windows of texts, the windows of each text are combined (`combine`, else the
     encoder's) and texts are counted."""
     windowed = getattr(loader.dataset, "windowed", False)
     keep_outputs = keep_outputs or windowed
@@ -130,7 +131,7 @@ def evaluate(model: torch.nn.Module, loader: TextDataLoader, loss_spec: LossSpec
     model.eval()
     totals = _Totals(loss_spec, device)
     kept_logits, kept_labels = [], []
-    indices = loader.batch_indices(shuffle=False, by_length=windowed or not keep_outputs)  # totals ignore order
+    indices = loader.batch_indices(shuffle=False, by_length=True)  # similar lengths share a batch: less padding
     for batch in loader.batches_of(indices):
         batch = move_batch(batch, device)
         labels = batch.pop("labels")
@@ -152,7 +153,9 @@ def evaluate(model: torch.nn.Module, loader: TextDataLoader, loss_spec: LossSpec
         totals.add(loss_fn, logits.to(device), labels.to(device))
     result = totals.result()
     if keep_outputs and kept_logits:
-        result.logits = torch.cat(kept_logits)
-        result.labels = torch.cat(kept_labels)
+        # windows come back as one row per text already; plain rows are put back in dataset order
+        in_order = slice(None) if windowed else torch.argsort(torch.tensor([i for batch in indices for i in batch]))
+        result.logits = torch.cat(kept_logits)[in_order]
+        result.labels = torch.cat(kept_labels)[in_order]
         result.predictions = predictions_from_logits(result.logits, loss_spec)
     return result

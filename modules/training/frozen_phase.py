@@ -23,6 +23,7 @@ from ..model.network import ClassifierNetwork
 from ..precision import Precision
 from .eval_pass import (EvalResult, batch_loss_sum, count_hits, move_batch, outputs_per_text,
                         predictions_from_logits, score_sums)
+from .optimizers import freeze_lower_encoder
 from .run import Progress, TrainingRun
 from .settings import EpochMetrics
 
@@ -119,4 +120,5 @@ def train_head_on_frozen_features(run: TrainingRun) -> list[EpochMetrics]:
     for group, rate in zip(run.optimizer.param_groups, chosen_rates):
         group["lr"] = rate
     network.set_encoder_trainable(True)
+    freeze_lower_encoder(network.encoder, run.optimizer_spec)  # the parts the optimizer node keeps fixed stay so
     return history

@@ -22,7 +22,7 @@ from .divergence import DivergenceGuard
 from .early_stopping import EarlyStopping
 from .live_curves import LiveCurves
 from .losses import LossSpec
-from .optimizers import OptimizerSpec, parameter_groups
+from .optimizers import OptimizerSpec, freeze_lower_encoder, parameter_groups
 from .schedulers import BuiltScheduler, SchedulerSpec
 from .distributed import Processes, shard_batches
 from .settings import EpochMetrics, TrainSettings, metrics_text
@@ -167,4 +167,6 @@ def trainable_copy(network: ClassifierNetwork, device: torch.device) -> Classifi
 
 
 def build_optimizer(network: ClassifierNetwork, spec: OptimizerSpec, device: torch.device) -> torch.optim.Optimizer:
-    return spec.build(parameter_groups(network.encoder, network.head), device)
+    """The spec's optimizer over the network's groups, after freezing the parts the spec keeps fixed."""
+    freeze_lower_encoder(network.encoder, spec)
+    return spec.build(parameter_groups(network.encoder, network.head, spec), device)

@@ -156,7 +156,8 @@ def test_predict_after_training_workflow_runs_headless(tiny_models, reviews_csv,
 def test_save_load_predict_workflow_runs_headless(tiny_models, reviews_csv, val_csv, tmp_path, monkeypatch):
     output_dir = tmp_path / "output"  # outside ComfyUI the Save node writes to $HF_TEXT_FINETUNE_OUTPUT_DIR
     monkeypatch.setenv(OUTPUT_DIR_ENV, str(output_dir))
-    overrides = tiny_overrides(tiny_models["bert"], reviews_csv, val_csv)
+    # fp32: the folder must give the pipeline's numbers to 1e-5 (the node's default auto is bf16 where native)
+    overrides = tiny_overrides(tiny_models["bert"], reviews_csv, val_csv) + ["Predict.precision=fp32"]
     prompt, result = run_example("save_load_predict.json", overrides)
     (folder,) = node_output(prompt, result, "Save model")
     assert os.path.dirname(folder) == str(output_dir.resolve())
@@ -170,7 +171,8 @@ def test_save_load_predict_workflow_runs_headless(tiny_models, reviews_csv, val_
 
 def test_lora_workflow_runs_headless(tiny_models, reviews_csv, val_csv, tmp_path, monkeypatch):
     monkeypatch.setenv(OUTPUT_DIR_ENV, str(tmp_path))
-    prompt, result = run_example("lora_run.json", tiny_overrides(tiny_models["distilbert"], reviews_csv, val_csv))
+    overrides = tiny_overrides(tiny_models["distilbert"], reviews_csv, val_csv) + ["Predict.precision=fp32"]  # to 1e-5
+    prompt, result = run_example("lora_run.json", overrides)
     (folder,) = node_output(prompt, result, "Save model")
     loaded = load_classifier(folder)
     assert loaded.lora["r"] == 8 and loaded.lora["target_modules"] == ["q_lin", "v_lin"]
