@@ -55,7 +55,9 @@ class PtPredictClassificationModel:
                                                            "node does by default for training data."}),
                 "precision": widgets.precision("auto = bf16/fp16 autocast where the device computes it natively "
                                                "(about 2x faster on such CPUs; probabilities within about 0.01 of "
-                                               "fp32), else fp32. fp32 gives exactly the fp32 numbers."),
+                                               "fp32), else fp32; regression models always predict in fp32 (bf16 "
+                                               "keeps only 3 digits of a score). fp32 gives exactly the fp32 "
+                                               "numbers (those of transformers' pipeline)."),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }

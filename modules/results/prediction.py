@@ -191,6 +191,8 @@ def predict_texts(model: TextClassifier, texts: Inputs, threshold: float = 0.5,
     def cleaned(items: Optional[list[str]]) -> Optional[list[str]]:
         return [strip_html(t) if strip_html_tags else t for t in items] if items is not None else None
 
+    if kind == "regression" and precision == "auto":
+        precision = "fp32"  # bf16 logits keep 3 significant digits: too coarse for a score
     logits = predict_logits(model, cleaned(texts), batch_size, device, cleaned(pairs), precision)
     if kind == "regression":
         return _scores(texts, pairs, logits, names[0])

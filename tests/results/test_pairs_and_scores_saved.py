@@ -73,7 +73,7 @@ def test_a_saved_pair_model_gives_pipeline_the_scores_predict_gives(pair_model, 
     card = (folder / "README.md").read_text()
     assert '"text_pair":' in card and "separated by a tab" in card
     _, _, structured = run_node("PtPredictClassificationModel", model=load_classifier(folder),
-                                texts="\n".join(PAIRS), threshold=0.5)
+                                texts="\n".join(PAIRS), threshold=0.5, precision="fp32")  # pipeline is fp32
     rows = json.loads(structured)
     assert [(r["text"], r["text_pair"]) for r in rows] == [tuple(line.split("\t")) for line in PAIRS]
     theirs = [{row["label"]: row["score"] for row in rows_} for rows_ in _pipeline(folder)(_as_dicts(PAIRS),
@@ -146,3 +146,10 @@ def test_pairs_for_training_and_single_texts_for_validation_are_refused(tiny_ber
                                          LossSpec("cross_entropy"), TrainSettings(epochs=1, device="cpu"),
                                          TextDataLoader(encoded_reviews[1], 8, shuffle=False)),
                 "holds pairs of texts but the validation data", "same text_pair_field")
+
+
+def test_predict_node_scores_regression_in_fp32_even_with_precision_auto(score_model):
+    _, _, structured = run_node("PtPredictClassificationModel", model=score_model, texts="\n".join(PAIRS),
+                                threshold=0.5, precision="auto")
+    exact = predict_texts(score_model, PAIRS, precision="fp32")
+    assert [r["score"] for r in json.loads(structured)] == [p.score for p in exact]  # bf16 would round to 3 digits

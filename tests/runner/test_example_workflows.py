@@ -228,7 +228,7 @@ def _glue_overrides(model, folder, epochs, *extra):
             "Train loader.batch_size=8", "Validation loader.batch_size=8", "PtoAdamW.learning_rate=0.01",
             f"PtTrainTransformerClassificationModel.epochs={epochs}",
             "PtTrainTransformerClassificationModel.device=cpu", "PtTrainTransformerClassificationModel.precision=fp32",
-            "Evaluate.device=cpu", "Evaluate.precision=fp32", "Predict.device=cpu", *extra]
+            "Evaluate.device=cpu", "Evaluate.precision=fp32", "Predict.device=cpu", "Predict.precision=fp32", *extra]
 
 
 @pytest.mark.parametrize("name", ["text_pair_mrpc.json", "sts_regression.json"])
@@ -292,7 +292,7 @@ def test_long_reviews_head_tail_workflow_runs_headless(tiny_models, reviews_csv,
                                                      (" ".join(["a terrible film"] * 60), 0), ("dull and stupid", 0)])
     overrides = tiny_overrides(tiny_models["bert"], reviews_csv, long_val) + [
         "HfTokenizerEncode.max_length=48", "PtTrainTransformerClassificationModel.device=cpu",
-        "Evaluate on test.device=cpu"]
+        "Evaluate on test.device=cpu", "Predict.precision=fp32"]  # compared with fp32 predict_texts below
     prompt, result = run_example("long_reviews_head_tail.json", overrides)
     encode = next(result.outputs[nid][0] for nid, node in prompt.items() if node["class_type"] == "HfTokenizerEncode")
     assert encode.truncation_rule.mode == "head+tail" and encode.truncation_rule.head_share == 0.25
