@@ -15,7 +15,7 @@ python run_workflow.py examples/workflows/distilbert_classification.json \
   --set "Model name.value=$model" \
   --set "Hf Tokenizer Encode.max_length=${MAX_LENGTH:-256}" \
   --set "Ptn Hf Fine Tuned Classification Model.pooling=mean" \
-  --set "Ptn Hf Fine Tuned Classification Model.fast_attention=true" \
+  --set "Ptn Hf Fine Tuned Classification Model.fast_attention=on" \
   --set "Train dataset.name=${data[0]}" \
   --set "Validation dataset.name=${data[1]}" --set "Validation dataset.split=train" \
   "$@"
