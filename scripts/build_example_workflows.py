@@ -73,6 +73,11 @@ class Graph:
         self.nodes.append(node)
         return node["id"]
 
+    def feed(self, target: int, **sources: int) -> None:
+        """Link output 0 of each source node to the target's input of that name."""
+        for input_name, source in sources.items():
+            self.link(source, 0, target, input_name)
+
     def link(self, source: int, slot: int, target: int, input_name: str) -> None:
         link_id = len(self.links) + 1
         src, dst = self.nodes[source - 1], self.nodes[target - 1]
@@ -179,9 +184,8 @@ def multiclass_pipeline() -> Graph:
     g.link(split, 0, train_loader, "dataset")
     g.link(split, 1, val_loader, "dataset")
     g.link(test, 0, test_loader, "dataset")
-    for source, slot_name in ((model, "model"), (train_loader, "train_loader"), (optim, "optimizer"),
-                              (loss, "loss_function"), (val_loader, "val_loader"), (sched, "lr_scheduler")):
-        g.link(source, 0, trainer, slot_name)
+    g.feed(trainer, model=model, train_loader=train_loader, optimizer=optim, loss_function=loss,
+           val_loader=val_loader, lr_scheduler=sched)
     g.link(trainer, 1, metrics, "source")
     g.link(trainer, 0, evaluate, "model")
     g.link(test_loader, 0, evaluate, "data")
@@ -219,9 +223,8 @@ def imdb_training(g: Graph, head: str = "linear", num_outputs: int = 1, loss: st
     if lora:
         model_out = g.node("PtnLoraAdapter", (1140, 920), "LoRA", r=8, alpha=16.0, dropout=0.1)
         g.link(model, 0, model_out, "model")
-    for source, slot_name in ((model_out, "model"), (train_loader, "train_loader"), (optim, "optimizer"),
-                              (loss_id, "loss_function"), (val_loader, "val_loader"), (sched, "lr_scheduler")):
-        g.link(source, 0, trainer, slot_name)
+    g.feed(trainer, model=model_out, train_loader=train_loader, optimizer=optim, loss_function=loss_id,
+           val_loader=val_loader, lr_scheduler=sched)
     g.link(trainer, 1, metrics, "source")
     return trainer
 
@@ -304,9 +307,8 @@ def glue_pairs(subset: str, num_outputs: int, loss: str, prefix: str, texts: str
     for dataset, loader in zip(datasets, (train_loader, val_loader)):
         g.link(tok, 0, dataset, "encode")
         g.link(dataset, 0, loader, "dataset")
-    for source, slot_name in ((model, "model"), (train_loader, "train_loader"), (optim, "optimizer"),
-                              (loss_id, "loss_function"), (val_loader, "val_loader"), (sched, "lr_scheduler")):
-        g.link(source, 0, trainer, slot_name)
+    g.feed(trainer, model=model, train_loader=train_loader, optimizer=optim, loss_function=loss_id,
+           val_loader=val_loader, lr_scheduler=sched)
     g.link(trainer, 1, metrics, "source")
     g.link(trainer, 0, evaluate, "model")
     g.link(val_loader, 0, evaluate, "data")

@@ -52,13 +52,6 @@ def data(tmp_path_factory) -> dict[str, Path]:
             "val": write_reviews_csv(root / "val.csv", rows=24, seed=1)}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    set_up_harness()
-    comfy = ComfyServer(tmp_path_factory.mktemp("comfy_resume_server")).start()
-    yield comfy
-    comfy.stop()
-
 
 def settings(data, **trainer) -> dict[str, object]:
     extra = {f"{TRAINER}.{name}": value for name, value in trainer.items()}

@@ -25,7 +25,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from comfy_client import (HARNESS, PACK_NODES, ROOT, ComfyServer, harness_ready, metrics_from_text,  # noqa: E402
-                          set_up_harness, trainer_text)
+                          trainer_text)
 
 pytestmark = [pytest.mark.comfy, pytest.mark.skipif(harness_ready() is not None, reason=str(harness_ready()))]
 
@@ -53,13 +53,6 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
             # local folders shaped like nyu-mll/glue's mrpc and stsb subsets (train and validation splits)
             **{task: write_glue_pairs_folder(root / task, task) for task in ("mrpc", "stsb")}}
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    set_up_harness()
-    comfy = ComfyServer(tmp_path_factory.mktemp("comfy_server")).start()
-    yield comfy
-    comfy.stop()
 
 
 def offline(tiny: dict[str, Path], **extra) -> dict[str, object]:

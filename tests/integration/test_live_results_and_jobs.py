@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from comfy_client import HARNESS, ROOT, ComfyServer, harness_ready, set_up_harness, trainer_text  # noqa: E402
+from comfy_client import HARNESS, ROOT, harness_ready, trainer_text  # noqa: E402
 
 pytestmark = [pytest.mark.comfy, pytest.mark.skipif(harness_ready() is not None, reason=str(harness_ready()))]
 
@@ -39,13 +39,6 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
             "mid_train": write_reviews_csv(root / "mid_train.csv", rows=400, seed=3),
             "long_train": write_reviews_csv(root / "long_train.csv", rows=2000, seed=2)}
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    set_up_harness()
-    comfy = ComfyServer(tmp_path_factory.mktemp("comfy_live_server")).start()
-    yield comfy
-    comfy.stop()
 
 
 def settings(tiny: dict[str, Path], **extra) -> dict[str, object]:
