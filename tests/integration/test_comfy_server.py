@@ -276,7 +276,7 @@ def test_save_load_predict_workflow_saves_a_folder_transformers_loads_in_comfyui
 
     texts, _ = clear_reviews()
     workflow, history = run_example(server, "save_load_predict.json", tmp_path,
-                                    learnable(tiny, **{"Predict.texts": "\n".join(texts)}))
+                                    learnable(tiny, **{"Predict.texts": "\n".join(texts), "Predict.precision": "fp32"}))
     folder = saved_folder(history, workflow, server, "imdb_distilbert")
     files = {p.name for p in folder.iterdir()}
     assert {"config.json", "model.safetensors", "README.md", "tokenizer.json", "classifier.json",
@@ -309,7 +309,7 @@ def test_lora_workflow_trains_only_adapters_and_saves_them_in_comfyui(server, ti
 
     texts, _ = clear_reviews()
     workflow, history = run_example(server, "lora_run.json", tmp_path,
-                                    offline(tiny, **{"Predict.texts": "\n".join(texts)}))
+                                    offline(tiny, **{"Predict.texts": "\n".join(texts), "Predict.precision": "fp32"}))
     metrics = metrics_from_text(shown(history, workflow, "PtTrainTransformerClassificationModel"))
     assert [m[:2] for m in metrics] == [(1, "full"), (2, "full")]
     assert all(0 < m[2] < 5 and 0 < m[3] < 5 and 0 <= m[4] <= 100 for m in metrics)  # train/val loss, accuracy
@@ -384,7 +384,8 @@ def glue_settings(tiny: dict[str, Path], task: str) -> dict[str, object]:
             "Validation dataset.name": str(tiny[task]), "Pto AdamW.learning_rate": 0.01,
             "Train loader.batch_size": 8, "Validation loader.batch_size": 8,
             "PtTrainTransformerClassificationModel.epochs": 10,
-            "PtTrainTransformerClassificationModel.precision": "fp32", "Evaluate.precision": "fp32"}
+            "PtTrainTransformerClassificationModel.precision": "fp32", "Evaluate.precision": "fp32",
+            "Predict.precision": "fp32"}  # compared with transformers' fp32 pipeline
 
 
 def _pipeline_on_pairs(folder: Path, pairs: list[tuple[str, str]]) -> list[dict[str, float]]:
