@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Optional, Sequence
 
 from ..errors import UserInputError
@@ -97,14 +98,12 @@ class TokenEncoder:
         """True when the ids are cut or split here rather than by the tokenizer's own (head) truncation."""
         return self.truncation and (not self.truncation_rule.is_default or self.windows.enabled)
 
+    @cached_property
     def special_tokens(self) -> SpecialTokens:
-        found = self.__dict__.get("_special")
-        if found is None:
-            found = self.__dict__["_special"] = SpecialTokens.of(self.tokenizer)
-        return found
+        return SpecialTokens.of(self.tokenizer)
 
     def _cut_or_split(self, texts: list[str]) -> dict[str, list]:
-        special = self.special_tokens()
+        special = self.special_tokens
         content = self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False,
                                  return_attention_mask=False, return_token_type_ids=False)["input_ids"]
         if not self.windows.enabled:
@@ -196,7 +195,7 @@ def build_token_encoder(model_name: str, max_length: int = 0, truncation: bool =
     encoder = TokenEncoder(model_name=name, tokenizer=tokenizer, max_length=resolved, truncation=truncation,
                            truncation_rule=truncation_rule, windows=windows)
     if encoder.cuts_itself:
-        special = encoder.special_tokens().count
+        special = encoder.special_tokens.count
         if windows.enabled:
             check_window_fits(windows.size, windows.stride, resolved, special, name)
     return encoder

@@ -24,7 +24,7 @@ def test_head_tail_keeps_the_first_and_last_tokens_of_a_text_exactly(tiny_models
     plain = build_token_encoder(str(tiny_models[arch]), 40)
     content = _content(encoder, LONG)
     row = encoder([LONG])["input_ids"][0]
-    special = encoder.special_tokens()
+    special = encoder.special_tokens
     room = 40 - special.count
     head = round(room * 0.25)
     assert len(row) == 40 and len(content) > 40
@@ -38,7 +38,7 @@ def test_head_tail_keeps_the_first_and_last_tokens_of_a_text_exactly(tiny_models
 def test_tail_keeps_the_last_tokens_and_short_texts_stay_whole(tiny_models, arch):
     encoder = build_token_encoder(str(tiny_models[arch]), 32, truncation_rule=Truncation("tail"))
     plain = build_token_encoder(str(tiny_models[arch]), 32)
-    special = encoder.special_tokens()
+    special = encoder.special_tokens
     long_row, short_row = encoder([LONG, "a wonderful film"])["input_ids"]
     assert long_row == list(special.prefix) + _content(encoder, LONG)[-(32 - special.count):] + list(special.suffix)
     assert short_row == plain(["a wonderful film"])["input_ids"][0]

@@ -25,7 +25,7 @@ def test_a_3000_token_text_gives_overlapping_windows_that_cover_it(tiny_bert):
     content = list(encoder.tokenizer(LONG, add_special_tokens=False)["input_ids"])
     assert len(content) >= 3000
     encoded = encoder([LONG, "a terrible film"])
-    special = encoder.special_tokens()
+    special = encoder.special_tokens
     room = 64 - special.count
     rows, owners = encoded["input_ids"], encoded["text_index"]
     assert owners.count(0) == len(rows) - 1 > 40 and owners[-1] == 1
