@@ -37,22 +37,6 @@ TRAINER, METRICS_PREVIEW, MODEL_NODE = "11", "12", "7"
 TERMINAL = ("execution_success", "execution_error", "execution_interrupted")
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict[str, Path]:
-    from helpers.data import write_glue_pairs_folder, write_reviews_csv, write_topics_csv
-    from helpers.models import build_tiny_model
-
-    root = tmp_path_factory.mktemp("comfy_tiny")
-    return {"model": build_tiny_model("distilbert", root / "distilbert"),
-            "train": write_reviews_csv(root / "train.csv", rows=48, seed=0),
-            "val": write_reviews_csv(root / "val.csv", rows=24, seed=1),
-            "long_train": write_reviews_csv(root / "long_train.csv", rows=2000, seed=2),
-            # three text-labelled topics (pos/neg/meh) for the multi-class workflow
-            "topics_train": write_topics_csv(root / "topics_train.csv", rows=45, seed=0),
-            "topics_test": write_topics_csv(root / "topics_test.csv", rows=15, seed=1),
-            # local folders shaped like nyu-mll/glue's mrpc and stsb subsets (train and validation splits)
-            **{task: write_glue_pairs_folder(root / task, task) for task in ("mrpc", "stsb")}}
-
 
 
 def offline(tiny: dict[str, Path], **extra) -> dict[str, object]:

@@ -27,18 +27,6 @@ TRAINER = "11"
 NODE_TEXT_EVENT = "hf-text-finetune.node-text"
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict[str, Path]:
-    from helpers.data import write_reviews_csv
-    from helpers.models import build_tiny_model
-
-    root = tmp_path_factory.mktemp("comfy_live_tiny")
-    return {"model": build_tiny_model("distilbert", root / "distilbert"),
-            "train": write_reviews_csv(root / "train.csv", rows=48, seed=0),
-            "val": write_reviews_csv(root / "val.csv", rows=24, seed=1),
-            "mid_train": write_reviews_csv(root / "mid_train.csv", rows=400, seed=3),
-            "long_train": write_reviews_csv(root / "long_train.csv", rows=2000, seed=2)}
-
 
 
 def settings(tiny: dict[str, Path], **extra) -> dict[str, object]:
