@@ -39,7 +39,9 @@ VARIANTS = {"dropout": False, "fast": True}  # name -> fast_attention
 
 def run_settings(args) -> SimpleNamespace:
     return SimpleNamespace(max_length=args.max_length, batch_size=args.batch_size, eval_batch_size=64,
-                           pooling="mean", lr=args.lr, fast_attention=None)
+                           pooling="mean", lr=args.lr, fast_attention=None,
+                           # time_to_accuracy's levers, all at the nodes' defaults
+                           layer_lr_decay=1.0, freeze_embeddings=False, freeze_layers=0, truncation=None, set=None)
 
 
 def one_run(args, variant: str, seed: int, train_csv: Path, held_csv: Path) -> dict:
