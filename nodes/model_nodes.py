@@ -9,8 +9,9 @@ from ..modules.pretrained import normalize_model_name
 from . import widgets
 from .widgets import category, validation
 
-# "off" until benchmarks/attention_dropout_ab.py shows the accuracy effect within the seeds' spread; then "auto"
-FAST_ATTENTION_DEFAULT = "off"
+# auto since benchmarks/attention_dropout_ab.py measured attention dropout's effect within the seeds' spread
+# (docs/performance.md): on where the fused kernel cannot apply dropout (CPU, MPS), off on CUDA
+FAST_ATTENTION_DEFAULT = "auto"
 
 
 class PtnHfFineTunedClassificationModel:

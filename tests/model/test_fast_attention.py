@@ -1,5 +1,5 @@
 """fast_attention on the model node: `on` sets attention dropout to 0 (hidden and head dropout
-stay), `off` (the default until the accuracy A/B is in) keeps the model's own, `auto` is `on`
+stay), `off` keeps the model's own, `auto` (the default, set by the measured accuracy A/B) is `on`
 unless a CUDA GPU is present;
 workflows saved with the older true/false values keep working; unknown values are refused at
 queue time with the choices named."""
@@ -58,6 +58,12 @@ def test_unknown_value_is_refused_with_the_choices():
         resolve_fast_attention("maybe")
 
 
-def test_widget_offers_the_three_choices_and_defaults_to_the_old_behaviour():
+def test_widget_offers_the_three_choices_and_defaults_to_auto():
     spec = PtnHfFineTunedClassificationModel.INPUT_TYPES()["optional"]["fast_attention"]
-    assert spec[0] == ["auto", "on", "off"] and spec[1]["default"] == "off"  # the old default, False
+    assert spec[0] == ["auto", "on", "off"] and spec[1]["default"] == "auto"
+
+
+def test_a_model_node_queued_without_fast_attention_uses_auto(tiny_bert, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    network = PtnHfFineTunedClassificationModel().build(str(tiny_bert), 1, "cls", 0.1)[0].network
+    assert attention_dropouts(network) and all(p == 0 for p in attention_dropouts(network))
