@@ -5,9 +5,11 @@ reference-style loop, on the real MiniLM-L6 and IMDB reviews.
     python benchmarks/throughput.py --quick    # batch 16 x 256 and 512, 3 rounds, a few minutes
 
 Variants (see training_paths.py):
-  a       the pack's nodes with the example workflow's settings (precision auto, fast_attention off)
-  a_fast  the same with fast_attention on (attention dropout 0: PyTorch's fused attention kernel)
-  a_fp32  fast_attention on, precision fp32 (to compare with the fp32 GEMM ceiling)
+  a         the pack's nodes with the example workflow's settings, i.e. the nodes' defaults
+            (precision auto, fast_attention auto = on on a CPU)
+  a_off     the same with fast_attention off (attention dropout 0.1, the math attention kernel)
+  a_fp32    fast_attention on, precision fp32 (to compare with the fp32 GEMM ceiling)
+  a_freeze  the defaults plus the optimizer's freeze_embeddings and freeze_layers 2 (less backward work)
   b       the Hugging Face Trainer, best CPU settings (length grouping, dynamic padding, fused AdamW, bf16)
   c       reference-style loop: every review tokenized per access and padded to max_length, fp32
 
@@ -43,8 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (RESULTS, EncoderShape, Spread, gemm_ceiling, imdb_reviews, load_pack,  # noqa: E402
                     machine_summary, minilm_folder, peak_rss_bytes, reset_peak_rss, save_results, write_csv)
 
-VARIANTS = ("a", "a_fast", "a_fp32", "b", "c")
-RATIOS = (("a", "b"), ("a", "c"), ("a_fast", "b"), ("a_fast", "c"), ("a_fp32", "c"))
+VARIANTS = ("a", "a_off", "a_fp32", "a_freeze", "b", "c")
+RATIOS = (("a", "b"), ("a", "c"), ("a_off", "b"), ("a", "a_off"), ("a_freeze", "a"), ("a_fp32", "c"))
+FREEZE = {"freeze_embeddings": True, "freeze_layers": 2}
 
 
 # --- worker process ---------------------------------------------------------------------------------
@@ -53,11 +56,13 @@ def build_path(variant: str, model_dir: Path, bf16: bool):
     from training_paths import HfTrainerPath, NodePath, ReferencePath, hf_sequence_classifier
 
     if variant == "a":
-        return NodePath(model_dir, fast_attention=False, precision="auto")
-    if variant == "a_fast":
-        return NodePath(model_dir, fast_attention=True, precision="auto")
+        return NodePath(model_dir, fast_attention=None, precision="auto")
+    if variant == "a_off":
+        return NodePath(model_dir, fast_attention="off", precision="auto")
     if variant == "a_fp32":
-        return NodePath(model_dir, fast_attention=True, precision="fp32")
+        return NodePath(model_dir, fast_attention="on", precision="fp32")
+    if variant == "a_freeze":
+        return NodePath(model_dir, fast_attention=None, precision="auto", optimizer_settings=FREEZE)
     if variant == "b":
         from transformers import AutoTokenizer
 

@@ -64,8 +64,11 @@ def read_csv(path: Path) -> tuple[list[str], list[int]]:
 # --- a: the pack's nodes ---------------------------------------------------------------------------
 
 class NodePath:
-    def __init__(self, model_dir: Path, fast_attention: bool, precision: str, workflow: Path = DEFAULT_WORKFLOW,
-                 device: str = "auto", overrides: Optional[dict] = None) -> None:
+    def __init__(self, model_dir: Path, fast_attention, precision: str, workflow: Path = DEFAULT_WORKFLOW,
+                 device: str = "auto", overrides: Optional[dict] = None,
+                 optimizer_settings: Optional[dict] = None) -> None:
+        """fast_attention None keeps the workflow's value (the node's default); optimizer_settings
+        go to the optimizer node, overrides to the trainer node."""
         load_pack()
         from hf_text_finetune.modules.data import batching as data_loader
         from hf_text_finetune.nodes.comfy_services import add_progress_listener
@@ -87,19 +90,25 @@ class NodePath:
                 prompt[source[0]]["inputs"]["value"] = str(model_dir)
             else:
                 node["model_name"] = str(model_dir)
-        model["fast_attention"] = fast_attention
+        if fast_attention is not None:
+            model["fast_attention"] = fast_attention
+        prompt[self.trainer["optimizer"][0]]["inputs"].update(optimizer_settings or {})
+        if "lr_scheduler" in self.trainer:  # a round trains one batch: a warm-up longer than the run is refused
+            prompt[self.trainer["lr_scheduler"][0]]["inputs"].update(warmup_ratio=0.0, warmup_steps=0)
         self.trainer.update(epochs=1, precision=precision, device=device, **(overrides or {}))
         self.prompt = prompt
         self.executor = Executor(classes)
         self.clock = StepClock()
         add_progress_listener(lambda *_: self.clock.step_done())
-        original, clock = data_loader.TextDataLoader.batches, self.clock
+        clock = self.clock
+        for method in ("batches", "batches_of"):  # the loop asks batches_of (resumable order); start at either
+            original = getattr(data_loader.TextDataLoader, method)
 
-        def timed_batches(loader, *args, **kwargs):
-            clock.start()
-            yield from original(loader, *args, **kwargs)
+            def timed(loader, *args, _original=original, **kwargs):
+                clock.start()
+                yield from _original(loader, *args, **kwargs)
 
-        data_loader.TextDataLoader.batches = timed_batches
+            setattr(data_loader.TextDataLoader, method, timed)
 
     def run(self, csv_path: Path, batch_size: int, max_length: int, seed: int) -> float:
         import torch
