@@ -7,9 +7,10 @@ A DistilBERT-shaped model built from `DistilBertConfig()` (random weights: throu
 not depend on them) trains on synthetic reviews whose token lengths follow the IMDB
 training set's (percentiles measured with the BERT uncased tokenizer, HTML stripped).
 Variants, each training a fresh model for one epoch over the same `--steps` batches of data:
-  a       `train_classifier` with the objects the nodes build (TextDataLoader with length
-          grouping, our classifier, AdamW recipe, linear warmup, BCE), precision auto (bf16)
-  a_fast  the same with fast_attention (attention dropout 0)
+  a       `train_classifier` with the objects the nodes build with their defaults (TextDataLoader
+          with length grouping, our classifier, AdamW recipe, linear warmup, BCE), precision auto
+          (bf16), fast_attention auto (off on CUDA, whose fused kernels apply attention dropout)
+  a_fast  the same with fast_attention on (attention dropout 0)
   b       the Hugging Face Trainer: DistilBertForSequenceClassification, group_by_length sampling,
           DataCollatorWithPadding, fused AdamW, bf16
 Timing runs from the first batch request to the end of the last optimizer step (CUDA
@@ -147,13 +148,16 @@ def main() -> None:
     shape = EncoderShape.from_config(config)
     load_pack()
     from hf_text_finetune.modules.precision import choose_precision
+    from hf_text_finetune.modules.model.build import resolve_fast_attention
+    from hf_text_finetune.nodes.model_nodes import FAST_ATTENTION_DEFAULT
 
     bf16 = choose_precision("auto", torch.device(args.device)).name == "bf16"
     info = machine_summary()
     info["gpu"] = torch.cuda.get_device_name() if cuda else "no GPU (smoke test on the CPU)"
     torch.manual_seed(args.seed)
     hf_base = DistilBertForSequenceClassification(copy.deepcopy(config)).to(torch.float32)
-    paths = {"a": PackPath(config, False, args.device), "a_fast": PackPath(config, True, args.device),
+    defaults = resolve_fast_attention(FAST_ATTENTION_DEFAULT)
+    paths = {"a": PackPath(config, defaults, args.device), "a_fast": PackPath(config, True, args.device),
              "b": HfTrainerPath(lambda: copy.deepcopy(hf_base), padding_tokenizer(), bf16, device=args.device)}
     memory = torch.cuda if cuda else None
     started = time.perf_counter()

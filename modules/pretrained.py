@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from .cpu_attention import use_fp32_cpu_attention
 from .errors import UserInputError
 from .model_folders import (check_remote_code, check_tokenizer_files, check_tokenizer_vocabulary,
                             file_instead_of_folder, local_load_failed, remote_code_refused)
@@ -131,6 +132,7 @@ def load_pretrained(auto_class: Any, model_name: str, config: Any, trust_remote_
                 log.info("%s does not support SDPA attention; using its default attention", name)
                 model, info = auto_class.from_pretrained(name, **kwargs)
         report_loading(model, name, info)
+        use_fp32_cpu_attention(model)
         return model
     except (OSError, KeyError) as exc:
         raise load_failed("model weights", name, exc) from exc
