@@ -11,6 +11,7 @@ elsewhere with plain `sdpa`.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -38,7 +39,9 @@ def sdpa_fp32_on_cpu(module: torch.nn.Module, query: torch.Tensor, key: torch.Te
     return output.to(query.dtype), weights
 
 
+@functools.cache
 def _register() -> bool:
+    """Register once, when the first model is loaded: importing the pack stays free of transformers."""
     try:
         from transformers import AttentionInterface
     except ImportError:  # transformers without the attention interface: models keep their own attention
@@ -52,15 +55,12 @@ def _register() -> bool:
     return True
 
 
-_REGISTERED = _register()
-
-
 def use_fp32_cpu_attention(model: Any) -> None:
     """Switch a model loaded with `sdpa` to the fp32-on-CPU variant (a no-op for other attentions)."""
     config = getattr(model, "config", None)
-    if not _REGISTERED or getattr(config, "_attn_implementation", None) != "sdpa":
+    if getattr(config, "_attn_implementation", None) != "sdpa":
         return
-    if not getattr(type(model), "_can_set_attn_implementation", lambda: False)():
+    if not _register() or not getattr(type(model), "_can_set_attn_implementation", lambda: False)():
         return
     model.set_attn_implementation(NAME)
     log.debug("%s: attention in fp32 inside autocast on the CPU", type(model).__name__)
