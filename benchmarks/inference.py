@@ -17,6 +17,8 @@ Variants, each timed on all texts per round, in rotating order:
   predict_fp32 the same in fp32 (what length-sorted batches alone give)
   evaluate     the Evaluate node's function, precision auto, on the texts as a dataset already
                tokenized by the dataset node (tokenization is timed once, separately)
+  predict_int8 Predict with precision int8: a copy whose nn.Linear layers are dynamically quantized
+               (for CPUs without native bf16; labels may differ from fp32's near the threshold)
 Ratios are taken within each round, then median [min-max] over rounds.
 """
 
@@ -32,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (RESULTS, Spread, balanced_sample, imdb_reviews, load_pack, machine_summary,  # noqa: E402
                     minilm_folder, save_results, write_csv)
 
-VARIANTS = ("pipeline", "predict", "predict_fp32", "evaluate")
+VARIANTS = ("pipeline", "predict", "predict_fp32", "evaluate", "predict_int8")
 
 
 def saved_folder(args) -> Path:
@@ -89,6 +91,8 @@ def build_runners(args, folder: Path, texts: list[str], labels: list[int]) -> tu
         "predict_fp32": lambda some: [p.label for p in predict_texts(model, some, threshold, None, batch, cpu,
                                                                      precision="fp32")],
         "evaluate": lambda some: evaluate_node(model, dataset, batch),
+        "predict_int8": lambda some: [p.label for p in predict_texts(model, some, threshold, None, batch, cpu,
+                                                                     precision="int8")],
     }
     return runners, {"tokenize_s": tokenize_s, "pipeline_labels": pipe.model.config.id2label}
 
@@ -118,7 +122,7 @@ def main() -> None:
     texts, labels = [strip_html(reviews[i][0]) for i in picked], [reviews[i][1] for i in picked]
     folder = saved_folder(args)
     runners, extra = build_runners(args, folder, texts, labels)
-    for name in VARIANTS[:3]:  # warm-up: first calls allocate and pick kernels
+    for name in (v for v in VARIANTS if v != "evaluate"):  # warm-up: first calls allocate and pick kernels
         runners[name](texts[:2 * args.batch_size])
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
     outputs: dict[str, list] = {}
@@ -133,6 +137,7 @@ def main() -> None:
     info["threads"] = torch.get_num_threads()
     agree = sum(a == b for a, b in zip(outputs["predict"], outputs["pipeline"])) / len(texts)
     agree_fp32 = sum(a == b for a, b in zip(outputs["predict_fp32"], outputs["pipeline"])) / len(texts)
+    agree_int8 = sum(a == b for a, b in zip(outputs["predict_int8"], outputs["pipeline"])) / len(texts)
     lines = [f"Inference, MiniLM-L6 saved with Hugging Face's head ({folder}), {len(texts)} held-out IMDB reviews, "
              f"max_length {args.max_length}, batch {args.batch_size}, {args.rounds} rounds",
              f"machine: {info.get('cpu', '?')}, {info['threads']} threads, torch {info['torch']}, transformers "
@@ -145,7 +150,8 @@ def main() -> None:
         lines.append(f"  {v}/pipeline (texts/s): {ratio.show()}   (target for predict and evaluate: >= 2)")
     lines += [f"evaluate's dataset was tokenized once beforehand: {extra['tokenize_s']:.1f} s "
               f"({len(texts) / extra['tokenize_s']:.0f} texts/s), not in its time",
-              f"labels equal to the pipeline's: predict (auto) {agree:.1%}, predict_fp32 {agree_fp32:.1%}"]
+              f"labels equal to the pipeline's: predict (auto) {agree:.1%}, predict_fp32 {agree_fp32:.1%}, "
+              f"predict_int8 {agree_int8:.1%}"]
     text = "\n".join(lines)
     print("\n" + text)
     print(f"saved {save_results('inference', {'args': vars(args), 'machine': info, 'times': times}, text)}")

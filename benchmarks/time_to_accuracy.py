@@ -117,8 +117,43 @@ def run(workflow: Path, sets: list[str]) -> dict:
         print(f"  epoch {h['epoch']} [{h['phase']}]: held-out accuracy {h['val_accuracy']:.2%}, "
               f"{h['seconds']:.0f} s", flush=True)
     print(f"  training {training:.0f} s, wall {wall:.0f} s", flush=True)
+    val_link = prompt[trainer]["inputs"]["val_loader"]  # [node id, output index]
     return {"workflow": workflow.name, "command": command_line(workflow, sets), "history": history,
-            "accuracy": history[-1]["val_accuracy"], "training_s": training, "wall_s": wall}
+            "accuracy": history[-1]["val_accuracy"], "training_s": training, "wall_s": wall,
+            "_model": model, "_val_loader": result.outputs[val_link[0]][val_link[1]]}
+
+
+def without_objects(value):
+    """The results without the in-memory objects (keys starting with _: the model, the loader)."""
+    if isinstance(value, dict):
+        return {k: without_objects(v) for k, v in value.items() if not str(k).startswith("_")}
+    if isinstance(value, (list, tuple)):
+        return [without_objects(v) for v in value]
+    return value
+
+
+def int8_check(run_1: dict, rounds: int = 2) -> tuple[list[str], dict]:
+    """The trained model's held-out accuracy and evaluation time with the Evaluate node's precision fp32 vs int8
+    (dynamic quantization), in ABBA order: what int8 costs in accuracy and gains in speed on a real model."""
+    import torch
+    from hf_text_finetune.modules.results.evaluation import evaluate_classifier
+
+    times: dict[str, list[float]] = {"fp32": [], "int8": []}
+    accuracy: dict[str, float] = {}
+    for r in range(rounds):
+        for precision in (("fp32", "int8") if r % 2 == 0 else ("int8", "fp32")):
+            started = time.perf_counter()
+            with torch.inference_mode():  # as ComfyUI runs the node
+                report = evaluate_classifier(run_1["_model"], run_1["_val_loader"], device="cpu", precision=precision)
+            times[precision].append(time.perf_counter() - started)
+            accuracy[precision] = report.accuracy
+    ratios = sorted(f / i for f, i in zip(times["fp32"], times["int8"]))
+    lines = ["== Evaluate on the held-out reviews with the trained model: precision fp32 vs int8 "
+             f"({rounds} rounds, ABBA)",
+             f"fp32: accuracy {accuracy['fp32']:.2%}, {min(times['fp32']):.1f}-{max(times['fp32']):.1f} s; "
+             f"int8: accuracy {accuracy['int8']:.2%}, {min(times['int8']):.1f}-{max(times['int8']):.1f} s; "
+             f"int8 speed-up {ratios[len(ratios) // 2]:.2f}x [{ratios[0]:.2f}-{ratios[-1]:.2f}]", ""]
+    return lines, {"accuracy": accuracy, "times": times}
 
 
 def budget_part(args, train_csv: Path, held_csv: Path) -> tuple[list[str], dict]:
@@ -214,6 +249,8 @@ def main() -> None:
     parser.add_argument("--freeze-embeddings", action="store_true", help="optimizer node's freeze_embeddings")
     parser.add_argument("--freeze-layers", type=int, default=0, help="optimizer node's freeze_layers (lowest N)")
     parser.add_argument("--truncation", help="encode node's truncation_mode (head, tail, head+tail), where it exists")
+    parser.add_argument("--int8-check", action="store_true",
+                        help="budget part: then evaluate the trained model on the held-out set in fp32 and int8")
     parser.add_argument("--set", action="append", metavar="NODE.input=value",
                         help="any other override, passed to the workflow as is (repeatable)")
     args = parser.parse_args()
@@ -241,11 +278,15 @@ def main() -> None:
         args.train = train_size
         lines, payload["budget"] = budget_part(args, *prepare_data(train_size, args.held_out, args.seed, data_dir))
         text += lines
+        if args.int8_check:
+            lines, payload["int8_check"] = int8_check(payload["budget"])
+            text += lines
     if args.part in ("both", "freeze"):
         args.train = freeze_size
         lines, payload["freeze"] = freeze_part(args, *prepare_data(freeze_size, args.held_out, args.seed, data_dir))
         text += lines
     text.append(f"total wall time {time.perf_counter() - started:.0f} s")
+    payload = without_objects(payload)
     report = "\n".join(text)
     print("\n" + report)
     print(f"saved {save_results('time_to_accuracy', payload, report)}")

@@ -62,17 +62,25 @@ def best_local_device() -> torch.device:
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
+def check_device_name(choice: Optional[str]) -> Optional[torch.device]:
+    """The device a widget value names (None for auto), or an error naming the value; at queue time too."""
+    choice = (choice or "auto").strip().lower()
+    if choice == "auto":
+        return None
+    try:
+        return torch.device(choice)
+    except RuntimeError as exc:
+        raise UserInputError(
+            f"device '{choice}' is not a device name; use auto, cpu, cuda, cuda:N or mps"
+        ) from exc
+
+
 def resolve_device(choice: str, hooks: RuntimeHooks) -> torch.device:
     """Turn a device widget value ('auto', 'cpu', 'cuda', 'cuda:1', 'mps') into a device."""
     choice = (choice or "auto").strip().lower()
     if choice == "auto":
         return hooks.preferred_device()
-    try:
-        device = torch.device(choice)
-    except RuntimeError as exc:
-        raise UserInputError(
-            f"device '{choice}' is not a device name; use auto, cpu, cuda, cuda:N or mps"
-        ) from exc
+    device = check_device_name(choice)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserInputError(f"device '{choice}' was chosen but this machine has no CUDA GPU; use auto or cpu")
     if device.type == "mps" and not best_local_device().type == "mps":

@@ -1,5 +1,6 @@
 """Mixed precision choice: bf16 autocast where the hardware computes bf16 natively,
-fp16 with a gradient scaler on GPUs without bf16, fp32 otherwise.
+fp16 with a gradient scaler on GPUs without bf16, fp32 otherwise. Inference also offers `int8`
+on the CPU (checked here, done by modules/results/quantized.py).
 
 Weights stay fp32 (autocast only changes the matmul inputs), so results match fp32
 within rounding; `tests/training/test_speed_paths.py` holds that to a stated tolerance.
@@ -17,6 +18,7 @@ import torch
 from .errors import UserInputError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+INFERENCE_PRECISIONS = PRECISIONS + ("int8",)  # Predict and Evaluate: int8 quantizes a copy, no training
 
 
 _NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
@@ -73,3 +75,14 @@ def choose_precision(choice: str, device: torch.device) -> Precision:
     if choice == "bf16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
         raise UserInputError("precision 'bf16' is not supported by this GPU; use fp16 or auto")
     return Precision(choice, kind)
+
+
+def check_inference_precision(choice: Optional[str], device: Optional[str | torch.device]) -> None:
+    """int8 runs on the CPU only (PyTorch's quantized linear kernels are CPU kernels); `device` is the
+    device widget's value or a resolved device, None or "auto" when not known yet."""
+    if (choice or "auto").lower() not in INFERENCE_PRECISIONS:
+        raise UserInputError(f"precision '{choice}' is unknown; use one of {list(INFERENCE_PRECISIONS)}")
+    kind = device.type if isinstance(device, torch.device) else (device or "auto").strip().lower().split(":")[0]
+    if (choice or "").lower() == "int8" and kind not in ("cpu", "auto"):
+        raise UserInputError(f"precision 'int8' runs on the CPU only, not on device '{kind}'; set device to cpu, "
+                             "or choose precision auto on a GPU")

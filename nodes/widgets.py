@@ -39,8 +39,8 @@ def device() -> Widget:
     return (list(DEVICES), {"default": "auto", "tooltip": "auto = ComfyUI's device (GPU when there is one)."})
 
 
-def precision(tooltip: str) -> Widget:
-    return (list(PRECISIONS), {"default": "auto", "tooltip": tooltip})
+def precision(tooltip: str, choices: tuple[str, ...] = PRECISIONS) -> Widget:
+    return (list(choices), {"default": "auto", "tooltip": tooltip})
 
 
 def seed(tooltip: str, control_after_generate: bool = True) -> Widget:

@@ -159,6 +159,8 @@ NOTES = {
         "mistakes": [
             "Evaluating on the data the model was chosen on (the validation split): the numbers are optimistic.",
             "A `threshold` tuned on the test data: tune it on validation data, then report the test numbers.",
+            "`precision` int8 to report a model's accuracy: it measures the quantized copy; report fp32 (or auto) "
+            "and use int8 to see what a quantized deployment loses.",
         ],
     },
     "PtPlotTrainingCurves": {
@@ -179,6 +181,7 @@ NOTES = {
         "mistakes": [
             "`label_names` in the wrong order: for a one-logit model give the negative name first.",
             "Several texts on one line: every line is one text.",
+            "`precision` int8 with `device` cuda or mps: int8 runs on the CPU only (refused at queue time).",
         ],
     },
     "PtSaveClassificationModel": {

@@ -141,6 +141,16 @@ def merged_encoder(network: ClassifierNetwork) -> nn.Module:
         return copy.deepcopy(network.encoder).merge_and_unload()
 
 
+def merged_copy(network: ClassifierNetwork) -> ClassifierNetwork:
+    """A deep copy with ordinary tensors whose adapters, if it has any, are folded into plain linear layers
+    (what a quantizer or an exporter that knows no PEFT layers needs); the input is unchanged."""
+    plain = _detached_copy(network)
+    if hasattr(plain.encoder, "merge_and_unload"):
+        with torch.inference_mode(False), torch.no_grad():
+            plain.replace_encoder(plain.encoder.merge_and_unload())
+    return plain
+
+
 def save_adapter(network: ClassifierNetwork, folder: Path) -> None:
     network.encoder.save_pretrained(str(folder / ADAPTER_FOLDER))
 

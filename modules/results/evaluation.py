@@ -20,12 +20,13 @@ from ..data.dataset import EncodedTextDataset
 from ..errors import UserInputError
 from ..host import RuntimeHooks, resolve_device
 from ..model.classifier import MULTI_LABEL, REGRESSION, TextClassifier
-from ..precision import choose_precision
+from ..precision import check_inference_precision
 from ..training.eval_pass import evaluate
 from ..training.fit_checks import (align_for_model, check_labels_fit, check_loss_weights, check_text_inputs,
                                    check_tokenizer_fits)
 from ..training.losses import LossSpec, resolve_auto_weights
 from .metrics import ClassificationReport, RegressionReport, classification_report, regression_report
+from .quantized import inference_network
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,8 @@ def evaluate_classifier(model: TextClassifier, data: TextDataLoader | EncodedTex
     loader = data if isinstance(data, TextDataLoader) else TextDataLoader(data, batch_size, shuffle=False)
     loader, loss_spec = _checked_loader(model, loader, loss_spec)
     target = resolve_device(device, hooks)
-    network = _network_on(model, target, hooks)
+    check_inference_precision(precision, target)
+    network, chosen_precision = inference_network(_network_on(model, target, hooks), precision, target)
     total, done = len(loader), 0
 
     def step() -> None:
@@ -99,7 +101,7 @@ def evaluate_classifier(model: TextClassifier, data: TextDataLoader | EncodedTex
 
     warn_if_read_differently(model, loader.dataset)
     combine = model.windows.combine if model.windows.enabled else None  # the saved choice; else the data's
-    result = evaluate(network, loader, loss_spec, target, choose_precision(precision, target), keep_outputs=True,
+    result = evaluate(network, loader, loss_spec, target, chosen_precision, keep_outputs=True,
                       on_batch=step, combine=combine)
     if result.logits is None:
         raise UserInputError(f"the evaluation data {loader.dataset.description} has no rows; choose a split with rows")

@@ -25,8 +25,9 @@ from ..data.text_cleaning import strip_html
 from ..data.windows import combine_window_logits
 from ..errors import UserInputError
 from ..model.classifier import TextClassifier
-from ..precision import choose_precision
+from ..precision import check_inference_precision
 from .metrics import check_threshold
+from .quantized import inference_network
 
 log = logging.getLogger(__name__)
 
@@ -132,23 +133,25 @@ def predict_logits(model: TextClassifier, texts: Sequence[str], batch_size: int 
                    precision: str = "fp32") -> torch.Tensor:
     """Raw logits in the texts' order, one row per text (a windowed model's windows combined; `pairs`: each
     text's second text, for a pair model); the network comes back on its own device and in its own mode.
-    `precision` auto = bf16/fp16 autocast where the device computes it natively (modules/precision.py)."""
+    `precision` auto = bf16/fp16 autocast where the device computes it natively, int8 = a dynamically quantized
+    copy on the CPU (modules/results/quantized.py)."""
     model.require_tokenizer()
     check_batch_size(batch_size)
     tokenizer, network = model.tokenizer, model.network
     rows, owners = _encoded_rows(model, texts, pairs) if len(texts) else ([], None)
     home, was_training = next(network.parameters()).device, network.training
     device = device or home
-    autocast = choose_precision(precision, device).autocast
+    check_inference_precision(precision, device)
     network.eval()
     if device != home:
         network.to(device)
     try:
+        runner, chosen_precision = inference_network(network, precision, device)
         logits = torch.zeros((len(rows), model.num_outputs))
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         for chosen, batch in length_sorted_batches(rows, pad_id, batch_size):
-            with autocast():
-                out = network(**{k: v.to(device) for k, v in batch.items()})
+            with chosen_precision.autocast():
+                out = runner(**{k: v.to(device) for k, v in batch.items()})
             logits[chosen] = out.float().cpu()
     finally:
         if device != home:
