@@ -137,8 +137,7 @@ def add_lora(model: TextClassifier, settings: LoraSettings) -> TextClassifier:
 
 def merged_encoder(network: ClassifierNetwork) -> nn.Module:
     """A plain transformers encoder with the adapters folded into its weights (a copy)."""
-    with torch.inference_mode(False), torch.no_grad():
-        return copy.deepcopy(network.encoder).merge_and_unload()
+    return merged_copy(network).encoder
 
 
 def merged_copy(network: ClassifierNetwork) -> ClassifierNetwork:

@@ -13,17 +13,17 @@ import torch
 
 from ..errors import UserInputError
 from ..model.lora import merged_copy
-from ..precision import Precision, check_inference_precision, choose_precision
+from ..precision import Precision, choose_precision
 
 
 def inference_network(network: torch.nn.Module, choice: Optional[str],
                       device: torch.device) -> tuple[torch.nn.Module, Precision]:
     """The network and precision to run inference with: for int8 a quantized copy (LoRA adapters merged
     first: PEFT's layers read their weights' dtype, which a quantized layer no longer has) and no autocast;
-    otherwise the network itself and choose_precision's autocast."""
+    otherwise the network itself and choose_precision's autocast. Callers check the choice against the
+    device first (check_inference_precision), before they move or copy the network there."""
     if (choice or "auto").lower() != "int8":
         return network, choose_precision(choice, device)
-    check_inference_precision(choice, device)
     quantize = getattr(getattr(getattr(torch, "ao", None), "quantization", None), "quantize_dynamic", None)
     if quantize is None:
         raise UserInputError(f"precision 'int8' needs PyTorch's dynamic quantization, which torch {torch.__version__} "
