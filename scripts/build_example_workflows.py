@@ -28,6 +28,8 @@ CLASSES = node_classes()
 TITLE_HEIGHT = 30  # LiteGraph draws a node's title bar above its pos
 GROUP_PADDING, GROUP_TITLE = 20, 40
 NOTE_SIZE = (760, 330)
+PREVIEW_SIZE = (420, 240)
+NODE_GAP = 10  # the least space between two nodes' boxes
 VIEW_SCALE = 0.8  # above the frontend's low-quality zoom (0.6), where node text is not drawn
 
 
@@ -63,7 +65,7 @@ class Graph:
         names = getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES
         node = {
             "id": len(self.nodes) + 1, "type": kind, "pos": list(pos),
-            "size": [420, 300] if kind == "PreviewAny" else [320, node_height(cls, values, sockets, names)],
+            "size": list(PREVIEW_SIZE) if kind == "PreviewAny" else [320, node_height(cls, values, sockets, names)],
             "flags": {}, "order": len(self.nodes), "mode": 0, "inputs": sockets,
             "outputs": [{"name": n, "type": t, "links": []} for n, t in zip(names, cls.RETURN_TYPES)],
             "properties": {"Node name for S&R": kind}, "widgets_values": values,
@@ -119,6 +121,20 @@ class Graph:
         self.nodes.append(node)
         return node["id"]
 
+    def overlapping(self) -> list[tuple[str, str]]:
+        """Pairs of nodes whose drawn boxes (title bar included) come closer than NODE_GAP: one hides the other."""
+        def name(node: dict) -> str:
+            return node.get("title") or node["type"]
+
+        pairs = []
+        for i, a in enumerate(self.nodes):
+            ax0, ay0, ax1, ay1 = self.node_box(a)
+            for b in self.nodes[i + 1:]:
+                bx0, by0, bx1, by1 = self.node_box(b)
+                if ax0 < bx1 + NODE_GAP and bx0 < ax1 + NODE_GAP and ay0 < by1 + NODE_GAP and by0 < ay1 + NODE_GAP:
+                    pairs.append((name(a), name(b)))
+        return pairs
+
     def view(self) -> dict:
         """extra.ds (restored by the frontend on load): readable zoom, the note and the graph's start in view."""
         x0, y0, _, _ = self.bounds()
@@ -168,7 +184,7 @@ def multiclass_pipeline() -> Graph:
     model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased",
                    num_outputs=4, head="hf_sequence_classification")
     optim = g.node("PtoAdamW", (760, 620), learning_rate=5e-5)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 860), schedule="linear", warmup_ratio=0.06)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 910), schedule="linear", warmup_ratio=0.06)
     loss = g.node("PtnCrossEntropyLoss", (1140, 620))
     trainer = g.node("PtTrainTransformerClassificationModel", (1900, 200), epochs=3, early_stopping_patience=1,
                      early_stopping_metric="val_loss", restore_best_weights=True)
@@ -209,7 +225,7 @@ def imdb_training(g: Graph, head: str = "linear", num_outputs: int = 1, loss: st
     model = g.node("PtnHfFineTunedClassificationModel", (380, 720), model_name="distilbert-base-uncased",
                    num_outputs=num_outputs, head=head)
     optim = g.node("PtoAdamW", (760, 720), learning_rate=learning_rate)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 990), schedule="linear", warmup_ratio=0.06)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 1010), schedule="linear", warmup_ratio=0.06)
     loss_id = g.node(loss, (1140, 720))
     trainer = g.node(trainer, (1520, 200), epochs=epochs, **trainer_widgets)
     metrics = g.node("PreviewAny", (1900, 20), "Metrics")
@@ -294,7 +310,7 @@ def glue_pairs(subset: str, num_outputs: int, loss: str, prefix: str, texts: str
     model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased",
                    num_outputs=num_outputs, head="hf_sequence_classification")
     optim = g.node("PtoAdamW", (760, 680), learning_rate=3e-5)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 920), schedule="linear", warmup_ratio=0.1)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 970), schedule="linear", warmup_ratio=0.1)
     loss_id = g.node(loss, (1140, 620), **loss_widgets)
     trainer = g.node("PtTrainTransformerClassificationModel", (1520, 200), epochs=3)
     metrics = g.node("PreviewAny", (1900, 20), "Metrics")
@@ -494,6 +510,8 @@ def build(filename: str) -> dict:
                          "workflow does, what to change for your own data, the result to expect)")
     graph = WORKFLOWS[filename]()
     graph.note(NOTES[filename].strip())
+    if graph.overlapping():
+        raise SystemExit(f"{filename}: these nodes overlap on the canvas: {graph.overlapping()}; move one of each pair")
     return graph.to_json()
 
 

@@ -1,6 +1,6 @@
 """The templates in ComfyUI's browser: every workflow has a real JPEG thumbnail and a Markdown note
 that the runner ignores, the two guide workflows group their nodes as the guide does, and the
-builder refuses a workflow without a note. Regenerate with scripts/build_example_workflows.py and
+builder refuses a workflow without a note or with nodes hiding one another. Regenerate with scripts/build_example_workflows.py and
 scripts/build_template_thumbnails.py."""
 
 from __future__ import annotations
@@ -107,6 +107,30 @@ def test_group_boxes_do_not_overlap(builder):
         for i, (ax, ay, aw, ah) in enumerate(boxes):
             for bx, by, bw, bh in boxes[i + 1:]:
                 assert ax + aw <= bx or bx + bw <= ax or ay + ah <= by or by + bh <= ay, name
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_no_node_hides_another_on_the_canvas(path):
+    nodes = json.loads(path.read_text())["nodes"]
+    for i, a in enumerate(nodes):
+        ax0, ay0, ax1, ay1 = _box(a)
+        for b in nodes[i + 1:]:
+            bx0, by0, bx1, by1 = _box(b)
+            assert ax1 <= bx0 or bx1 <= ax0 or ay1 <= by0 or by1 <= ay0, \
+                f"{path.name}: {a.get('title', a['type'])} overlaps {b.get('title', b['type'])}"
+
+
+def test_the_builder_refuses_overlapping_nodes(builder, monkeypatch):
+    original = builder.WORKFLOWS[GUIDE[0]]
+
+    def crowded():
+        g = original()
+        g.node("PreviewAny", tuple(g.nodes[-1]["pos"]), "On top")
+        return g
+
+    monkeypatch.setitem(builder.WORKFLOWS, GUIDE[0], crowded)
+    with pytest.raises(SystemExit, match=r"these nodes overlap on the canvas: .*'On top'"):
+        builder.build(GUIDE[0])
 
 
 def test_the_builder_writes_exactly_the_shipped_workflows(builder):
