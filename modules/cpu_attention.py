@@ -5,7 +5,9 @@ bf16, and is exact: `benchmarks/attention_kernels.py` measured 0.71x the time at
 0.79x at 512 for forward + backward (docs/performance.md). The weight matrix multiplies around it
 stay in bf16. The function is registered with transformers' `AttentionInterface` under its own name
 and set on the models this pack loads only, so other models in the same ComfyUI process keep
-transformers' own `sdpa`. `attn_implementation` is not saved with a config, so saved folders load
+transformers' own `sdpa`; and only on the families it was measured on (`MEASURED_TYPES`: the
+encoders with small heads the pack was benchmarked with), so every other family (decoders,
+ModernBERT, DeBERTa, ...) keeps transformers' own attention unchanged. `attn_implementation` is not saved with a config, so saved folders load
 elsewhere with plain `sdpa`.
 """
 
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 
 NAME = "hf_text_finetune_sdpa"
 _HALF = (torch.bfloat16, torch.float16)
+MEASURED_TYPES = frozenset({"bert", "roberta", "distilbert", "albert"})  # MiniLM is a bert
 
 
 def sdpa_fp32_on_cpu(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -58,7 +61,7 @@ def _register() -> bool:
 def use_fp32_cpu_attention(model: Any) -> None:
     """Switch a model loaded with `sdpa` to the fp32-on-CPU variant (a no-op for other attentions)."""
     config = getattr(model, "config", None)
-    if getattr(config, "_attn_implementation", None) != "sdpa":
+    if getattr(config, "_attn_implementation", None) != "sdpa" or getattr(config, "model_type", "") not in MEASURED_TYPES:
         return
     if not _register() or not getattr(type(model), "_can_set_attn_implementation", lambda: False)():
         return

@@ -103,9 +103,19 @@ def load_tokenizer(model_name: str, trust_remote_code: bool = False) -> Any:
             raise
         raise load_failed("tokenizer", name, exc) from exc
     check_tokenizer_vocabulary(tokenizer, name)
+    ensure_pad_token(tokenizer)
     if not getattr(tokenizer, "is_fast", False):
         log.warning("tokenizer for %s is a slow (Python) tokenizer; tokenization will be slower", name)
     return tokenizer
+
+
+def ensure_pad_token(tokenizer: Any) -> None:
+    """A tokenizer without a pad token (Llama, GPT-2, Mistral) pads with its end-of-text token, as their model
+    cards do: batches then mark where a text ends with a token the model knows (modules/model/decoders.py)."""
+    if getattr(tokenizer, "pad_token", None) is not None or getattr(tokenizer, "eos_token", None) is None:
+        return
+    tokenizer.pad_token = tokenizer.eos_token
+    log.info("the tokenizer has no pad token; padding with its end-of-text token %r", tokenizer.eos_token)
 
 
 def load_pretrained(auto_class: Any, model_name: str, config: Any, trust_remote_code: bool = False) -> Any:

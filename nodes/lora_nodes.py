@@ -29,9 +29,11 @@ class PtnLoraAdapter:
                 "dropout": widgets.dropout("Dropout on the adapters' input during training."),
                 "target_modules": ("STRING", {"default": "",
                                               "tooltip": "Comma-separated names of the linear layers to adapt. "
-                                                         "Empty = the architecture's attention query and value "
-                                                         "projections (BERT/RoBERTa/ALBERT: query, value; "
-                                                         "DistilBERT: q_lin, v_lin)."}),
+                                                         "Empty = the architecture's default: encoders' attention "
+                                                         "query and value projections (BERT/RoBERTa/ALBERT: query, "
+                                                         "value; DistilBERT: q_lin, v_lin); decoders' attention and "
+                                                         "MLP projections (Qwen/Llama: q_proj ... down_proj). The "
+                                                         "head always trains fully."}),
             },
             "optional": {
                 "seed": widgets.seed("Seed of the adapters' random initial weights.", control_after_generate=False),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..modules.model.build import FAST_ATTENTION_CHOICES, build_classification_model, resolve_fast_attention
-from ..modules.model.linear_head import POOLINGS
+from ..modules.model.build import (FAST_ATTENTION_CHOICES, build_classification_model, check_model_choices,
+                                   resolve_fast_attention)
+from ..modules.model.pooling import AUTO, POOLING_CHOICES
 from ..modules.model.network import HEAD_TYPES, check_head_settings
 from ..modules.pretrained import normalize_model_name
 from . import widgets
@@ -15,8 +16,10 @@ FAST_ATTENTION_DEFAULT = "auto"
 
 
 class PtnHfFineTunedClassificationModel:
-    DESCRIPTION = ("A pretrained Hugging Face encoder (BERT, RoBERTa, DistilBERT, ALBERT or any AutoModel "
-                   "encoder) with a dropout + linear head: one logit for binary classification, or one per class.")
+    DESCRIPTION = ("A pretrained Hugging Face encoder (BERT, RoBERTa, DistilBERT, ALBERT, ModernBERT, DeBERTa or any "
+                   "AutoModel encoder) with a dropout + linear head: one logit for binary classification, or one per "
+                   "class; or a decoder (Qwen, Llama, Gemma, Mistral, Phi-3, GPT-2) with the "
+                   "hf_sequence_classification head. docs/models.md lists what each family needs.")
     CATEGORY = category("model")
     RETURN_TYPES = ("PTMODEL",)
     RETURN_NAMES = ("model",)
@@ -31,10 +34,13 @@ class PtnHfFineTunedClassificationModel:
                 "num_outputs": ("INT", {"default": 1, "min": 1, "max": 100_000,
                                         "tooltip": "1 = one logit for binary labels (with BCE With Logits Loss); "
                                                    "N = one per class (with Cross Entropy Loss)."}),
-                "pooling": (list(POOLINGS), {"default": "cls",
-                                             "tooltip": "Text vector fed to the head: cls = first token, pooler = "
-                                                        "the model's pooler (BERT, ALBERT), mean = average of the "
-                                                        "real tokens (good for sentence-transformer models)."}),
+                "pooling": (list(POOLING_CHOICES), {
+                    "default": AUTO,
+                    "tooltip": "Text vector fed to the head: auto = the model's own (a sentence-transformers "
+                               "folder's 1_Pooling, e.g. mean for all-MiniLM; ModernBERT's classifier_pooling; the "
+                               "last real token of decoders such as Qwen or Llama; else cls). cls = first token, "
+                               "pooler = the model's pooler (BERT, ALBERT), mean = average of the real tokens. "
+                               "See docs/models.md."}),
                 "dropout": widgets.dropout("Dropout before the linear head."),
             },
             "optional": {
@@ -51,16 +57,20 @@ class PtnHfFineTunedClassificationModel:
                                                        "vector. hf_sequence_classification = Hugging Face's own "
                                                        "*ForSequenceClassification head (pooling is then the "
                                                        "model's own): a saved folder then works with "
-                                                       "transformers.pipeline('text-classification')."}),
+                                                       "transformers.pipeline('text-classification'). Decoders "
+                                                       "(Qwen, Llama, ...) need this head."}),
             },
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, model_name=None, num_outputs=None, dropout=None, fast_attention=None):
-        # naming fast_attention here makes ComfyUI leave its list check to us: true/false of older workflows pass
+    def VALIDATE_INPUTS(cls, model_name=None, num_outputs=None, dropout=None, fast_attention=None, pooling=None,
+                        head=None):
+        # naming fast_attention here makes ComfyUI leave its list check to us: true/false of older workflows pass;
+        # naming pooling and head: a local decoder folder's refusals come at queue time
         return validation(lambda: model_name is None or normalize_model_name(model_name),
                           lambda: check_head_settings(num_outputs, dropout),
-                          lambda: fast_attention is None or resolve_fast_attention(fast_attention))
+                          lambda: fast_attention is None or resolve_fast_attention(fast_attention),
+                          lambda: check_model_choices(model_name, pooling, head))
 
     def build(self, model_name, num_outputs, pooling, dropout, fast_attention=FAST_ATTENTION_DEFAULT, seed=0,
               trust_remote_code=False, head="linear"):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Union
+import os
+from typing import Optional, Union
 
 import torch
 
 from ..errors import UserInputError
-from ..pretrained import load_config, load_encoder, normalize_model_name
+from ..pretrained import load_config, load_encoder, load_tokenizer, normalize_model_name
 from .classifier import TextClassifier
+from .decoders import check_decoder_choices, is_decoder, prepare_decoder_config
 from .hf_head import HfSequenceNetwork, load_sequence_model, set_classifier_dropout
 from .linear_head import LinearHeadNetwork
-from .network import HF_HEAD, check_head_settings, check_head_type
+from .network import HF_HEAD, LINEAR_HEAD, check_head_settings, check_head_type
+from .pooling import AUTO, check_pooling_choice, resolve_pooling
 
 _ATTENTION_DROPOUT_FIELDS = ("attention_probs_dropout_prob", "attention_dropout")
 FAST_ATTENTION_CHOICES = ("auto", "on", "off")
@@ -50,14 +53,18 @@ def _hf_network(name: str, config, num_outputs: int, dropout: float, seed: int,
         return HfSequenceNetwork(load_sequence_model(name, config, trust_remote_code))
 
 
-def build_classification_model(model_name: str, num_outputs: int = 1, pooling: str = "cls",
+def build_classification_model(model_name: str, num_outputs: int = 1, pooling: str = AUTO,
                                dropout: float = 0.1, fast_attention: Union[bool, str] = False, seed: int = 0,
                                trust_remote_code: bool = False, head_type: str = "linear") -> TextClassifier:
-    """A pretrained encoder with a new head: ours (`linear`) or Hugging Face's (`hf_sequence_classification`)."""
+    """A pretrained encoder with a new head: ours (`linear`) or Hugging Face's (`hf_sequence_classification`).
+    `pooling` auto: the model's own (pooling.py); decoders get their pad token set (decoders.py)."""
     check_head_type(head_type)
     check_head_settings(num_outputs, dropout)
     name = normalize_model_name(model_name)
     config = load_config(name, trust_remote_code)
+    pooling = resolve_pooling(name, config, pooling, head_type)
+    if is_decoder(config):
+        prepare_decoder_config(name, config, load_tokenizer(name, trust_remote_code))
     if resolve_fast_attention(fast_attention):
         without_attention_dropout(config)
     if head_type == HF_HEAD:
@@ -66,3 +73,19 @@ def build_classification_model(model_name: str, num_outputs: int = 1, pooling: s
         encoder = load_encoder(name, config, trust_remote_code)
         network = LinearHeadNetwork(encoder, num_outputs, pooling, dropout, init_seed=seed)
     return TextClassifier(network=network, model_name=name)
+
+
+def check_model_choices(model_name: Optional[str], pooling: Optional[str], head_type: Optional[str]) -> None:
+    """The queue-time part of the build's checks: the pooling value, and, for a local folder (its config is
+    read, no weights), what a decoder refuses. Hub models are checked when the node runs."""
+    check_pooling_choice(pooling)
+    if model_name is None or pooling is None:  # linked: known at run time
+        return
+    name = normalize_model_name(model_name)
+    if not os.path.isdir(name):
+        return
+    try:
+        config = load_config(name)
+    except UserInputError:  # e.g. remote code, which the run may allow: the run says what is wrong
+        return
+    check_decoder_choices(name, config, pooling, head_type or LINEAR_HEAD)

@@ -32,9 +32,12 @@ def head_layout(hf_model: nn.Module) -> Optional[str]:
     """How the family's classifier reads the encoder output:
     pooler: dropout + linear on the encoder's pooler output (BERT, ALBERT);
     pre_classifier: linear, ReLU, dropout, linear on the first token (DistilBERT);
-    first_token_module: a head module fed the hidden states, reading the first token (RoBERTa, ELECTRA)."""
+    first_token_module: a head module fed the hidden states, reading the first token (RoBERTa, ELECTRA);
+    last_token: a linear `score` on the last real token (decoders: Qwen, Llama, Gemma, Mistral, Phi-3, GPT-2)."""
     children = dict(hf_model.named_children())
     base = children.pop(hf_model.base_model_prefix, None)
+    if base is not None and set(children) == {"score"} and isinstance(children["score"], nn.Linear):
+        return "last_token"
     classifier = children.get("classifier")
     if base is None or classifier is None:
         return None
@@ -67,6 +70,8 @@ class SequenceHead(nn.Module):
             return self.classifier(self.dropout(torch.relu(self.pre_classifier(pooled))))
         if self.layout == "first_token_module":
             return self.classifier(pooled.unsqueeze(1))
+        if self.layout == "last_token":
+            return self.score(pooled)
         raise UserInputError(
             f"the Hugging Face head of '{self.model_type}' models cannot be trained on cached encoder features; "
             "set freeze_pretrained_module_epochs to 0, or use head 'linear' on the model node"
@@ -77,13 +82,17 @@ class HfSequenceNetwork(ClassifierNetwork):
     """`AutoModelForSequenceClassification` behind the classifier network interface."""
 
     head_type = HF_HEAD
-    pooling = "hf"
 
     def __init__(self, hf_model: nn.Module) -> None:
         super().__init__()
         self.hf_model = hf_model
         self.num_outputs = int(hf_model.config.num_labels)
         self.layout = head_layout(hf_model)
+
+    @property
+    def pooling(self) -> str:
+        """What the head reads: `last` (a decoder's last real token) or `hf` (the family's own rule)."""
+        return "last" if self.layout == "last_token" else "hf"
 
     @property
     def encoder(self) -> nn.Module:
@@ -102,11 +111,24 @@ class HfSequenceNetwork(ClassifierNetwork):
         out = self.encoder(**self.encoder_inputs(input_ids, attention_mask, token_type_ids))
         if self.layout == "pooler":
             return out.pooler_output
+        if self.layout == "last_token":
+            return last_token(out.last_hidden_state, input_ids, self.hf_model.config)
         return out.last_hidden_state[:, 0]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
                 token_type_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.hf_model(**self.encoder_inputs(input_ids, attention_mask, token_type_ids)).logits
+
+
+def last_token(hidden: torch.Tensor, input_ids: torch.Tensor, config: Any) -> torch.Tensor:
+    """Each row's rightmost token that is not the pad token (either padding side), as transformers'
+    decoder heads pick it, so cached features give the same logits as the model itself."""
+    pad_id = config.get_text_config().pad_token_id
+    if pad_id is None:
+        return hidden[:, -1]
+    not_pad = (input_ids != pad_id).to(torch.int32)
+    positions = torch.arange(input_ids.shape[-1], device=input_ids.device, dtype=torch.int32)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), (positions * not_pad).argmax(-1)]
 
 
 def load_sequence_model(name: str, config: Any, trust_remote_code: bool = False) -> nn.Module:

@@ -15,8 +15,7 @@ from torch import nn
 
 from ..errors import UserInputError
 from .network import LINEAR_HEAD, ClassifierNetwork, check_head_settings
-
-POOLINGS = ("cls", "pooler", "mean")
+from .pooling import POOLINGS
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: Optional[torch.Tensor]) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 The encoder is wrapped with `peft.get_peft_model`; the pretrained weights stay
 frozen for the whole run (`set_encoder_trainable` only ever unfreezes `lora_`
-weights), the head trains fully. A saved folder holds the encoder with the adapters
+weights), the head trains fully: it sits outside the adapted encoder, which is what PEFT's
+`modules_to_save` does for a whole-model wrap. A saved folder holds the encoder with the adapters
 merged (usable without PEFT) plus the adapters themselves in `adapter/`; loading
 puts the adapters back and takes their update out of the merged weights again, so
 training can continue on exactly the adapters that were saved.
@@ -23,14 +24,16 @@ from torch import nn
 
 from ..errors import UserInputError
 from .classifier import TextClassifier
+from .decoders import is_decoder
 from .network import ClassifierNetwork, check_dropout
 
 log = logging.getLogger(__name__)
 
 ADAPTER_FOLDER = "adapter"
-# PEFT's own defaults cover BERT and RoBERTa; DistilBERT and ALBERT name their projections differently.
-_EXTRA_TARGETS = {"distilbert": ["q_lin", "v_lin"], "albert": ["query", "value"]}
-
+# PEFT's own defaults cover BERT, RoBERTa, ELECTRA, XLM-RoBERTa and DeBERTa-v2; these name their query and
+# value projections differently or are missing from PEFT's table.
+_EXTRA_TARGETS = {"distilbert": ["q_lin", "v_lin"], "albert": ["query", "value"], "camembert": ["query", "value"],
+                  "mpnet": ["q", "v"], "modernbert": ["Wqkv"]}
 
 @dataclass(frozen=True)
 class LoraSettings:
@@ -64,15 +67,27 @@ def parse_target_modules(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in (text or "").replace(";", ",").split(",") if part.strip())
 
 
+def _is_linear(module: nn.Module) -> bool:
+    """nn.Linear, or the GPT-2 family's Conv1D (a linear layer with transposed weights), which PEFT adapts too."""
+    return isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"
+
+
 def linear_module_names(encoder: nn.Module) -> list[str]:
     """Last name parts of the encoder's linear layers: what target_modules can name."""
-    return sorted({name.rsplit(".", 1)[-1] for name, module in encoder.named_modules()
-                   if isinstance(module, nn.Linear)})
+    return sorted({name.rsplit(".", 1)[-1] for name, module in encoder.named_modules() if _is_linear(module)})
 
 
-def default_target_modules(model_type: str) -> Optional[list[str]]:
+def default_target_modules(encoder: nn.Module) -> Optional[list[str]]:
+    """Encoders: their attention query and value projections (PEFT's table, completed). Decoders: every
+    projection of attention and MLP (q/k/v/o, gate/up/down; Phi-3's fused qkv_proj and gate_up_proj; GPT-2's
+    c_attn, c_proj, c_fc), as decoder LoRA recipes (QLoRA, LLaMA-Factory, Unsloth) do: query and value
+    alone adapt a decoder far less. The encoder here is the base model, so no output layer is among them."""
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_DEFAULTS
 
+    config = getattr(encoder, "config", None)
+    if config is not None and is_decoder(config):
+        return linear_module_names(encoder) or None
+    model_type = getattr(config, "model_type", "?")
     targets = _EXTRA_TARGETS.get(model_type) or PEFT_DEFAULTS.get(model_type)
     return list(targets) if isinstance(targets, list) else None
 
@@ -81,7 +96,7 @@ def resolve_target_modules(encoder: nn.Module, requested: tuple[str, ...]) -> li
     model_type = getattr(encoder.config, "model_type", "?")
     available = linear_module_names(encoder)
     if not requested:
-        targets = default_target_modules(model_type)
+        targets = default_target_modules(encoder)
         if targets is None:
             raise UserInputError(
                 f"there is no default LoRA target for '{model_type}' models; name the attention projections in "
@@ -95,6 +110,12 @@ def resolve_target_modules(encoder: nn.Module, requested: tuple[str, ...]) -> li
             f"{available}, or leave target_modules empty for the default"
         )
     return list(requested)
+
+
+def _transposed_targets(encoder: nn.Module, targets: list[str]) -> bool:
+    """Whether the targets are Conv1D layers (GPT-2 family), whose weights PEFT must read transposed."""
+    return any(type(module).__name__ == "Conv1D" and name.rsplit(".", 1)[-1] in targets
+               for name, module in encoder.named_modules())
 
 
 @contextlib.contextmanager
@@ -121,7 +142,8 @@ def add_lora(model: TextClassifier, settings: LoraSettings) -> TextClassifier:
     targets = resolve_target_modules(model.network.encoder, settings.target_modules)
     network = _detached_copy(model.network)
     config = LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-                        target_modules=targets, bias="none")
+                        target_modules=targets, bias="none",
+                        fan_in_fan_out=_transposed_targets(network.encoder, targets))
     with torch.inference_mode(False), torch.random.fork_rng(devices=[]), _quiet_peft():
         torch.manual_seed(settings.seed)  # adapter A matrices start random
         network.replace_encoder(get_peft_model(network.encoder, config))

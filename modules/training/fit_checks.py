@@ -9,6 +9,7 @@ from ..data.dataset import EncodedTextDataset
 from ..data.labels import align_labels
 from ..errors import UserInputError
 from ..model.classifier import MULTI_LABEL, REGRESSION, SINGLE_LABEL, TextClassifier
+from ..model.decoders import decoder_pad_mismatch
 from ..node_names import MODEL_NODE, NODE_NAMES, TOKENIZER_NODE
 from .losses import LossSpec
 from .settings import TrainSettings
@@ -210,6 +211,10 @@ def check_tokenizer_fits(model: TextClassifier, data: EncodedTextDataset) -> Non
             )
         log.warning("tokenizer '%s' and model '%s' have different names but the same vocabulary size (%d); "
                     "training goes on, but make sure they are the same model", tok_name, model_name, tok_vocab)
+    hf_model = getattr(model.network, "hf_model", None)
+    mismatch = decoder_pad_mismatch(hf_model.config, getattr(encoder, "tokenizer", None)) if hf_model else None
+    if mismatch:
+        raise UserInputError(f"{mismatch} ({TOKENIZER_NODE} with the same model_name as {MODEL_NODE})")
 
 
 def check_loss_weights(model: TextClassifier, loss: LossSpec) -> None:
