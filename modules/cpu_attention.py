@@ -7,8 +7,8 @@ stay in bf16. The function is registered with transformers' `AttentionInterface`
 and set on the models this pack loads only, so other models in the same ComfyUI process keep
 transformers' own `sdpa`; and only on the families it was measured on (`MEASURED_TYPES`: the
 encoders with small heads the pack was benchmarked with), so every other family (decoders,
-ModernBERT, DeBERTa, ...) keeps transformers' own attention unchanged. `attn_implementation` is not saved with a config, so saved folders load
-elsewhere with plain `sdpa`.
+ModernBERT, DeBERTa, ...) keeps transformers' own attention unchanged. `attn_implementation` is
+not saved with a config, so saved folders load elsewhere with plain `sdpa`.
 """
 
 from __future__ import annotations

@@ -503,6 +503,72 @@ number of classes. Another encoder: change **Model name**.
 }
 
 
+# --- a small decoder LLM with LoRA (docs/models.md) ----------------------------------------------------------------
+DECODER_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
+
+
+def _set_widget(g: Graph, node_id: int, name: str, value) -> None:
+    """Change one widget value of a built node (its place in widgets_values, control widgets counted)."""
+    node = g.nodes[node_id - 1]
+    index = 0
+    for widget, spec in widget_inputs(CLASSES[node["type"]]):
+        if widget == name:
+            node["widgets_values"][index] = value
+            return
+        index += 2 if has_control_widget(widget, spec) else 1
+    raise KeyError(f"{node['type']} has no widget {name}")
+
+
+def decoder_lora_classification() -> Graph:
+    """Qwen2.5-0.5B-Instruct as a classifier: Hugging Face's head on the last real token (pooling auto), LoRA on
+    every attention and MLP projection (the node's default for decoders), gradient checkpointing, then saved
+    (pipeline-ready) and used to predict."""
+    g = Graph()
+    trainer = imdb_training(g, head="hf_sequence_classification", lora=True, learning_rate=2e-4, epochs=1,
+                            encode={"max_length": 256}, gradient_checkpointing=True)
+    for node in g.nodes:
+        node["widgets_values"] = [DECODER_MODEL if v == "distilbert-base-uncased" else v
+                                  for v in node["widgets_values"]]
+        if node.get("title") == "Train dataset":
+            _set_widget(g, node["id"], "split", "train[:4000]")
+        if node.get("title") == "Validation dataset":
+            _set_widget(g, node["id"], "split", "test[:1000]")
+        if node.get("title") in ("Train loader", "Validation loader"):
+            _set_widget(g, node["id"], "batch_size", 8)
+        if node["type"] == "PtTrainTransformerClassificationModel":
+            _set_widget(g, node["id"], "gradient_accumulation_steps", 4)
+    save = g.node("PtSaveClassificationModel", (1900, 300), "Save model", filename_prefix="imdb_qwen_lora")
+    predict = g.node("PtPredictClassificationModel", (1900, 560), "Predict", texts=PREDICT_TEXTS)
+    g.link(trainer, 0, save, "model")
+    g.link(trainer, 0, predict, "model")
+    for title, kinds in {"Loading data": GUIDE_GROUPS["Loading data"],
+                         "Decoder model, LoRA, loss, optimizer, scheduler": GUIDE_GROUPS[
+                             "Setting up the model, loss, optimizer, and scheduler"] + ("PtnLoraAdapter",),
+                         "Training, saving, predicting": GUIDE_GROUPS["Training"] + (
+                             "PtSaveClassificationModel", "PtPredictClassificationModel")}.items():
+        g.group(title, [n["id"] for n in g.nodes if n["type"] in kinds])
+    return g
+
+
+WORKFLOWS["decoder_lora_classification.json"] = decoder_lora_classification
+NOTES["decoder_lora_classification.json"] = f"""
+## A small decoder LLM as a classifier, with LoRA
+**What it does:** fine-tunes `{DECODER_MODEL}` (a 0.5B decoder) on 4,000 IMDB reviews with Hugging Face's own
+classification head, which reads each text's last real token (`pooling` auto; the pad token comes from the
+tokenizer). The **LoRA** node adapts every attention and MLP projection (its default for decoders) while the
+head trains fully; gradient checkpointing and batch 8 x 4 accumulation keep the memory low. AdamW 2e-4, 1 epoch,
+256 tokens. Then **Save model** writes a folder that `transformers.pipeline` loads, and **Predict** labels new
+reviews.
+
+{OWN_DATA} Other decoders (Qwen3, Llama 3.2 1B, Gemma 3 1B, Phi-3 mini, SmolLM2): change **Model name**; the
+`head` must stay `hf_sequence_classification`. docs/models.md lists what each family needs.
+
+**Expect:** a 1 GB download on the first run and a GPU to run it in reasonable time (on a CPU it runs,
+slowly); validation loss and accuracy in **Metrics** after the epoch. The pack's tests run this workflow on a
+tiny local decoder only: its IMDB accuracy with the real model is not measured yet.
+"""
+
+
 def build(filename: str) -> dict:
     """One workflow as saved JSON, with its note; a workflow without a note text is an error."""
     if not NOTES.get(filename, "").strip():

@@ -17,6 +17,7 @@ from typing import Optional
 import torch
 
 from ..errors import UserInputError
+from ..node_names import NODE_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,17 @@ def training_bytes(network: torch.nn.Module, optimizer_kind: str, batch_size: in
 
 
 def out_of_memory_message(device: torch.device, batch_size: int, max_tokens: int, where: str,
-                          gradient_checkpointing: bool, checkpoint_note: str) -> str:
+                          gradient_checkpointing: bool, checkpoint_note: str, has_lora: bool = False) -> str:
+    """The fixes, cheapest first; for a model too big to fine-tune whole, LoRA and gradient checkpointing."""
     fixes = [f"a smaller batch_size on the data loader (now {batch_size}) with gradient_accumulation_steps to keep "
              "the effective batch",
              f"a smaller max_length on the tokenizer node (the longest batch has {max_tokens} tokens)"]
     if not gradient_checkpointing:
         fixes.append("gradient_checkpointing on the trainer (about a third slower, far less memory)")
+    if not has_lora:
+        fixes.append(f"LoRA: a {NODE_NAMES['PtnLoraAdapter']} between the model node and the trainer (only the "
+                     "adapters and the head keep gradients and optimizer state, so a model too big to fine-tune "
+                     "whole fits; docs/models.md)")
     fixes.append("fast_attention on the model node")
     return (f"training ran out of {device} memory at {where}. Try " + "; ".join(fixes)
             + f". The memory was freed and your input model is unchanged.{checkpoint_note}")
@@ -93,6 +99,7 @@ def set_gradient_checkpointing(network: torch.nn.Module, on: bool) -> None:
         return
     if encoder is None or not getattr(encoder, "supports_gradient_checkpointing", True) \
             or not hasattr(encoder, "gradient_checkpointing_enable"):
-        raise UserInputError(f"gradient_checkpointing: the encoder {type(encoder).__name__} does not support it; "
-                             "turn gradient_checkpointing off")
+        base = encoder.get_base_model() if hasattr(encoder, "get_base_model") else encoder  # under LoRA: the model
+        raise UserInputError(f"gradient_checkpointing: the encoder {type(base).__name__} does not support it; "
+                             "turn gradient_checkpointing off (LoRA or a smaller batch_size also save memory)")
     encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

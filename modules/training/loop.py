@@ -277,7 +277,8 @@ def stopped(run: Optional[TrainingRun], error: BaseException) -> BaseException:
     where = f"epoch {run.position.epochs_done + 1}, batch {run.position.batches_done + 1}"
     message = out_of_memory_message(run.device, run.train_loader.batch_size,
                                     int(run.train_loader.token_lengths().max()), where,
-                                    run.settings.gradient_checkpointing, note)
+                                    run.settings.gradient_checkpointing, note,
+                                    has_lora=any("lora_" in name for name, _ in run.network.named_parameters()))
     traceback.clear_frames(error.__traceback__)  # the failed step's activations
     run.optimizer.state.clear()
     run.network.to("cpu")

@@ -1,7 +1,7 @@
 """Every tested family (docs/models.md), a tiny model each, through the example workflow's nodes with the
 template's widget values (pooling auto, dropout 0.1, AdamW, linear warmup 0.06, BCE on one logit; the learning
 rate raised for random-initialised weights): it learns a clearly separable set to at least 90% validation
-accuracy in 4 epochs, Save / Load / Predict / Evaluate give the same answers, `transformers.pipeline` on the
+accuracy in 6 epochs, Save / Load / Predict / Evaluate give the same answers, `transformers.pipeline` on the
 saved folder gives the pack's probabilities within 1e-5 at fp32 (single texts and pairs), LoRA (default
 targets, gradient checkpointing on) saves, loads, merges and predicts alike, and a run resumed from a
 checkpoint ends where the uninterrupted one did. Work is shared: one training run per family feeds every step.
@@ -19,6 +19,7 @@ from helpers.models import same_state, state_snapshot
 from helpers.families import DECODERS, ENCODERS, FAMILIES, build_family_model
 from helpers.nodes import adamw_node, bce_node, dataset_node, encode_node, loader_node, run_node, warmup_node
 
+from hf_text_finetune.modules.errors import UserInputError
 from hf_text_finetune.modules.model.lora import merged_copy
 from hf_text_finetune.modules.model.network import HF_HEAD
 from hf_text_finetune.modules.results.prediction import predict_texts
@@ -26,8 +27,9 @@ from hf_text_finetune.modules.training import checkpoints as checkpoint_files
 from hf_text_finetune.nodes.comfy_services import OUTPUT_DIR_ENV
 
 TRAINER = "PtTrainTransformerClassificationModel"
-EPOCHS = 4
+EPOCHS = 6
 LEARNING_RATE = 5e-3  # the template's 5e-5 is for pretrained weights; these start random
+NO_GRADIENT_CHECKPOINTING = ("albert", "mpnet")
 TEXTS = ["a wonderful film and great acting", "boring plot and wooden acting", "I hated every minute",
          "superb direction, excellent cast"]
 PAIRS = [("a terrible film", "the best movie this year"), ("brilliant and funny", "dull and stupid")]
@@ -36,7 +38,7 @@ PAIRS = [("a terrible film", "the best movie this year"), ("brilliant and funny"
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("matrix_data")
-    return {"train": write_reviews_csv(root / "train.csv", rows=48, seed=0),
+    return {"train": write_reviews_csv(root / "train.csv", rows=96, seed=0),
             "val": write_reviews_csv(root / "val.csv", rows=24, seed=1),
             "pairs": write_pairs_csv(root / "pairs.csv", rows=32, seed=0)}
 
@@ -119,7 +121,7 @@ def test_save_load_predict_evaluate_and_pipeline_agree(runs, family):
     assert _positive(predict_texts(loaded, TEXTS)) == pytest.approx(expected, abs=1e-6)
     labels = run_node("PtPredictClassificationModel", model=loaded, texts="\n".join(TEXTS), threshold=0.5,
                       precision="fp32")[1]
-    assert labels.splitlines() == ["1", "0", "0", "1"]
+    assert labels.splitlines() == [str(int(p >= 0.5)) for p in expected]
     accuracy = run_node("PtEvaluateClassificationModel", model=loaded, data=run.val_loader, precision="fp32")[1]
     assert accuracy == pytest.approx(run.val_accuracy)
     _assert_pipeline_matches(folder, run.trained)
@@ -151,7 +153,11 @@ def test_lora_with_gradient_checkpointing_saves_loads_merges_and_predicts(runs, 
     targets = wrapped.lora["target_modules"]
     if family in DECODERS:  # attention and MLP projections
         assert len(targets) >= 3, targets
-    trained = run.train(wrapped, epochs=2, gradient_checkpointing=True)[0]
+    if family in NO_GRADIENT_CHECKPOINTING:  # transformers has none for them: a clear refusal, then without
+        with pytest.raises(UserInputError, match="does not support it; turn gradient_checkpointing off"):
+            run.train(wrapped, epochs=1, gradient_checkpointing=True)
+    checkpointing = family not in NO_GRADIENT_CHECKPOINTING
+    trained = run.train(wrapped, epochs=2, gradient_checkpointing=checkpointing)[0]
     untrained_head = state_snapshot(run.model.network.head)
     assert not same_state(state_snapshot(trained.network.head), untrained_head)
     adapters = [p for n, p in trained.network.encoder.named_parameters() if "lora_B" in n]

@@ -73,3 +73,17 @@ def test_a_saved_config_does_not_name_the_pack_attention(tiny_bert, tmp_path):
     encoder = _encoder(build_classification_model(str(tiny_bert), 1, fast_attention="on"))
     encoder.save_pretrained(tmp_path)
     assert NAME not in json.dumps(json.loads((tmp_path / "config.json").read_text()))
+
+
+@pytest.mark.parametrize("family", ["modernbert", "deberta-v2", "qwen2", "gemma2"])
+def test_families_it_was_not_measured_on_keep_their_own_attention_and_run_in_bf16(tmp_path, family):
+    from helpers.families import build_family_model
+
+    folder = build_family_model(family, tmp_path / family)
+    head = "hf_sequence_classification"
+    network = build_classification_model(str(folder), 1, fast_attention="on", head_type=head).network.eval()
+    assert network.hf_model.config._attn_implementation != NAME
+    ids, mask = _inputs(network.vocab_size)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = network(ids, mask)
+    assert logits.shape == (3, 1) and torch.isfinite(logits).all()
