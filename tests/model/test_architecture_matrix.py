@@ -157,7 +157,7 @@ def test_lora_with_gradient_checkpointing_saves_loads_merges_and_predicts(runs, 
         with pytest.raises(UserInputError, match="does not support it; turn gradient_checkpointing off"):
             run.train(wrapped, epochs=1, gradient_checkpointing=True)
     checkpointing = family not in NO_GRADIENT_CHECKPOINTING
-    trained = run.train(wrapped, epochs=2, gradient_checkpointing=checkpointing)[0]
+    trained = run.train(wrapped, epochs=1, gradient_checkpointing=checkpointing)[0]
     untrained_head = state_snapshot(run.model.network.head)
     assert not same_state(state_snapshot(trained.network.head), untrained_head)
     adapters = [p for n, p in trained.network.encoder.named_parameters() if "lora_B" in n]

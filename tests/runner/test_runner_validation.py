@@ -57,7 +57,7 @@ BAD_VALUES = [
     ("Train dataset.split={\"a\": 1}", ["split {'a': 1}", "not text (STRING)"]),
     (f"{TRAINER}.device=gpu", ["device 'gpu'", "is not one of", "cuda"]),
     (f"{TRAINER}.precision=fp8", ["precision 'fp8'", "is not one of"]),
-    ("Ptn Hf Fine Tuned Classification Model.pooling=average", ["pooling 'average'", "is not one of"]),
+    ("Ptn Hf Fine Tuned Classification Model.pooling=average", ["pooling 'average' is unknown", "'auto', 'cls'"]),
     ("PtoLrSchedulerWarmup.schedule=linera", ["schedule 'linera'", "did you mean linear?"]),
     ("Train loader.seed=-1", ["seed -1", "smaller than its minimum 0"]),
 ]
