@@ -118,11 +118,18 @@ NOTES = {
     },
     "PtnHfFineTunedClassificationModel": {
         "example": "`model_name` = `distilbert-base-uncased`, `num_outputs` = 1 (binary) or the number of "
-                   "classes, `pooling` = `cls`. A local folder works too (`/models/my-bert`).",
+                   "classes, `pooling` = `auto` (the model's own: `mean` for all-MiniLM-L6-v2, the last real token "
+                   "of a decoder, else `cls`). A local folder works too (`/models/my-bert`). A decoder "
+                   "(`Qwen/Qwen2.5-0.5B-Instruct`, Llama, Gemma): `head` = `hf_sequence_classification` (see the "
+                   "`decoder_lora_classification` template and docs/models.md).",
         "mistakes": [
             "`num_outputs` that does not fit the loss: 1 with BCE With Logits, the number of classes with "
             "Cross Entropy.",
-            "`pooling` = `pooler` on a model without a pooler layer (DistilBERT): refused; use `cls` or `mean`.",
+            "`pooling` = `pooler` on a model without a pooler layer (DistilBERT): refused; use `auto`, `cls` or "
+            "`mean`.",
+            "A decoder with the `linear` head or `pooling` = `cls`: refused with the fix (the linear head's saved "
+            "folder would get a random head in transformers.pipeline; the first token of a decoder has seen only "
+            "itself).",
             "A hub id while offline: download the model once or give a local folder.",
         ],
     },
