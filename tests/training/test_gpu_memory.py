@@ -113,3 +113,12 @@ def test_comfyui_frees_only_the_bytes_needed(monkeypatch):
     calls.clear()
     hooks.prepare_for_training(torch.device("cpu"), 3_000_000_000)
     assert calls == []
+
+
+def test_out_of_memory_names_lora_only_for_a_model_without_adapters():
+    from hf_text_finetune.modules.training.gpu_memory import out_of_memory_message
+
+    args = (torch.device("cuda"), 8, 256, "epoch 1, batch 1", False, "")
+    assert "LoRA: a Ptn LoRA Adapter between the model node and the trainer" in out_of_memory_message(*args)
+    with_adapters = out_of_memory_message(*args, has_lora=True)
+    assert "LoRA:" not in with_adapters and "gradient_checkpointing on the trainer" in with_adapters
