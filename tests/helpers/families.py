@@ -1,17 +1,22 @@
 """Tiny models of every architecture family the pack is tested on (docs/models.md), each built from
 its config with random weights and a tokenizer trained here on the test corpus, saved to a folder
-like a downloaded model. Encoders beyond the four of models.py, and decoders whose tokenizers are
-shaped like the real ones: Qwen pads with <|endoftext|> but its config names no pad token; Llama,
-Mistral and GPT-2 tokenizers have no pad token at all; Gemma has one; Phi-3's config names its
-<|endoftext|>. Nothing is downloaded."""
+like a downloaded model. Decoders' tokenizers are shaped like the real ones: Qwen pads with
+<|endoftext|> but its config names no pad token; Llama, Mistral and GPT-2 tokenizers have no pad token
+at all; Gemma has one; Phi-3's config names its <|endoftext|>. Nothing is downloaded.
+
+WordPiece and unigram vocabularies are written out here from the corpus's words rather than trained:
+`tokenizers`' trainers break ties in hash order, so a trained vocabulary (and with it how fast a tiny
+model learns) changes from run to run. Byte-level BPE training is deterministic and is kept."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+import re
 
-from .models import ARCHITECTURES, MAX_POSITIONS, _unigram, _wordpiece, build_tiny_model, corpus
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+from .models import ARCHITECTURES, MAX_POSITIONS, corpus
 
 ENCODERS = ARCHITECTURES + ("modernbert", "deberta-v2", "electra", "mpnet", "xlm-roberta", "camembert")
 DECODERS = ("qwen2", "qwen3", "llama", "gemma", "gemma2", "gemma3_text", "mistral", "phi3", "gpt2")
@@ -34,6 +39,45 @@ _TOKENIZER_OF = {"qwen2": "qwen", "qwen3": "qwen", "llama": "llama", "mistral": 
                  "gemma2": "gemma", "gemma3_text": "gemma", "phi3": "phi3", "gpt2": "gpt2"}
 
 
+def _words() -> list[str]:
+    return sorted({w for text in corpus() for w in re.findall(r"\w+|[^\w\s]", text.lower())})
+
+
+def _wordpiece(special: list[str]) -> Tokenizer:
+    """BERT-style WordPiece over a fixed vocabulary: the specials, every character (alone and as ##piece), every word."""
+    words = _words()
+    chars = sorted(set("".join(words)))
+    vocab = special + chars + [f"##{c}" for c in chars] + [w for w in words if len(w) > 1]
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    return tok
+
+
+def _unigram(special: list[str], unk: str) -> Tokenizer:
+    """A sentencepiece-like unigram over a fixed vocabulary: whole words (preferred) and single characters."""
+    words = _words()
+    chars = sorted(set("".join(words))) + ["\u2581"]
+    vocab = [(t, 0.0) for t in special] + [(f"\u2581{w}", -1.0) for w in words] + [(c, -8.0) for c in chars]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=special.index(unk), byte_fallback=False))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    return tok
+
+
+def _bert_unigram() -> Tokenizer:
+    """ALBERT / DeBERTa-v2: a unigram with [CLS] ... [SEP] around the text."""
+    tok = _unigram(["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"], "<unk>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    return tok
+
+
 def _byte_bpe(special: list[str], bos: str | None, vocab_size: int = 320) -> Tokenizer:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -48,12 +92,7 @@ def _byte_bpe(special: list[str], bos: str | None, vocab_size: int = 320) -> Tok
 
 def _roberta_unigram() -> Tokenizer:
     """XLM-RoBERTa / CamemBERT: a sentencepiece-like unigram with <s> </s> around the text, <pad> = 1."""
-    tok = Tokenizer(models.Unigram())
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Metaspace()
-    special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    tok.train_from_iterator(corpus(), trainers.UnigramTrainer(vocab_size=150, special_tokens=special,
-                                                              unk_token="<unk>"))
+    tok = _unigram(["<s>", "<pad>", "</s>", "<unk>", "<mask>"], "<unk>")
     tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
     return tok
 
@@ -70,23 +109,37 @@ _ROBERTA_SPECIAL = dict(bos_token="<s>", eos_token="</s>", unk_token="<unk>", se
 
 
 def _encoder_parts(family: str):
-    """(tokenizer, config) of the encoders beyond models.ARCHITECTURES."""
+    """(tokenizer, config) of an encoder."""
     import transformers as tf
 
-    if family in ("modernbert", "electra"):
+    if family in ("bert", "distilbert", "modernbert", "electra"):
         raw = _wordpiece(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
-        if family == "electra":
-            return _fast(raw, **_BERT_SPECIAL), tf.ElectraConfig(vocab_size=raw.get_vocab_size(), embedding_size=16,
-                                                                 **SMALL)
-        return _fast(raw, **_BERT_SPECIAL), tf.ModernBertConfig(
-            vocab_size=raw.get_vocab_size(), pad_token_id=0, cls_token_id=2, sep_token_id=3, bos_token_id=2,
-            eos_token_id=3, global_attn_every_n_layers=2, local_attention=16, **SMALL)
-    if family == "deberta-v2":
-        raw = _unigram()
-        return _fast(raw, unk_token="<unk>", sep_token="[SEP]", pad_token="<pad>", cls_token="[CLS]",
-                     mask_token="[MASK]"), tf.DebertaV2Config(vocab_size=raw.get_vocab_size(), pad_token_id=0,
-                                                              relative_attention=True, position_buckets=16,
-                                                              pos_att_type=["p2c", "c2p"], **SMALL)
+        vocab = raw.get_vocab_size()
+        config = {
+            "bert": lambda: tf.BertConfig(vocab_size=vocab, **SMALL),
+            "distilbert": lambda: tf.DistilBertConfig(vocab_size=vocab, max_position_embeddings=MAX_POSITIONS,
+                                                      n_layers=2, n_heads=2, dim=32, hidden_dim=64),
+            "electra": lambda: tf.ElectraConfig(vocab_size=vocab, embedding_size=16, **SMALL),
+            "modernbert": lambda: tf.ModernBertConfig(vocab_size=vocab, pad_token_id=0, cls_token_id=2, sep_token_id=3,
+                                                      bos_token_id=2, eos_token_id=3, global_attn_every_n_layers=2,
+                                                      local_attention=16, **SMALL),
+        }[family]()
+        return _fast(raw, **_BERT_SPECIAL), config
+    if family in ("albert", "deberta-v2"):
+        raw = _bert_unigram()
+        tokenizer = _fast(raw, unk_token="<unk>", sep_token="[SEP]", pad_token="<pad>", cls_token="[CLS]",
+                          mask_token="[MASK]")
+        if family == "albert":
+            return tokenizer, tf.AlbertConfig(vocab_size=raw.get_vocab_size(), embedding_size=16, pad_token_id=0,
+                                              **SMALL)
+        return tokenizer, tf.DebertaV2Config(vocab_size=raw.get_vocab_size(), pad_token_id=0, relative_attention=True,
+                                             position_buckets=16, pos_att_type=["p2c", "c2p"], **SMALL)
+    if family == "roberta":
+        raw = _byte_bpe(["<s>", "<pad>", "</s>", "<unk>", "<mask>"], None, 300)
+        raw.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+        return _fast(raw, **_ROBERTA_SPECIAL), tf.RobertaConfig(
+            vocab_size=raw.get_vocab_size(), pad_token_id=1, bos_token_id=0, eos_token_id=2,
+            **{**SMALL, "max_position_embeddings": MAX_POSITIONS + 2})
     if family == "mpnet":
         raw = _byte_bpe(["<s>", "<pad>", "</s>", "<unk>", "<mask>"], None, 300)
         raw.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
@@ -133,8 +186,6 @@ def build_family_model(family: str, folder: Path, seed: int = 0) -> Path:
     import torch
     import transformers as tf
 
-    if family in ARCHITECTURES:
-        return build_tiny_model(family, folder, seed)
     torch.manual_seed(seed)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from hf_text_finetune.nodes.comfy_services import OUTPUT_DIR_ENV
 
 TRAINER = "PtTrainTransformerClassificationModel"
 EPOCHS = 6
-LEARNING_RATE = 5e-3  # the template's 5e-5 is for pretrained weights; these start random
+LEARNING_RATE = 3e-3  # the template's 5e-5 is for pretrained weights; these start random
 NO_GRADIENT_CHECKPOINTING = ("albert", "mpnet")
 TEXTS = ["a wonderful film and great acting", "boring plot and wooden acting", "I hated every minute",
          "superb direction, excellent cast"]
