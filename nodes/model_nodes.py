@@ -5,8 +5,8 @@ from __future__ import annotations
 from ..modules.model.build import FAST_ATTENTION_CHOICES, build_classification_model, resolve_fast_attention
 from ..modules.model.linear_head import POOLINGS
 from ..modules.model.network import HEAD_TYPES, check_head_settings
-from ..modules.pretrained import normalize_model_name
 from . import widgets
+from .local_sources import NO_MODEL, allow_remote_code, check_model_source, local_model_widget, model_source
 from .widgets import category, validation
 
 # auto since benchmarks/attention_dropout_ab.py measured attention dropout's effect within the seeds' spread
@@ -52,17 +52,22 @@ class PtnHfFineTunedClassificationModel:
                                                        "*ForSequenceClassification head (pooling is then the "
                                                        "model's own): a saved folder then works with "
                                                        "transformers.pipeline('text-classification')."}),
+                "local_model": local_model_widget(),
             },
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, model_name=None, num_outputs=None, dropout=None, fast_attention=None):
+    def VALIDATE_INPUTS(cls, model_name=None, num_outputs=None, dropout=None, fast_attention=None,
+                        trust_remote_code=None):
         # naming fast_attention here makes ComfyUI leave its list check to us: true/false of older workflows pass
-        return validation(lambda: model_name is None or normalize_model_name(model_name),
+        return validation(lambda: check_model_source(model_name, trust_remote_code),
                           lambda: check_head_settings(num_outputs, dropout),
                           lambda: fast_attention is None or resolve_fast_attention(fast_attention))
 
     def build(self, model_name, num_outputs, pooling, dropout, fast_attention=FAST_ATTENTION_DEFAULT, seed=0,
-              trust_remote_code=False, head="linear"):
-        return (build_classification_model(model_name, num_outputs, pooling, dropout, fast_attention, seed,
-                                           trust_remote_code, head_type=head),)
+              trust_remote_code=False, **later):
+        """`later`: the optional widgets after trust_remote_code (head, local_model)."""
+        name = model_source(model_name, later.get("local_model", NO_MODEL))
+        return (build_classification_model(name, num_outputs, pooling, dropout, fast_attention, seed,
+                                           allow_remote_code(trust_remote_code, name),
+                                           head_type=later.get("head", "linear")),)

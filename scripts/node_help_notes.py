@@ -206,6 +206,18 @@ NOTES = {
 
 # Combo inputs whose choices come from disk (see the module docstring): {node id: {input: text}}.
 DYNAMIC_CHOICES = {
+    "PtvHfDatasetWithTokenEncode": {
+        "file": "the data files and save_to_disk folders found when ComfyUI lists the node (its input folder with "
+                "subfolders, and its `datasets` folder where it has one), plus `(none: use name)`",
+    },
+    "HfTokenizerEncode": {
+        "local_model": "the model folders (holding config.json) found when ComfyUI lists the node in every "
+                       "`hf_text_encoders` models folder, plus `(none: use model_name)`",
+    },
+    "PtnHfFineTunedClassificationModel": {
+        "local_model": "the model folders (holding config.json) found when ComfyUI lists the node in every "
+                       "`hf_text_encoders` models folder, plus `(none: use model_name)`",
+    },
     "PtLoadClassificationModel": {
         "saved_model": "the saved classifiers found when ComfyUI lists the node (output folder and every "
                        "`text_classifiers` models folder), plus `(none: use path)`",
