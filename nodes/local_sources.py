@@ -15,6 +15,7 @@ from typing import Optional
 
 from ..modules.data.local_files import list_data_files, resolve_dataset_name
 from ..modules.local_paths import check_plain_text, check_remote_code_allowed, confine, list_model_folders
+from ..modules.model_folders import check_remote_code
 from ..modules.pretrained import normalize_model_name, resolve_model_name
 from .comfy_services import data_folders, encoder_folders, path_rules
 from .widgets import Widget
@@ -55,9 +56,12 @@ def model_source(model_name: Optional[str], local_model: Optional[str] = NO_MODE
 
 
 def check_model_source(model_name: Optional[str], trust_remote_code: Optional[bool]) -> None:
-    """Queue time: a model name the node can load, and remote code only where the host allows it."""
+    """Queue time: a model name the node can load, remote code only where the host allows it, and a local
+    folder that needs its own code refused unless allowed (None: the option is not known here)."""
     if model_name is not None:
-        normalize_model_name(model_source(model_name))
+        name = normalize_model_name(model_source(model_name))
+        if trust_remote_code is not None and os.path.isdir(name):
+            check_remote_code(Path(name), bool(trust_remote_code))
     check_remote_code_allowed(trust_remote_code, model_name, path_rules())
 
 

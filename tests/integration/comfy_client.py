@@ -68,8 +68,18 @@ def harness_module():
     return module
 
 
-def comfy_run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+EXTRA_PATHS_ENV = "HF_TEXT_FINETUNE_EXTRA_PATHS"  # folders the server may read besides its own (modules/local_paths.py)
+REMOTE_CODE_ENV = "HF_TEXT_FINETUNE_TRUST_REMOTE_CODE"
+
+
+def pytest_temp_root(path: Path) -> Path:
+    """The pytest-<N> folder that holds `path` (every tmp_path of the session lies in it), else its parent."""
+    path = Path(path).resolve()
+    return next((folder for folder in path.parents if re.fullmatch(r"pytest-\d+", folder.name)), path.parent)
+
+
+def comfy_run(*args: str, timeout: float = 900, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
     return subprocess.run([sys.executable, "-B", str(HARNESS / "comfy_run.py"), *args],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -82,17 +92,23 @@ def overrides(pairs: dict[str, object]) -> list[str]:
 
 
 class ComfyServer:
-    """One ComfyUI server with the pack linked, started by the harness and kept running."""
+    """One ComfyUI server with the pack linked, started by the harness and kept running.
 
-    def __init__(self, workdir: Path) -> None:
+    Inside a server the pack reads local files only from ComfyUI's folders and those its owner lists in
+    $HF_TEXT_FINETUNE_EXTRA_PATHS. The tests' files live in pytest's temp folders, so by default the server
+    may also read the session's pytest temp root; `env` replaces or adds variables (an EXTRA_PATHS_ENV of
+    "" starts a server confined to its own folders)."""
+
+    def __init__(self, workdir: Path, env: Optional[dict[str, str]] = None) -> None:
         self.workdir = Path(workdir)
+        self.env = {EXTRA_PATHS_ENV: str(pytest_temp_root(self.workdir)), **(env or {})}
         self.url = ""
         self.pid = 0
         self.start_output = ""
 
     def start(self) -> "ComfyServer":
         started = comfy_run("--ext", str(ROOT), "--expect-nodes", ",".join(PACK_NODES), "--keep-server",
-                            "--workdir", str(self.workdir), timeout=300)
+                            "--workdir", str(self.workdir), timeout=300, env=self.env)
         self.start_output = started.stdout + started.stderr
         found = re.search(r"server left running: (\S+) \(pid (\d+)\)", self.start_output)
         if found:
