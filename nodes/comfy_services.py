@@ -2,10 +2,14 @@
 
 Inside ComfyUI: its progress bar (with previews) on the running node, its Cancel button,
 its preferred device, freeing its other models' memory before training, its output folder
-and `text_classifiers` models folders, and its temp folder for the pictures shown on a node.
+and `text_classifiers` models folders, its temp folder for the pictures shown on a node, its
+input (and `datasets`) folder and `hf_text_encoders` models folders for the lists, and the
+rules every local path of a prompt is held to (`path_rules`: only ComfyUI's folders and those
+in $HF_TEXT_FINETUNE_EXTRA_PATHS; remote code only with $HF_TEXT_FINETUNE_TRUST_REMOTE_CODE=1).
 Outside (tests, the headless runner): progress goes to the log and to listeners, Ctrl+C
 cancels, the output folder is $HF_TEXT_FINETUNE_OUTPUT_DIR or ./output, the models folder
-$HF_TEXT_FINETUNE_MODELS_DIR or ./models/text_classifiers, and nodes show no pictures.
+$HF_TEXT_FINETUNE_MODELS_DIR or ./models/text_classifiers, names are looked up in the working
+directory, any path may be read, and nodes show no pictures.
 """
 
 from __future__ import annotations

@@ -26,7 +26,10 @@ UPLOAD_OPTION = "hf_text_finetune_upload"  # web/js/data_file_upload.js adds the
 
 
 def data_file_widget() -> Widget:
-    return ([NO_FILE] + list_data_files(data_folders()), {
+    """Inside ComfyUI the input folder 4 levels deep; headless the working directory 2 levels deep (it can be
+    a home folder, and the runner asks for the list on every check)."""
+    depth = 4 if path_rules().confined else 2
+    return ([NO_FILE] + list_data_files(data_folders(), depth), {
         "default": NO_FILE, UPLOAD_OPTION: True,
         "tooltip": "A data file (csv, tsv, json, jsonl, parquet, txt) or save_to_disk folder from ComfyUI's input "
                    "folder (subfolders included) or its datasets folder; the upload button below puts a file from "

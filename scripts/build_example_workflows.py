@@ -386,10 +386,11 @@ WORKFLOWS = {
 }
 
 
-OWN_DATA = ("**Your own data:** in **Train dataset** and **Validation dataset** set `name` to a hub dataset id or "
-            "a local csv/json/parquet file (a local file's `split` is `train`; slices such as `train[:2000]` work) "
-            "and `text_field`/`label_field` to its columns. Another encoder (BERT, RoBERTa, ALBERT, a local "
-            "folder): change **Model name** only; it feeds both the tokenizer and the model.")
+OWN_DATA = ("**Your own data:** on **Train dataset** and **Validation dataset** click *choose data file to upload* "
+            "(or pick a file of ComfyUI's input folder in `file`), or set `name` to a hub dataset id (a local "
+            "file's `split` is `train`; slices such as `train[:2000]` work), and `text_field`/`label_field` to its "
+            "columns. Another encoder (BERT, RoBERTa, ALBERT, a folder in models/hf_text_encoders): change "
+            "**Model name** only; it feeds both the tokenizer and the model.")
 
 # The MarkdownNote of each workflow: what it does, what to change for your own data, what to expect.
 NOTES = {

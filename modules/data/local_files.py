@@ -33,7 +33,7 @@ def is_saved_dataset(folder: Path) -> bool:
     return any((Path(folder) / marker).is_file() for marker in SAVED_MARKERS)
 
 
-def _walk(root: Path, found: list[str]) -> None:
+def _walk(root: Path, found: list[str], max_depth: int) -> None:
     for visited, (dirpath, dirnames, filenames) in enumerate(os.walk(root)):
         if visited >= _MAX_FOLDERS:
             return
@@ -44,7 +44,7 @@ def _walk(root: Path, found: list[str]) -> None:
             dirnames[:] = []
             continue
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        if len(relative.parts) >= _MAX_DEPTH - 1:
+        if len(relative.parts) >= max_depth - 1:
             dirnames[:] = []
         found.extend((relative / name).as_posix() for name in sorted(filenames)
                      if not name.startswith(".") and Path(name).suffix.lower() in DATA_FILE_SUFFIXES)
@@ -52,14 +52,14 @@ def _walk(root: Path, found: list[str]) -> None:
             return
 
 
-def list_data_files(folders: Folders) -> list[str]:
-    """Relative names of the data files and save_to_disk folders under the folders (subfolders included),
-    the first folder's first where two hold the same name."""
+def list_data_files(folders: Folders, max_depth: int = _MAX_DEPTH) -> list[str]:
+    """Relative names of the data files and save_to_disk folders under the folders, `max_depth` levels deep
+    (1: the folder itself), the first folder's first where two hold the same name."""
     names: list[str] = []
     for _, folder in folders:
         if Path(folder).is_dir():
             found: list[str] = []
-            _walk(Path(folder), found)
+            _walk(Path(folder), found, max_depth)
             names.extend(name for name in found if name not in names)
     return sorted(names[:_MAX_LISTED], key=str.lower)
 
@@ -87,5 +87,6 @@ def resolve_dataset_name(name: Optional[str], folders: Folders, rules: PathRules
         if expanded.is_absolute():  # searched only where it points; outside the allowed folders: say so first
             confine(expanded, text, ROLE, rules)
             folders = (("its folder", expanded.parent),)
-        raise not_found_error(text, ROLE, folders, list_data_files(folders), FIX)
+        listed = list_data_files(folders, _MAX_DEPTH if rules.confined else 2)  # headless: maybe a home folder
+        raise not_found_error(text, ROLE, folders, listed, FIX)
     return text

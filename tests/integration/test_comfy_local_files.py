@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -186,3 +187,18 @@ def test_with_the_owners_variables_the_same_paths_work(allowed, places, tiny, ca
     prompt, _ = _refusals(places, tiny)[case]
     kind, text = outcome(allowed.queue(prompt))
     assert kind == "execution_success", text[-3000:]
+
+
+# --- the real frontend ----------------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="frontend check: no chromium (apt-get install chromium)")
+def test_the_upload_button_in_the_real_frontend_uploads_a_csv_and_selects_it(confined, places, tiny, tmp_path):
+    """docs/images/dataset_upload.png is this check's screenshot."""
+    upload = tmp_path / f"browser_reviews_{uuid.uuid4().hex[:6]}.csv"
+    shutil.copy(tiny["train"], upload)
+    done = subprocess.run([sys.executable, "-B", str(Path(__file__).with_name("ui_upload_check.py")),
+                           "--server-url", confined.url, "--workflow", str(SEED), "--node", "3", "--file", str(upload),
+                           "--input-dir", str(places["input"]), "--workdir", str(tmp_path / "ui")],
+                          capture_output=True, text=True, timeout=300)
+    report = json.loads((tmp_path / "ui" / "report.json").read_text())
+    assert done.returncode == 0, json.dumps(report.get("checks"))
