@@ -20,10 +20,14 @@ NOTES = {
     },
     "PtvHfDatasetWithTokenEncode": {
         "example": "`name` = `stanfordnlp/imdb`, `split` = `train[:2000]`, `text_field` = `text`, "
-                   "`label_field` = `label`. For your own data: `name` = `/data/reviews.csv` with a header row "
-                   "`text,label`, `split` = `train`.",
+                   "`label_field` = `label`. For your own data: click *choose data file to upload* (or pick the "
+                   "file in `file`) for a csv with a header row `text,label`, `split` = `train`; in ComfyUI a bare "
+                   "name such as `reviews.csv` is looked up in its input folder.",
         "mistakes": [
             "Column names that do not match the file: the message lists the columns the data has.",
+            "An absolute path or `../` in a ComfyUI server: refused, the pack reads only ComfyUI's folders "
+            "(input, output, temp, models) unless the server's owner lists more in "
+            "`HF_TEXT_FINETUNE_EXTRA_PATHS`. Upload the file instead.",
             "Labels as text for a one-output model: text labels are numbered in sorted order; with more "
             "than two names use `num_outputs` = the number of classes and Cross Entropy Loss.",
             "The same split for training and validation: validation accuracy is then meaningless. Use "
@@ -118,7 +122,8 @@ NOTES = {
     },
     "PtnHfFineTunedClassificationModel": {
         "example": "`model_name` = `distilbert-base-uncased`, `num_outputs` = 1 (binary) or the number of "
-                   "classes, `pooling` = `cls`. A local folder works too (`/models/my-bert`).",
+                   "classes, `pooling` = `cls`. A local folder works too: put it into "
+                   "`models/hf_text_encoders` and pick it in `local_model`, or type its name (`my-bert`).",
         "mistakes": [
             "`num_outputs` that does not fit the loss: 1 with BCE With Logits, the number of classes with "
             "Cross Entropy.",
