@@ -96,16 +96,25 @@ def find_local(name: str, folders: Folders) -> Optional[Path]:
     return expanded if os.path.lexists(expanded) else None
 
 
+def _closest(name: str, listed: list[str]) -> Optional[str]:
+    """The listed name most like `name`, compared whole and then by file name (`imdb/val.csv` for `val.csv`)."""
+    hint = closest_names(name, listed, limit=1)
+    if hint:
+        return hint[0]
+    by_file_name = {os.path.basename(item): item for item in listed}
+    hint = closest_names(os.path.basename(name), list(by_file_name), limit=1)
+    return by_file_name[hint[0]] if hint else None
+
+
 def not_found_error(name: str, role: str, folders: Folders, listed: list[str], fix: str) -> UserInputError:
     """One message: the name, every folder searched, and the closest name that is there."""
     searched = "; ".join(f"{label} ({folder})" for label, folder in folders) or "the working directory"
-    hint = closest_names(name, listed, limit=1) or closest_names(os.path.basename(name),
-                                                                 [os.path.basename(x) for x in listed], limit=1)
-    if hint:
-        closest = next((x for x in listed if x == hint[0] or os.path.basename(x) == hint[0]), hint[0])
+    closest = _closest(name, listed)
+    if closest:
         there = f"; the closest there is '{closest}'"
     elif listed:
-        there = f"; there are {', '.join(repr(x) for x in listed[:_MAX_SHOWN])}{' ...' if len(listed) > _MAX_SHOWN else ''}"
+        more = " ..." if len(listed) > _MAX_SHOWN else ""
+        there = f"; there are {', '.join(repr(x) for x in listed[:_MAX_SHOWN])}{more}"
     else:
         there = "; they hold no such files yet"
     return UserInputError(f"{role} '{name}' was not found in {searched}{there}. {fix}")

@@ -210,3 +210,14 @@ def test_headless_any_path_and_the_widget_keep_working(tmp_path, reviews_csv, ti
     assert local_sources.resume_source(str(tmp_path)) == str(tmp_path)
     with pytest.raises(UserInputError, match="was not found in the working directory"):
         local_sources.dataset_source("no_such_reviews.csv")
+
+
+def test_the_closest_name_is_found_by_file_name_too_and_nested_allowed_folders_are_named_once(tmp_path):
+    from hf_text_finetune.modules.local_paths import PathRules, not_found_error, outermost
+
+    message = str(not_found_error("val.cvs", "dataset file or folder", (("input", tmp_path),),
+                                  ["imdb/val.csv", "train.csv"], "Fix."))
+    assert "the closest there is 'imdb/val.csv'" in message and message.endswith("Fix.")
+    folders = (("models", tmp_path), ("models/hf_text_encoders", tmp_path / "hf"), ("input", tmp_path.parent / "in"))
+    assert [label for label, _ in outermost(folders)] == ["models", "input"]
+    assert PathRules(allowed=outermost(folders)).allowed_text() == f"models ({tmp_path}); input ({tmp_path.parent / 'in'})"
