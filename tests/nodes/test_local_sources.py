@@ -167,6 +167,7 @@ def test_the_owners_variable_allows_more_folders(comfy, monkeypatch):
     assert local_sources.dataset_source(cases["symlink"]) == str((outside / "secret.csv").resolve())
     assert validate_node(MODEL, model_name=str(outside / "model")) is True
     assert node_class("PtLoadClassificationModel").VALIDATE_INPUTS(saved_model=NO_FILE, path=str(outside)) is True
+    assert node_class("PtTrainTransformerClassificationModel").VALIDATE_INPUTS(resume=str(outside)) is True
 
 
 # --- remote code -------------------------------------------------------------------------------------------------
