@@ -2,7 +2,9 @@
 the trainer's result text. Standard library only: copy it anywhere (see docs/comfyui.md).
 
     python examples/queue_training_job.py examples/workflows/distilbert_classification.json \
-        --server http://127.0.0.1:8188 --set "Train dataset.name=/data/train.csv" [--cancel-after 60]
+        --server http://127.0.0.1:8188 --set "Train dataset.name=train.csv" [--cancel-after 60]
+
+(train.csv: a file in the server's input folder, e.g. sent with POST /upload/image, type=input.)
 
 The workflow may be an API-format file (Workflow > Export (API)) or a UI-format one (Workflow >
 Save); a UI workflow is converted with the server's /object_info (widget values in input order,

@@ -10,10 +10,14 @@ the folder, the file and the fix.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Optional
 
 from .errors import UserInputError
+from .local_paths import REMOTE_CODE_ENV
+
+log = logging.getLogger(__name__)
 
 # Files from which a tokenizer's vocabulary can be read (fast tokenizer, WordPiece, BPE, SentencePiece).
 VOCAB_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
@@ -46,20 +50,32 @@ def _config_data(folder: Path) -> dict:
 
 
 def check_remote_code(folder: Path, trust_remote_code: bool) -> None:
-    """A folder whose config names its own code (auto_map) runs only when the user allows it."""
+    """A folder whose config maps to its own code (auto_map) and names no model type transformers knows
+    loads only when remote code is allowed: refused here, before transformers imports anything. With a
+    known model type transformers uses its own class and the folder's code is not run."""
     if trust_remote_code:
         return
-    auto_map = _config_data(folder).get("auto_map")
-    if auto_map:
-        raise remote_code_refused(str(folder), sorted(auto_map)[:3])
+    data = _config_data(folder)
+    auto_map = data.get("auto_map")
+    if not auto_map:
+        return
+    from transformers import CONFIG_MAPPING
+
+    if data.get("model_type") in CONFIG_MAPPING:
+        log.info("model folder %s maps to its own code (auto_map), which is not run: transformers' own %s "
+                 "class loads it", folder, data.get("model_type"))
+        return
+    raise remote_code_refused(str(folder), sorted(auto_map)[:3])
 
 
 def remote_code_refused(name: str, classes: Optional[list] = None) -> UserInputError:
     shown = f" ({', '.join(classes)} in config.json's auto_map)" if classes else ""
     return UserInputError(
-        f"model '{name}' ships its own Python code{shown}, which this pack runs only when the node's "
-        f"{REMOTE_CODE_OPTION} option is on; turn {REMOTE_CODE_OPTION} on only if you trust that code, or choose a "
-        "model that transformers supports natively"
+        f"model '{name}' needs its own Python code{shown}: transformers has no built-in class for it. That code "
+        f"runs with your rights (files, network), so this pack runs it only when allowed: in the headless runner "
+        f"turn the node's {REMOTE_CODE_OPTION} option on; inside a ComfyUI server its owner must first start "
+        f"ComfyUI with {REMOTE_CODE_ENV}=1, then turn {REMOTE_CODE_OPTION} on. Allow it only for a repository you "
+        "trust, or choose a model that transformers supports natively"
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any, Iterator, Optional
 
 from .cpu_attention import use_fp32_cpu_attention
 from .errors import UserInputError
+from .local_paths import ANY_PATH, Folders, PathRules, check_plain_text, confine, find_local, list_model_folders, not_found_error
 from .model_folders import (check_remote_code, check_tokenizer_files, check_tokenizer_vocabulary,
                             file_instead_of_folder, local_load_failed, remote_code_refused)
 
@@ -61,6 +62,32 @@ def normalize_model_name(model_name: str) -> str:
             "distilbert/distilbert-base-uncased"
         )
     return name
+
+
+def resolve_model_name(name: Optional[str], folders: Folders, rules: PathRules = ANY_PATH,
+                       must_be_local: bool = False) -> Optional[str]:
+    """A local model folder as a path (its real path where paths are confined), or the hub id unchanged.
+
+    A bare name is looked up in the models folders first, so one name typed into a String node feeds the
+    tokenizer and the model node alike; a name found nowhere that reads as a path (or was picked from the
+    list) is refused naming the folders searched; anything else is a hub id, checked when loading."""
+    if name is None:
+        return None
+    text = name.strip()
+    check_plain_text(text, "model_name")
+    found = find_local(text, folders) if text else None
+    if found is not None:
+        return str(confine(found, text, "model folder", rules))
+    expanded = Path(os.path.expanduser(text))
+    if expanded.is_absolute():  # outside the allowed folders: say so first; else normalize says it is missing
+        confine(expanded, text, "model folder", rules)
+        return text
+    if text and (must_be_local or looks_like_path(text)):
+        raise not_found_error(text, "model folder", folders, list_model_folders(folders),
+                              "Pick a folder from the node's local_model list, copy the model folder (config.json, "
+                              "weights, tokenizer files) into one of them, or give a hub id such as "
+                              "distilbert-base-uncased")
+    return text
 
 
 def load_failed(kind: str, name: str, exc: Exception) -> UserInputError:

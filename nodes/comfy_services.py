@@ -2,10 +2,14 @@
 
 Inside ComfyUI: its progress bar (with previews) on the running node, its Cancel button,
 its preferred device, freeing its other models' memory before training, its output folder
-and `text_classifiers` models folders, and its temp folder for the pictures shown on a node.
+and `text_classifiers` models folders, its temp folder for the pictures shown on a node, its
+input (and `datasets`) folder and `hf_text_encoders` models folders for the lists, and the
+rules every local path of a prompt is held to (`path_rules`: only ComfyUI's folders and those
+in $HF_TEXT_FINETUNE_EXTRA_PATHS; remote code only with $HF_TEXT_FINETUNE_TRUST_REMOTE_CODE=1).
 Outside (tests, the headless runner): progress goes to the log and to listeners, Ctrl+C
 cancels, the output folder is $HF_TEXT_FINETUNE_OUTPUT_DIR or ./output, the models folder
-$HF_TEXT_FINETUNE_MODELS_DIR or ./models/text_classifiers, and nodes show no pictures.
+$HF_TEXT_FINETUNE_MODELS_DIR or ./models/text_classifiers, names are looked up in the working
+directory, any path may be read, and nodes show no pictures.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, Callable, Mapping, Optional
 import torch
 
 from ..modules.host import RuntimeHooks
+from ..modules.local_paths import EXTRA_PATHS_ENV, REMOTE_CODE_ENV, Folders, PathRules, outermost
 from ..modules.results.plots import render_training_curves
 
 log = logging.getLogger(__name__)
@@ -29,6 +34,11 @@ PACK_NAME = "HF Text Fine-Tune"
 OUTPUT_DIR_ENV = "HF_TEXT_FINETUNE_OUTPUT_DIR"
 MODELS_DIR_ENV = "HF_TEXT_FINETUNE_MODELS_DIR"
 MODEL_FOLDER = "text_classifiers"  # ComfyUI models folder type of saved classifiers (extra_model_paths.yaml key)
+ENCODER_FOLDER = "hf_text_encoders"  # models folder type of base models: Hugging Face folders holding config.json
+DATASETS_FOLDER = "datasets"  # ComfyUI's own training-data folder type, where the running ComfyUI has one
+# The server's owner decides these when starting ComfyUI; a queued prompt cannot change them.
+EXTRA_ROOTS = tuple(Path(p).expanduser() for p in os.environ.get(EXTRA_PATHS_ENV, "").split(os.pathsep) if p.strip())
+REMOTE_CODE_ALLOWED = os.environ.get(REMOTE_CODE_ENV, "").strip().lower() in ("1", "true", "yes")
 ProgressListener = Callable[[int, int, Optional[Any]], None]
 StatusListener = Callable[[dict], None]  # {"event": "loss", epoch, epochs, train_loss} or {"event": "epoch", text}
 NODE_TEXT_EVENT = "hf-text-finetune.node-text"  # web/js/show_node_text.js listens for it
@@ -188,11 +198,57 @@ def output_directory() -> Path:
 
 
 def register_model_folder() -> None:
-    """Register models/text_classifiers with ComfyUI, so extra_model_paths.yaml can add folders to it
-    (`text_classifiers: path/to/folder`). Idempotent; nothing to do outside ComfyUI."""
+    """Register models/text_classifiers (saved classifiers) and models/hf_text_encoders (base models) with
+    ComfyUI, so extra_model_paths.yaml can add folders to them (`text_classifiers: path/to/folder`,
+    `hf_text_encoders: ...`). Idempotent; nothing to do outside ComfyUI."""
     folder_paths = _folder_paths()
     if folder_paths is not None:
-        folder_paths.add_model_folder_path(MODEL_FOLDER, os.path.join(folder_paths.models_dir, MODEL_FOLDER))
+        for folder_type in (MODEL_FOLDER, ENCODER_FOLDER):
+            folder_paths.add_model_folder_path(folder_type, os.path.join(folder_paths.models_dir, folder_type))
+
+
+def _labelled(folder_type: str, label: str) -> Folders:
+    """ComfyUI's folders of one type as (label, folder): `label` for the first, `label_2`, ... after."""
+    folder_paths = _folder_paths()
+    if folder_paths is None or folder_type not in getattr(folder_paths, "folder_names_and_paths", {}):
+        return ()
+    return tuple((label if index == 0 else f"{label}_{index + 1}", Path(path))
+                 for index, path in enumerate(folder_paths.get_folder_paths(folder_type)))
+
+
+def data_folders() -> Folders:
+    """Where a bare data file name is looked up and listed from: ComfyUI's input folder (browser uploads
+    land there) and its `datasets` folder where it has one; outside ComfyUI the working directory."""
+    folder_paths = _folder_paths()
+    if folder_paths is None:
+        return (("the working directory", Path(os.getcwd())),)
+    return (("input", Path(folder_paths.get_input_directory())),) + _labelled(DATASETS_FOLDER, "datasets")
+
+
+def encoder_folders() -> Folders:
+    """Where base model folders are looked up and listed from: models/hf_text_encoders and what
+    extra_model_paths.yaml adds; outside ComfyUI ./models/hf_text_encoders."""
+    if _folder_paths() is None:
+        return (("models/" + ENCODER_FOLDER, Path(os.path.abspath(os.path.join("models", ENCODER_FOLDER)))),)
+    register_model_folder()
+    return _labelled(ENCODER_FOLDER, "models/" + ENCODER_FOLDER)
+
+
+def path_rules() -> PathRules:
+    """Inside a ComfyUI server: local paths must resolve into its input, output, temp or models folders, the
+    folders of the pack's model types and of `datasets`, or a folder the owner listed in
+    $HF_TEXT_FINETUNE_EXTRA_PATHS; remote code only with $HF_TEXT_FINETUNE_TRUST_REMOTE_CODE=1. Outside
+    (the headless runner, the user's own process) anything goes."""
+    folder_paths = _folder_paths()
+    if folder_paths is None:
+        return PathRules()
+    register_model_folder()
+    allowed = (("input", Path(folder_paths.get_input_directory())), ("output", Path(folder_paths.get_output_directory())),
+               ("temp", Path(folder_paths.get_temp_directory())), ("models", Path(folder_paths.models_dir)))
+    allowed += (_labelled(ENCODER_FOLDER, "models/" + ENCODER_FOLDER) + _labelled(MODEL_FOLDER, "models/" + MODEL_FOLDER)
+                + _labelled(DATASETS_FOLDER, "datasets"))
+    allowed += tuple((EXTRA_PATHS_ENV, root) for root in EXTRA_ROOTS)
+    return PathRules(allowed=outermost(allowed), remote_code=REMOTE_CODE_ALLOWED)
 
 
 def model_folders() -> list[Path]:

@@ -6,13 +6,16 @@ import os
 
 from ..modules.data.batching import TextDataLoader, check_batch_size
 from ..modules.data.encoding import build_token_encoder
-from ..modules.data.sources import check_dataset_name, check_field_names, check_split_spec
+from ..modules.data.sources import check_field_names, check_split_spec
 from ..modules.data.tokenized import encode_text_dataset
 from ..modules.data.truncation import (DEFAULT_HEAD_SHARE, HEAD, TRUNCATION_MODES, Truncation, check_head_share,
                                        check_truncation_mode)
 from ..modules.data.windows import COMBINES, Windows, check_window_settings
-from ..modules.pretrained import check_max_length, normalize_model_name
+from ..modules.errors import UserInputError
+from ..modules.pretrained import check_max_length
 from . import widgets
+from .local_sources import (NO_FILE, NO_MODEL, allow_remote_code, check_model_source, data_file_widget, dataset_source,
+                            local_model_widget, model_source)
 from .widgets import category, validation
 
 
@@ -63,24 +66,30 @@ class HfTokenizerEncode:
                 "window_combine": (list(COMBINES), {"default": "mean",
                                                     "tooltip": "How a text's windows become one prediction: mean of "
                                                                "their logits, or max (the strongest window)."}),
+                "local_model": local_model_widget(),
             },
         }
 
     @classmethod
     def VALIDATE_INPUTS(cls, model_name=None, max_length=None, truncation_mode=None, head_share=None, window=None,
                         stride=None, max_windows=None, window_combine=None):
-        return validation(lambda: model_name is None or normalize_model_name(model_name),
+        # trust_remote_code is held to the server's rule at run time here (before anything loads) and at queue
+        # time on the model node: this method is at its limit of parameters
+        return validation(lambda: check_model_source(model_name, None),
                           lambda: check_max_length(max_length),
                           lambda: check_truncation_mode(truncation_mode), lambda: check_head_share(head_share),
                           lambda: check_window_settings(window, stride, max_windows, window_combine))
 
     def build(self, model_name: str, max_length: int, truncation: bool, trust_remote_code: bool = False,
               **long_texts):
-        """`long_texts`: truncation_mode, head_share, window, stride, max_windows, window_combine (optional widgets)."""
+        """`long_texts`: truncation_mode, head_share, window, stride, max_windows, window_combine, local_model
+        (optional widgets)."""
+        name = model_source(model_name, long_texts.get("local_model", NO_MODEL))
+        trust_remote_code = allow_remote_code(trust_remote_code, name)
         rule = Truncation(long_texts.get("truncation_mode", HEAD), long_texts.get("head_share", DEFAULT_HEAD_SHARE))
         windows = Windows(long_texts.get("window", 0), long_texts.get("stride", 0), long_texts.get("max_windows", 0),
                           long_texts.get("window_combine", "mean"))
-        return (build_token_encoder(model_name, max_length, truncation, trust_remote_code, rule, windows),)
+        return (build_token_encoder(name, max_length, truncation, trust_remote_code, rule, windows),)
 
 
 class PtvHfDatasetWithTokenEncode:
@@ -98,9 +107,11 @@ class PtvHfDatasetWithTokenEncode:
         return {
             "required": {
                 "name": ("STRING", {"default": "stanfordnlp/imdb",
-                                    "tooltip": "Hub dataset id (stanfordnlp/imdb, nyu-mll/glue), a local "
-                                               ".csv/.tsv/.json/.jsonl/.parquet file, or a folder written by "
-                                               "save_to_disk."}),
+                                    "tooltip": "Hub dataset id (stanfordnlp/imdb, nyu-mll/glue), or a local "
+                                               ".csv/.tsv/.json/.jsonl/.parquet/.txt file or save_to_disk folder: a "
+                                               "bare name such as reviews.csv or imdb/train.csv is looked up in "
+                                               "ComfyUI's input folder (and its datasets folder). Picking from the "
+                                               "file list below, or uploading, fills it in."}),
                 "split": ("STRING", {"default": "train",
                                      "tooltip": "Split or slice: train, test, train[:2000], train[10%:20%]. A single "
                                                 "local file has the split 'train'."}),
@@ -125,28 +136,36 @@ class PtvHfDatasetWithTokenEncode:
                                                           "on pairs of texts (e.g. sentence2 for MRPC, with "
                                                           "text_field sentence1): both are encoded together, the "
                                                           "longer one truncated first. Empty = one text per row."}),
+                "file": data_file_widget(),
             },
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, name=None, split=None, text_field=None, label_field=None):
-        return validation(lambda: check_dataset_name(name), lambda: split is None or check_split_spec(split),
-                          lambda: check_field_names(text_field, label_field))
+    def VALIDATE_INPUTS(cls, name=None):
+        """Only name: ComfyUI repeats a refusal once per input this method takes, and a wrong name is the
+        common mistake; the split and column names are checked as the node starts running."""
+        return validation(lambda: dataset_source(name))
 
     @classmethod
-    def IS_CHANGED(cls, name, **_):
+    def IS_CHANGED(cls, name=None, file=NO_FILE, **_):
         """A local file edited on disk must be re-read; hub datasets are versioned by the hub cache."""
-        path = os.path.expanduser((name or "").strip())
-        if os.path.isfile(path):
+        try:
+            path = dataset_source(name, file)
+        except UserInputError:
+            return ""
+        if path and os.path.isfile(path):
             stat = os.stat(path)
-            return f"{stat.st_mtime_ns}-{stat.st_size}"
-        return ""
+            return f"{path}-{stat.st_mtime_ns}-{stat.st_size}"
+        return path or ""
 
     def load(self, name, split, text_field, label_field, encode, encode_return_dict, strip_html, **optional):
-        """`optional`: subset and text_pair_field, both "" when not given."""
+        """`optional`: subset and text_pair_field ("" when not given), file (the list's choice)."""
+        check_split_spec(split)
+        check_field_names(text_field, label_field)
+        source = dataset_source(name, optional.get("file", NO_FILE))
         pair = (optional.get("text_pair_field") or "").strip()
         fields = (text_field.strip(), pair) if pair else text_field.strip()
-        return (encode_text_dataset(name, split, fields, label_field.strip(), encode,
+        return (encode_text_dataset(source, split, fields, label_field.strip(), encode,
                                     encode_return_dict, strip_html, optional.get("subset") or ""),)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..modules.errors import UserInputError
@@ -12,6 +11,7 @@ from ..modules.results.saved_folder import (MANIFEST_FILE, STATE_FILE, find_save
 from ..modules.results.saving import save_classifier
 from ..modules.training.distributed import is_main_process
 from .comfy_services import MODEL_FOLDER, save_root, saved_model_roots
+from .local_sources import readable_folder
 from .widgets import category, validation
 
 NO_CHOICE = "(none: use path)"
@@ -71,11 +71,12 @@ def _listed() -> list[str]:
 
 
 def _chosen_folder(saved_model: str, path: str) -> Path:
+    """The folder to load: path when given, else the list's choice; confined inside a ComfyUI server."""
     if path and path.strip():
-        return Path(os.path.expanduser(path.strip()))
+        return readable_folder(path, "saved model folder")
     if not saved_model or saved_model == NO_CHOICE:
         raise UserInputError("no saved model chosen: pick one in saved_model, or give a folder in path")
-    return resolve_saved_choice(saved_model, saved_model_roots())
+    return readable_folder(str(resolve_saved_choice(saved_model, saved_model_roots())), "saved model folder")
 
 
 class PtLoadClassificationModel:

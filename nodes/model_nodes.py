@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from ..modules.errors import UserInputError
 from ..modules.model.build import (FAST_ATTENTION_CHOICES, build_classification_model, check_model_choices,
                                    resolve_fast_attention)
 from ..modules.model.pooling import AUTO, POOLING_CHOICES
 from ..modules.model.network import HEAD_TYPES, check_head_settings
-from ..modules.pretrained import normalize_model_name
 from . import widgets
+from .local_sources import NO_MODEL, allow_remote_code, check_model_source, local_model_widget, model_source
 from .widgets import category, validation
+
+
+def _resolved_or_none(model_name):
+    """The folder or hub id a name stands for; None where it cannot be resolved (check_model_source says why)."""
+    try:
+        return None if model_name is None else model_source(model_name)
+    except UserInputError:
+        return None
+
 
 # auto since benchmarks/attention_dropout_ab.py measured attention dropout's effect within the seeds' spread
 # (docs/performance.md): on where the fused kernel cannot apply dropout (CPU, MPS), off on CUDA
@@ -59,20 +69,24 @@ class PtnHfFineTunedClassificationModel:
                                                        "model's own): a saved folder then works with "
                                                        "transformers.pipeline('text-classification'). Decoders "
                                                        "(Qwen, Llama, ...) need this head."}),
+                "local_model": local_model_widget(),
             },
         }
 
     @classmethod
     def VALIDATE_INPUTS(cls, model_name=None, num_outputs=None, dropout=None, fast_attention=None, pooling=None,
-                        head=None):
+                        head=None, trust_remote_code=None):
         # naming fast_attention here makes ComfyUI leave its list check to us: true/false of older workflows pass;
         # naming pooling and head: a local decoder folder's refusals come at queue time
-        return validation(lambda: model_name is None or normalize_model_name(model_name),
+        return validation(lambda: check_model_source(model_name, trust_remote_code),
                           lambda: check_head_settings(num_outputs, dropout),
                           lambda: fast_attention is None or resolve_fast_attention(fast_attention),
-                          lambda: check_model_choices(model_name, pooling, head))
+                          lambda: check_model_choices(_resolved_or_none(model_name), pooling, head))
 
     def build(self, model_name, num_outputs, pooling, dropout, fast_attention=FAST_ATTENTION_DEFAULT, seed=0,
-              trust_remote_code=False, head="linear"):
-        return (build_classification_model(model_name, num_outputs, pooling, dropout, fast_attention, seed,
-                                           trust_remote_code, head_type=head),)
+              trust_remote_code=False, **later):
+        """`later`: the optional widgets after trust_remote_code (head, local_model)."""
+        name = model_source(model_name, later.get("local_model", NO_MODEL))
+        return (build_classification_model(name, num_outputs, pooling, dropout, fast_attention, seed,
+                                           allow_remote_code(trust_remote_code, name),
+                                           head_type=later.get("head", "linear")),)

@@ -10,6 +10,7 @@ from ..modules.training.settings import (TrainResult, TrainSettings, check_check
                                          check_resume_choice)
 from . import widgets
 from .comfy_services import output_directory, runtime_hooks
+from .local_sources import resume_source
 from .widgets import category, validation
 
 
@@ -89,7 +90,7 @@ def _long_run_inputs() -> dict:
 
 def _check_long_run(checkpoint_minutes=None, keep_checkpoints=None, resume=None):
     return (lambda: check_checkpoint_settings(checkpoint_minutes, keep_checkpoints),
-            lambda: check_resume_choice(resume))
+            lambda: check_resume_choice(resume_source(resume)))
 
 
 class PtTrainTransformerClassificationModel:
@@ -122,7 +123,7 @@ class PtTrainTransformerClassificationModel:
         which TrainSettings holds under the same names, and ComfyUI's hidden `unique_id`. A workflow saved
         before a widget existed gets the dataclass default, which equals the widget's default."""
         hooks = runtime_hooks(settings.pop("unique_id", None))
-        settings["resume"] = settings.get("resume") or "off"
+        settings["resume"] = resume_source(settings.get("resume") or "off")
         run_settings = TrainSettings(epochs=epochs, seed=seed, checkpoint_root=output_directory(), **settings)
         result = train_halving_batch_size(
             lambda loader, once: train_classifier(model, loader, optimizer, loss_function, once, val_loader,

@@ -38,6 +38,7 @@ def node_height(cls, values: list, sockets: list, outputs: tuple) -> int:
     widget height + 4 each, multiline text boxes at least 60, 14 px padding), so group boxes fit it."""
     multiline = sum(1 for _, spec in widget_inputs(cls) if spec[0] == "STRING" and spec[1].get("multiline"))
     widgets = 24 * len(values) + 40 * multiline
+    widgets += 24 * sum(1 for _, spec in widget_inputs(cls) if spec[1].get("hf_text_finetune_upload"))  # its JS button
     return 20 * max(1, len(sockets), len(outputs)) + widgets + (8 if values else 0) + 6
 
 
@@ -175,7 +176,7 @@ def multiclass_pipeline() -> Graph:
     tok = g.node("HfTokenizerEncode", (380, 60), model_name="distilbert-base-uncased", max_length=128)
     train = g.node("PtvHfDatasetWithTokenEncode", (760, 20), "Train dataset", name="fancyzhx/ag_news",
                    split="train[:12000]", strip_html=False)
-    test = g.node("PtvHfDatasetWithTokenEncode", (760, 330), "Test dataset", name="fancyzhx/ag_news",
+    test = g.node("PtvHfDatasetWithTokenEncode", (760, 350), "Test dataset", name="fancyzhx/ag_news",
                   split="test", strip_html=False)
     split = g.node("PtvTrainValidationSplit", (1140, 20), "Validation split", validation_fraction=0.1)
     train_loader = g.node("PtDataLoader", (1520, 20), "Train loader", batch_size=32, shuffle=True)
@@ -183,8 +184,8 @@ def multiclass_pipeline() -> Graph:
     test_loader = g.node("PtDataLoader", (1140, 330), "Test loader", batch_size=64, shuffle=False)
     model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased",
                    num_outputs=4, head="hf_sequence_classification")
-    optim = g.node("PtoAdamW", (760, 620), learning_rate=5e-5)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 910), schedule="linear", warmup_ratio=0.06)
+    optim = g.node("PtoAdamW", (760, 670), learning_rate=5e-5)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 960), schedule="linear", warmup_ratio=0.06)
     loss = g.node("PtnCrossEntropyLoss", (1140, 620))
     trainer = g.node("PtTrainTransformerClassificationModel", (1900, 200), epochs=3, early_stopping_patience=1,
                      early_stopping_metric="val_loss", restore_best_weights=True)
@@ -219,14 +220,14 @@ def imdb_training(g: Graph, head: str = "linear", num_outputs: int = 1, loss: st
     name = g.node("PrimitiveString", (20, 300), "Model name", value="distilbert-base-uncased")
     tok = g.node("HfTokenizerEncode", (380, 60), model_name="distilbert-base-uncased", **(encode or {}))
     train = g.node("PtvHfDatasetWithTokenEncode", (760, 20), "Train dataset", split="train")
-    val = g.node("PtvHfDatasetWithTokenEncode", (760, 330), "Validation dataset", split="test")
+    val = g.node("PtvHfDatasetWithTokenEncode", (760, 350), "Validation dataset", split="test")
     train_loader = g.node("PtDataLoader", (1140, 20), "Train loader", batch_size=32, shuffle=True)
     val_loader = g.node("PtDataLoader", (1140, 330), "Validation loader", batch_size=32, shuffle=False)
-    model = g.node("PtnHfFineTunedClassificationModel", (380, 720), model_name="distilbert-base-uncased",
+    model = g.node("PtnHfFineTunedClassificationModel", (380, 740), model_name="distilbert-base-uncased",
                    num_outputs=num_outputs, head=head)
-    optim = g.node("PtoAdamW", (760, 720), learning_rate=learning_rate)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 1010), schedule="linear", warmup_ratio=0.06)
-    loss_id = g.node(loss, (1140, 720))
+    optim = g.node("PtoAdamW", (760, 740), learning_rate=learning_rate)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 1030), schedule="linear", warmup_ratio=0.06)
+    loss_id = g.node(loss, (1140, 740))
     trainer = g.node(trainer, (1520, 200), epochs=epochs, **trainer_widgets)
     metrics = g.node("PreviewAny", (1900, 20), "Metrics")
     g.link(name, 0, tok, "model_name")
@@ -302,15 +303,15 @@ def glue_pairs(subset: str, num_outputs: int, loss: str, prefix: str, texts: str
     g = Graph()
     name = g.node("PrimitiveString", (20, 300), "Model name", value="distilbert-base-uncased")
     tok = g.node("HfTokenizerEncode", (380, 60), model_name="distilbert-base-uncased", max_length=128)
-    datasets = [g.node("PtvHfDatasetWithTokenEncode", (760, 20 + 330 * i), title, name="nyu-mll/glue", split=split,
+    datasets = [g.node("PtvHfDatasetWithTokenEncode", (760, 20 + 350 * i), title, name="nyu-mll/glue", split=split,
                        text_field="sentence1", strip_html=False, subset=subset, text_pair_field="sentence2")
                 for i, (title, split) in enumerate((("Train dataset", "train"), ("Validation dataset", "validation")))]
     train_loader = g.node("PtDataLoader", (1140, 20), "Train loader", batch_size=32, shuffle=True)
     val_loader = g.node("PtDataLoader", (1140, 330), "Validation loader", batch_size=64, shuffle=False)
     model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased",
                    num_outputs=num_outputs, head="hf_sequence_classification")
-    optim = g.node("PtoAdamW", (760, 680), learning_rate=3e-5)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 970), schedule="linear", warmup_ratio=0.1)
+    optim = g.node("PtoAdamW", (760, 710), learning_rate=3e-5)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 1000), schedule="linear", warmup_ratio=0.1)
     loss_id = g.node(loss, (1140, 620), **loss_widgets)
     trainer = g.node("PtTrainTransformerClassificationModel", (1520, 200), epochs=3)
     metrics = g.node("PreviewAny", (1900, 20), "Metrics")
@@ -385,10 +386,11 @@ WORKFLOWS = {
 }
 
 
-OWN_DATA = ("**Your own data:** in **Train dataset** and **Validation dataset** set `name` to a hub dataset id or "
-            "a local csv/json/parquet file (a local file's `split` is `train`; slices such as `train[:2000]` work) "
-            "and `text_field`/`label_field` to its columns. Another encoder (BERT, RoBERTa, ALBERT, a local "
-            "folder): change **Model name** only; it feeds both the tokenizer and the model.")
+OWN_DATA = ("**Your own data:** on **Train dataset** and **Validation dataset** click *choose data file to upload* "
+            "(or pick a file of ComfyUI's input folder in `file`), or set `name` to a hub dataset id (a local "
+            "file's `split` is `train`; slices such as `train[:2000]` work), and `text_field`/`label_field` to its "
+            "columns. Another encoder (BERT, RoBERTa, ALBERT, a folder in models/hf_text_encoders): change "
+            "**Model name** only; it feeds both the tokenizer and the model.")
 
 # The MarkdownNote of each workflow: what it does, what to change for your own data, what to expect.
 NOTES = {

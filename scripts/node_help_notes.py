@@ -20,10 +20,14 @@ NOTES = {
     },
     "PtvHfDatasetWithTokenEncode": {
         "example": "`name` = `stanfordnlp/imdb`, `split` = `train[:2000]`, `text_field` = `text`, "
-                   "`label_field` = `label`. For your own data: `name` = `/data/reviews.csv` with a header row "
-                   "`text,label`, `split` = `train`.",
+                   "`label_field` = `label`. For your own data: click *choose data file to upload* (or pick the "
+                   "file in `file`) for a csv with a header row `text,label`, `split` = `train`; in ComfyUI a bare "
+                   "name such as `reviews.csv` is looked up in its input folder.",
         "mistakes": [
             "Column names that do not match the file: the message lists the columns the data has.",
+            "An absolute path or `../` in a ComfyUI server: refused, the pack reads only ComfyUI's folders "
+            "(input, output, temp, models) unless the server's owner lists more in "
+            "`HF_TEXT_FINETUNE_EXTRA_PATHS`. Upload the file instead.",
             "Labels as text for a one-output model: text labels are numbered in sorted order; with more "
             "than two names use `num_outputs` = the number of classes and Cross Entropy Loss.",
             "The same split for training and validation: validation accuracy is then meaningless. Use "
@@ -119,7 +123,8 @@ NOTES = {
     "PtnHfFineTunedClassificationModel": {
         "example": "`model_name` = `distilbert-base-uncased`, `num_outputs` = 1 (binary) or the number of "
                    "classes, `pooling` = `auto` (the model's own: `mean` for all-MiniLM-L6-v2, the last real token "
-                   "of a decoder, else `cls`). A local folder works too (`/models/my-bert`). A decoder "
+                   "of a decoder, else `cls`). A local folder works too: put it into `models/hf_text_encoders` and "
+                   "pick it in `local_model`, or type its name (`my-bert`). A decoder "
                    "(`Qwen/Qwen2.5-0.5B-Instruct`, Llama, Gemma): `head` = `hf_sequence_classification` (see the "
                    "`decoder_lora_classification` template and docs/models.md).",
         "mistakes": [
@@ -213,6 +218,18 @@ NOTES = {
 
 # Combo inputs whose choices come from disk (see the module docstring): {node id: {input: text}}.
 DYNAMIC_CHOICES = {
+    "PtvHfDatasetWithTokenEncode": {
+        "file": "the data files and save_to_disk folders found when ComfyUI lists the node (its input folder with "
+                "subfolders, and its `datasets` folder where it has one), plus `(none: use name)`",
+    },
+    "HfTokenizerEncode": {
+        "local_model": "the model folders (holding config.json) found when ComfyUI lists the node in every "
+                       "`hf_text_encoders` models folder, plus `(none: use model_name)`",
+    },
+    "PtnHfFineTunedClassificationModel": {
+        "local_model": "the model folders (holding config.json) found when ComfyUI lists the node in every "
+                       "`hf_text_encoders` models folder, plus `(none: use model_name)`",
+    },
     "PtLoadClassificationModel": {
         "saved_model": "the saved classifiers found when ComfyUI lists the node (output folder and every "
                        "`text_classifiers` models folder), plus `(none: use path)`",

@@ -16,28 +16,18 @@ from typing import Any, Optional
 
 from ..errors import UserInputError, closest_names
 from .file_checks import check_data_file
+from .local_files import resolve_dataset_name, working_directory
 
 log = logging.getLogger(__name__)
 
 _FILE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
-DATA_FILE_SUFFIXES = tuple(_FILE_BUILDERS)  # a name ending so is a file the user means, never a hub id
 _SPLIT_SPEC = re.compile(r"^[\w.\-]+(\[[^\]]*\])?(\s*\+\s*[\w.\-]+(\[[^\]]*\])?)*$")
 
 
 def check_dataset_name(name: Optional[str]) -> None:
     """A name must be given, and a name that reads as a path (absolute, ./ ../ ~/, or a data file
     suffix) must exist; anything else is a hub id, checked when loading (None: linked)."""
-    if name is None:
-        return
-    name = name.strip()
-    if not name:
-        raise UserInputError("dataset name is empty; give a hub dataset id such as stanfordnlp/imdb or a local file")
-    looks_like_path = (os.path.isabs(name) or name.startswith((".", "~"))
-                       or Path(name).suffix.lower() in DATA_FILE_SUFFIXES)
-    if looks_like_path and not os.path.exists(os.path.expanduser(name)):
-        raise UserInputError(
-            f"dataset file or folder '{name}' does not exist; check the path, or give a hub id such as stanfordnlp/imdb"
-        )
+    resolve_dataset_name(name, working_directory())
 
 
 def check_field_names(text_field: Optional[str], label_field: Optional[str]) -> None:

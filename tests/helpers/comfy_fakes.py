@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def fake_folder_paths(base: Path, extra: dict[str, list[Path]] | None = None) -> types.ModuleType:
-    """A `folder_paths` whose models, output and temp folders lie under `base`. `extra` plays
+    """A `folder_paths` whose models, input, output and temp folders lie under `base`. `extra` plays
     extra_model_paths.yaml: folder type -> folders registered before any pack is imported.
     add_model_folder_path / get_folder_paths behave as ComfyUI's (append unless known; copies)."""
     module = types.ModuleType("folder_paths")
@@ -31,6 +31,7 @@ def fake_folder_paths(base: Path, extra: dict[str, list[Path]] | None = None) ->
     module.get_folder_paths = get_folder_paths
     module.get_output_directory = lambda: str(base / "output")
     module.get_temp_directory = lambda: str(base / "temp")
+    module.get_input_directory = lambda: str(base / "input")
     return module
 
 

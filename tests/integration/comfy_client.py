@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HARNESS = Path(os.environ.get("COMFY_HARNESS_DIR", ROOT.parent / "shared" / "comfy"))
 STATE_HOME = Path(os.environ.get("COMFY_HARNESS_HOME")
                   or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "comfy-harness")
+COMFY_DIR = Path(os.environ.get("COMFY_DIR") or STATE_HOME / "comfyui")  # the ComfyUI work tree the harness runs
 
 def pack_nodes() -> tuple[str, ...]:
     """Every node class the pack registers (the server must register all of them)."""
@@ -68,8 +69,18 @@ def harness_module():
     return module
 
 
-def comfy_run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+EXTRA_PATHS_ENV = "HF_TEXT_FINETUNE_EXTRA_PATHS"  # folders the server may read besides its own (modules/local_paths.py)
+REMOTE_CODE_ENV = "HF_TEXT_FINETUNE_TRUST_REMOTE_CODE"
+
+
+def pytest_temp_root(path: Path) -> Path:
+    """The pytest-<N> folder that holds `path` (every tmp_path of the session lies in it), else its parent."""
+    path = Path(path).resolve()
+    return next((folder for folder in path.parents if re.fullmatch(r"pytest-\d+", folder.name)), path.parent)
+
+
+def comfy_run(*args: str, timeout: float = 900, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
     return subprocess.run([sys.executable, "-B", str(HARNESS / "comfy_run.py"), *args],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -82,17 +93,25 @@ def overrides(pairs: dict[str, object]) -> list[str]:
 
 
 class ComfyServer:
-    """One ComfyUI server with the pack linked, started by the harness and kept running."""
+    """One ComfyUI server with the pack linked, started by the harness and kept running.
 
-    def __init__(self, workdir: Path) -> None:
+    Inside a server the pack reads local files only from ComfyUI's folders and those its owner lists in
+    $HF_TEXT_FINETUNE_EXTRA_PATHS. The tests' files live in pytest's temp folders, so by default the server
+    may also read the session's pytest temp root; `env` replaces or adds variables (an EXTRA_PATHS_ENV of
+    "" starts a server confined to its own folders)."""
+
+    def __init__(self, workdir: Path, env: Optional[dict[str, str]] = None, server_args: str = "") -> None:
         self.workdir = Path(workdir)
+        self.env = {EXTRA_PATHS_ENV: str(pytest_temp_root(self.workdir)), **(env or {})}
+        self.server_args = server_args  # more ComfyUI arguments, e.g. "--input-directory DIR"
         self.url = ""
         self.pid = 0
         self.start_output = ""
 
     def start(self) -> "ComfyServer":
         started = comfy_run("--ext", str(ROOT), "--expect-nodes", ",".join(PACK_NODES), "--keep-server",
-                            "--workdir", str(self.workdir), timeout=300)
+                            "--workdir", str(self.workdir), *(["--server-args", self.server_args] if self.server_args else []),
+                            timeout=300, env=self.env)
         self.start_output = started.stdout + started.stderr
         found = re.search(r"server left running: (\S+) \(pid (\d+)\)", self.start_output)
         if found:
@@ -184,6 +203,19 @@ class ComfyServer:
 
     def get(self, path: str):
         return harness_module().http(self.url, path)
+
+    def upload(self, path: Path, subfolder: str = "", name: Optional[str] = None) -> dict:
+        """POST a file to ComfyUI's core /upload/image with type=input, as the browser's upload does."""
+        boundary = uuid.uuid4().hex
+        fields = [("type", "input")] + ([("subfolder", subfolder)] if subfolder else [])
+        body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+                        for k, v in fields)
+        body += (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name or path.name}"\r\n'
+                 "Content-Type: text/csv\r\n\r\n").encode() + Path(path).read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+        request = urllib.request.Request(f"{self.url}/upload/image", data=body, method="POST",
+                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return json.loads(answer.read())
 
     def view(self, image: dict) -> bytes:
         """The bytes of an image a node showed (a `ui.images` entry), fetched as the frontend does."""

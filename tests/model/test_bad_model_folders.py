@@ -101,7 +101,18 @@ def test_remote_code_is_refused_naming_the_option(use, tiny_bert, tmp_path):
                                                         "AutoModel": "modeling_my.MyModel"})
     (folder / "config.json").write_text(json.dumps(config))
     call = (lambda: encode_node(folder)) if use == "tokenizer" else (lambda: model_node(folder))
-    _refused(call, str(folder), "ships its own Python code", "trust_remote_code", "only if you trust")
+    _refused(call, str(folder), "needs its own Python code", "trust_remote_code", "HF_TEXT_FINETUNE_TRUST_REMOTE_CODE",
+             "only for a repository you trust")
+
+
+def test_a_folder_whose_auto_map_names_a_native_model_type_loads_without_remote_code(tiny_bert, tmp_path):
+    """Some repositories ship code for a model transformers now has built in: its own class loads them."""
+    folder = tmp_path / "native_with_auto_map"
+    shutil.copytree(tiny_bert, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "modeling_my.MyModel"}
+    (folder / "config.json").write_text(json.dumps(config))
+    assert model_node(folder).num_outputs == 1
 
 
 def test_a_healthy_folder_still_loads(tiny_bert):

@@ -123,9 +123,9 @@ def test_missing_dataset_file_is_refused_alike_at_queue_time_and_when_loading(tm
     from hf_text_finetune.modules.data.sources import load_split
 
     missing = str(tmp_path / "reviews.csv")
-    verdict = NODE_CLASS_MAPPINGS["PtvHfDatasetWithTokenEncode"].VALIDATE_INPUTS(name=missing, split="train")
+    verdict = NODE_CLASS_MAPPINGS["PtvHfDatasetWithTokenEncode"].VALIDATE_INPUTS(name=missing)
     assert verdict == _run_time_words(lambda: load_split(missing, "train"))
-    assert missing in verdict and "does not exist" in verdict
+    assert missing in verdict and "was not found in" in verdict
 
 
 @pytest.mark.parametrize("node_id", TRAINERS)

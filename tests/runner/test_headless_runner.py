@@ -81,7 +81,7 @@ def test_bad_values_in_a_workflow_are_refused_before_anything_runs():
     message = str(caught.value)
     for part in ("learning_rate 0", "batch_size 0", "freeze_pretrained_module_epochs 4 must be less than epochs 4"):
         assert part in message
-    with pytest.raises(ValidationFailed, match="does not exist"):
+    with pytest.raises(ValidationFailed, match="'./no/such/reviews.csv' was not found in the working directory"):
         _queue(PLAIN, "Train dataset.name=./no/such/reviews.csv")
     _queue(PLAIN)  # the workflows as shipped pass
 
