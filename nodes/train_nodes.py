@@ -84,6 +84,13 @@ def _long_run_inputs() -> dict:
                                         "tooltip": "On out of GPU memory, halve the train loader's batch_size and "
                                                    "start the run again, down to 1 (the node shows the size that "
                                                    "fit). One process only, not under torchrun."}),
+        "keep_finished_checkpoints": ("BOOLEAN", {"default": False,
+                                                  "tooltip": "Off: a run that ends normally keeps only its final "
+                                                             "checkpoint, and none once a Save node saved its model "
+                                                             "(the node's text says what one checkpoint takes, "
+                                                             "e.g. 261 MB for MiniLM-L6). On: keep the last "
+                                                             "keep_checkpoints. A cancelled or failed run always "
+                                                             "keeps them, to resume."}),
     }
 
 

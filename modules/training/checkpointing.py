@@ -16,6 +16,7 @@ import hashlib
 import logging
 import random
 import re
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..disk_space import NotEnoughSpaceError, check_free_space, folder_bytes, megabytes, tensor_bytes, write_failure_cause
 from ..errors import UserInputError
 from .checkpoints import (FORMAT, FORMAT_VERSION, Checkpoint, CheckpointFolder, checkpoint_name,
                           load_first_readable, resume_candidates, run_id)
@@ -100,7 +102,9 @@ def capture(run: TrainingRun, generators: dict) -> dict:
     return {
         "position": {"epochs_done": pos.epochs_done, "batches_done": pos.batches_done, "seen": pos.seen,
                      "running": _to_cpu(pos.running), "correct": _to_cpu(pos.correct),
-                     "logged": [float(pos.logged[0]), int(pos.logged[1])]},
+                     "logged": [float(pos.logged[0]), int(pos.logged[1])],
+                     "learning_rate": pos.learning_rate, "seconds": pos.seconds() if pos.running is not None else 0.0},
+        "divergence_start": run.guard.start,
         "optimizer": _to_cpu(run.optimizer.state_dict()), "scheduler": _to_cpu(scheduler),
         "learning_rates": [float(g["lr"]) for g in run.optimizer.param_groups],
         "scaler": run.scaler.state_dict() if run.scaler is not None else None,
@@ -128,7 +132,8 @@ def _restore_position(run: TrainingRun, saved: dict, world_size: int) -> None:
             f"{run.processes.world_size}, whose batches differ: resume from an end-of-epoch checkpoint "
             f"(a folder named {checkpoint_name(pos['epochs_done'], 0)}) or with {world_size} process(es)")
     run.position = EpochPosition(pos["epochs_done"], pos["batches_done"], seen=pos["seen"],
-                                 logged=(pos["logged"][0], int(pos["logged"][1])))
+                                 logged=(pos["logged"][0], int(pos["logged"][1])),
+                                 learning_rate=pos.get("learning_rate"), earlier_seconds=pos.get("seconds", 0.0))
     if pos["running"] is not None:
         run.position.running = pos["running"].to(run.device)
         run.position.correct = pos["correct"].to(run.device)
@@ -163,6 +168,7 @@ def restore(run: TrainingRun, checkpoint: Checkpoint) -> None:
     if checkpoint.best_weights is not None and run.stopping.restore_best:
         run.stopping._best_state = checkpoint.best_weights
     run.history = [EpochMetrics(**m) for m in state["history"]]
+    run.guard.start = state.get("divergence_start")  # None (older checkpoints): the next loss read back
     if state.get("scheduler") is not None:
         run.resumed_schedule = {"state": state["scheduler"], "learning_rates": state["learning_rates"]}
     restore_generators(state["generators"])
@@ -181,7 +187,7 @@ def apply_resumed_schedule(run: TrainingRun) -> None:
 
 
 class Checkpointer:
-    """When to write (every epoch, every N minutes, on Cancel or an error) and what."""
+    """When to write (every epoch, every N minutes, on Cancel, SIGTERM or an error), what, and what a run keeps."""
 
     def __init__(self, folder: CheckpointFolder, run_name: str, fit: dict, every_epoch: bool = True,
                  minutes: float = 0.0, write: bool = True) -> None:
@@ -190,38 +196,61 @@ class Checkpointer:
         self.last_time, self.last_position = time.monotonic(), None
         self.written: list[Path] = []
         self.failures: list[str] = []
+        self.checkpoint_bytes = 0  # size of the last one written (what each takes on disk)
 
     def due_by_time(self) -> bool:
         return self.minutes > 0 and time.monotonic() - self.last_time >= self.minutes * 60
 
+    def _manifest(self, run: TrainingRun, reason: str, position: tuple[int, int]) -> dict:
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "run": self.run_name, "reason": reason,
+                "epochs_done": position[0], "batches_done": position[1], "planned_epochs": run.settings.epochs,
+                "batches_per_epoch": run.batches_per_epoch, "world_size": run.processes.world_size,
+                "fit": self.fit, "written": time.strftime("%Y-%m-%d %H:%M:%S")}
+
     def write(self, run: TrainingRun, reason: str, generators: Optional[dict] = None) -> Optional[Path]:
-        """Write one checkpoint (rank 0 only); a write that fails (disk full) is reported, not fatal."""
+        """Write one checkpoint (rank 0 only). One that cannot be written (disk full, read-only, quota, any
+        error) is a warning naming the cause: training goes on and the previous checkpoint stays."""
         position = (run.position.epochs_done, run.position.batches_done)
         self.last_time = time.monotonic()
         if not self.may_write or position == self.last_position:
             return None
-        generators = {**every_generator(run.device), **(generators or {})}
-        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "run": self.run_name, "reason": reason,
-                    "epochs_done": position[0], "batches_done": position[1], "planned_epochs": run.settings.epochs,
-                    "batches_per_epoch": run.batches_per_epoch, "world_size": run.processes.world_size,
-                    "fit": self.fit, "written": time.strftime("%Y-%m-%d %H:%M:%S")}
-        best = run.stopping._best_state if run.stopping.restore_best else None
         started = time.perf_counter()
+        state = capture(run, {**every_generator(run.device), **(generators or {})})
+        weights = run.network.state_dict()
+        best = run.stopping._best_state if run.stopping.restore_best else None
+        needed = tensor_bytes(state) + tensor_bytes(weights) + tensor_bytes(best)
         try:
-            folder = self.folder.write(manifest, capture(run, generators), run.network.state_dict(), best)
-        except OSError as exc:
-            note = f"checkpoint after {position[0]} epochs + {position[1]} batches not written ({exc})"
-            log.warning("%s; the previous checkpoint is kept", note)
-            self.failures.append(note)
+            check_free_space(self.folder.folder, needed, "a checkpoint", "training goes on without it")
+            folder = self.folder.write(self._manifest(run, reason, position), state, weights, best)
+        except Exception as exc:  # safetensors, torch.save and the OS each raise their own type
+            self._report_failure(position, exc)
             return None
-        self.last_position = position
+        self.last_position, self.checkpoint_bytes = position, folder_bytes(folder)
         self.written.append(folder)
         best_folder = None
         if run.stopping.active and run.stopping.best_epoch is not None:
             best_folder = self.folder.folder / checkpoint_name(run.stopping.best_epoch, 0)
         self.folder.prune(protect=best_folder)
-        log.info("checkpoint (%s) written to %s in %.2f s", reason, folder, time.perf_counter() - started)
+        log.info("checkpoint (%s, %s) written to %s in %.2f s", reason, megabytes(self.checkpoint_bytes), folder,
+                 time.perf_counter() - started)
         return folder
+
+    def _report_failure(self, position: tuple[int, int], exc: Exception) -> None:
+        cause = str(exc) if isinstance(exc, NotEnoughSpaceError) else f"{write_failure_cause(exc)}, in {self.folder.folder}"
+        earlier = self.folder.checkpoints()
+        kept = (f"the previous checkpoint {earlier[-1].name} is intact: resume latest continues from it"
+                if earlier else "there is no earlier checkpoint of this run; free space so the next one can be written")
+        note = (f"checkpoint after {position[0]} epochs + {position[1]} batches not written ({cause}); "
+                f"training goes on; {kept}")
+        log.warning("%s", note)
+        self.failures.append(note)
+
+    def finish(self, keep_all: bool) -> None:
+        """A run that ended normally keeps only its final checkpoint (all the last `keep`, if asked)."""
+        if not self.may_write or keep_all:
+            return
+        for old in self.folder.checkpoints()[:-1]:
+            shutil.rmtree(old, ignore_errors=True)
 
     def after_failure(self, run: TrainingRun, reason: str) -> Optional[Path]:
         """A checkpoint after Cancel or an error: of the last clean point, when there is one."""
@@ -238,10 +267,12 @@ class Checkpointer:
         pos.in_batch = False
         return self.write(run, reason, pos.rng_at_batch_start)
 
-    def describe(self) -> str:
+    def describe(self, removed_by_save: bool = False) -> str:
+        """The node's note: where, the size of one checkpoint of this model, and what is kept."""
         lines = [f"checkpoints: {self.folder.folder}"]
         if self.written:
-            lines[0] += f" (last: {self.written[-1].name})"
+            lines[0] += f" (last: {self.written[-1].name}, {megabytes(self.checkpoint_bytes)} each"
+            lines[0] += "; removed once a Save node saves this model)" if removed_by_save else ")"
         return "\n".join(lines + self.failures)
 
 

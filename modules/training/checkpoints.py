@@ -18,6 +18,7 @@ the previous one; temporary folders a killed process left are removed by the nex
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -203,3 +204,28 @@ def load_first_readable(candidates: list[Path]) -> Checkpoint:
             log.warning("resuming from the earlier checkpoint %s", folder)
         return checkpoint
     raise UserInputError("; ".join(problems) + ". No readable checkpoint is left: set resume off to start again")
+
+
+def remove_finished_run(run_folder: Optional[str]) -> list[Path]:
+    """After a Save node saved a run's model: that run's checkpoints, and its folder when left empty.
+    Only folders this pack wrote for that run (position name, checkpoint.json naming the run) go;
+    anything else in the folder (a user's own files) stays."""
+    if not run_folder:
+        return []
+    folder = Path(run_folder)
+    if folder.parent.name != CHECKPOINTS_DIR:
+        return []
+    removed = []
+    for path in checkpoints_in(folder):
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+        except (OSError, ValueError):
+            continue
+        if manifest.get("format") == FORMAT and manifest.get("run") == folder.name:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only when empty
+    if removed:
+        log.info("removed %d checkpoint(s) of the saved run in %s", len(removed), folder)
+    return removed

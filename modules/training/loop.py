@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 import traceback
 from dataclasses import asdict, replace
 from typing import Optional
@@ -30,9 +29,10 @@ from ..errors import TrainingDivergedError, UserInputError
 from ..host import RuntimeHooks, resolve_device
 from ..model.classifier import TextClassifier
 from ..precision import choose_precision
+from ..termination import Terminated, requested, training_scope, watching
 from .checkpointing import (apply_resumed_schedule, restore, restore_saved_extras, saved_extras,
                             start_checkpoints, torch_generators)
-from .distributed import (check_enough_batches, describe as describe_processes, device_for, evaluation_shard,
+from .distributed import (any_across, check_enough_batches, describe as describe_processes, device_for, evaluation_shard,
                           from_environment, global_loader, start_process_group, sum_across, wrap_for_training)
 from .eval_pass import EvalResult, batch_loss_sum, count_hits, evaluate, move_batch, predictions_from_logits
 from .fit_checks import align_for_model, check_label_sets, check_ready, check_stopping_metric, problem_type
@@ -88,7 +88,8 @@ def build_run(model: TextClassifier, train_loader: TextDataLoader, val_loader: O
         val_loader=evaluation_shard(val_loader, processes) if val_loader is not None else None,
         loss_spec=loss_spec, loss_fn=loss_spec.build(device), optimizer=optimizer, optimizer_spec=optimizer_spec,
         scheduler_spec=scheduler_spec, scaler=precision.grad_scaler(), precision=precision, device=device,
-        progress=Progress(hooks, 0), curves=LiveCurves(hooks, settings.live_plot_interval_s, title=model.model_name),
+        progress=Progress(hooks, 0, processes.active),
+        curves=LiveCurves(hooks, settings.live_plot_interval_s, title=model.model_name),
         stopping=settings.early_stopping(), processes=processes, trainer=wrap_for_training(network, processes, device),
         batch_plan=global_loader(train_loader, processes))
 
@@ -167,7 +168,7 @@ def train_epoch(run: TrainingRun, epoch: int) -> tuple[float, Optional[float]]:
     regression).
     A checkpoint taken inside this epoch continues it: the batches it had done are skipped."""
     run.network.train()
-    pos = run.position.enter(epoch, run.device)
+    pos = run.position.enter(epoch, run.device, run.learning_rate)
     order = run.epoch_batches(epoch)
     accumulate, batches, checkpoints = run.settings.gradient_accumulation_steps, len(order), run.checkpointer
     for step, batch in enumerate(run.train_loader.batches_of(order[pos.batches_done:]), start=pos.batches_done):
@@ -183,6 +184,8 @@ def train_epoch(run: TrainingRun, epoch: int) -> tuple[float, Optional[float]]:
         if boundary and checkpoints is not None and checkpoints.due_by_time():
             checkpoints.write(run, f"every {run.settings.checkpoint_minutes:g} minutes")
         run.progress.step(preview)
+        if run.processes.active and watching() and any_across(requested(), run.processes):
+            raise Terminated("stopped by SIGTERM")  # every rank after the same batch: a clean point
     running, correct, seen = sum_across([pos.running, pos.correct, torch.tensor(float(pos.seen))], run.processes)
     mean = float(running) / max(float(seen), 1)
     run.guard.check(mean, f"the end of epoch {epoch + 1}", run.learning_rate)
@@ -206,16 +209,15 @@ def validate(run: TrainingRun) -> EvalResult:
 
 def full_epoch(run: TrainingRun, epoch: int) -> EpochMetrics:
     """Train one epoch, then validate, step a per-epoch schedule and record the metrics."""
-    started, lr = time.perf_counter(), run.learning_rate
     train_loss, train_accuracy = train_epoch(run, epoch)
     val = None
     if run.val_loader is not None:
         val = validate(run)
     if run.scheduler is not None:
         run.scheduler.after_epoch(val.loss if val else train_loss)
-    seconds = time.perf_counter() - started
+    seconds = run.position.seconds()  # a continued epoch counts its time before the stop too
     return EpochMetrics(epoch + 1, "full", train_loss, val.loss if val else None, val.accuracy if val else None,
-                        lr, seconds, len(run.train_loader.dataset) / seconds, train_accuracy,
+                        run.position.learning_rate, seconds, len(run.train_loader.dataset) / seconds, train_accuracy,
                         val_mae=val.mae if val else None, val_pearson=val.pearson if val else None)
 
 
@@ -269,9 +271,15 @@ def stopped(run: Optional[TrainingRun], error: BaseException) -> BaseException:
     oom = is_out_of_memory(error)
     note = ""
     if run.checkpointer is not None:
-        folder = run.checkpointer.after_failure(run, "out of memory" if oom else "cancel or error")
+        reason = "out of memory" if oom else "SIGTERM" if isinstance(error, Terminated) else "cancel or error"
+        folder = run.checkpointer.after_failure(run, reason)
         if folder is not None:
             note = f" A checkpoint was written to {folder}; set resume latest on the trainer to continue."
+    if isinstance(error, Terminated):
+        where = f"after epoch {run.position.epochs_done + 1}, batch {run.position.batches_done}"
+        kept = note or (" No checkpoint was written by this process (rank 0 writes under torchrun; checkpoints off "
+                        "or no clean point yet): the last end-of-epoch checkpoint, if any, resumes the run.")
+        return Terminated(f"stopped by SIGTERM {where}.{kept}")
     if not oom:
         return error
     where = f"epoch {run.position.epochs_done + 1}, batch {run.position.batches_done + 1}"
@@ -296,8 +304,13 @@ def finish_run(run: TrainingRun, model: TextClassifier, result: TrainResult) -> 
         result.notes.append(note)
         log.info(note)
     run.progress.show(run.curves.preview(force=True))
+    disposable = None  # the run folder a Save node empties once it has saved this model
     if run.checkpointer is not None:
-        result.notes.append(run.checkpointer.describe())
+        keep = run.settings.keep_finished_checkpoints
+        run.checkpointer.finish(keep)
+        if run.checkpointer.may_write and not keep:
+            disposable = str(run.checkpointer.folder.folder)
+        result.notes.append(run.checkpointer.describe(removed_by_save=disposable is not None))
     run.network.eval()
     run.network.set_encoder_trainable(True)
     if run.settings.gradient_checkpointing:
@@ -316,7 +329,7 @@ def finish_run(run: TrainingRun, model: TextClassifier, result: TrainResult) -> 
         label_names=run.train_loader.dataset.label_names, problem_type=problem_type(model, run.loss_spec),
         text_pairs=run.train_loader.dataset.pairs,
         history=(list(model.history) if run.continues_model else []) + result.as_dicts(),
-        training_settings=used, training_state=state, resume_state=None)
+        training_settings=used, training_state=state, resume_state=None, checkpoint_run=disposable)
     return result
 
 
@@ -352,7 +365,8 @@ def train_classifier(model: TextClassifier, train_loader: TextDataLoader, optimi
     loss_spec = resolve_auto_weights(loss_spec, train_loader.dataset, model.num_outputs)
     # Seeded dropout that leaves the caller's random generators as they were (CUDA ones too).
     cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.inference_mode(False), torch.enable_grad(), torch.random.fork_rng(devices=cuda_devices):
+    with torch.inference_mode(False), torch.enable_grad(), torch.random.fork_rng(devices=cuda_devices), \
+            training_scope():
         torch.manual_seed(settings.seed)
         run = None
         try:

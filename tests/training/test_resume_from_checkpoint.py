@@ -30,7 +30,7 @@ def uninterrupted(pipelines, tmp_path_factory, monkeypatch):
     """3 epochs never stopped, every epoch's checkpoint kept."""
     root = tmp_path_factory.mktemp("uninterrupted")
     use_output(monkeypatch, root)
-    model = train(pipelines["bert"], epochs=3, keep_checkpoints=3)[0]
+    model = train(pipelines["bert"], epochs=3, keep_checkpoints=3, keep_finished_checkpoints=True)[0]
     monkeypatch.undo()
     return model, _run_folder(root)
 
