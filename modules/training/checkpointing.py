@@ -27,6 +27,8 @@ import torch
 
 from ..disk_space import NotEnoughSpaceError, check_free_space, folder_bytes, megabytes, tensor_bytes, write_failure_cause
 from ..errors import UserInputError
+from ..termination import Terminated, requested, watching
+from .distributed import any_across, sum_across
 from .checkpoints import (FORMAT, FORMAT_VERSION, Checkpoint, CheckpointFolder, checkpoint_name,
                           load_first_readable, resume_candidates, run_id)
 from .optimizers import LEVER_DEFAULTS
@@ -95,13 +97,15 @@ def _gradients(run: TrainingRun) -> Optional[dict]:
     return _to_cpu(grads) if grads else None
 
 
-def capture(run: TrainingRun, generators: dict) -> dict:
-    """state.pt of a checkpoint at the run's current position."""
+def capture(run: TrainingRun, generators: dict, sums: Optional[list] = None) -> dict:
+    """state.pt of a checkpoint at the run's current position. `sums`: the epoch's running loss, hits and rows
+    over every process (rank 0 carries them on when resumed); None: this process's own."""
     pos = run.position
     scheduler = run.scheduler.scheduler.state_dict() if run.scheduler is not None else None
+    running, correct, seen = sums if sums is not None else (pos.running, pos.correct, pos.seen)
     return {
-        "position": {"epochs_done": pos.epochs_done, "batches_done": pos.batches_done, "seen": pos.seen,
-                     "running": _to_cpu(pos.running), "correct": _to_cpu(pos.correct),
+        "position": {"epochs_done": pos.epochs_done, "batches_done": pos.batches_done, "seen": int(seen),
+                     "running": _to_cpu(running), "correct": _to_cpu(correct), "all_processes": sums is not None,
                      "logged": [float(pos.logged[0]), int(pos.logged[1])],
                      "learning_rate": pos.learning_rate, "seconds": pos.seconds() if pos.running is not None else 0.0},
         "divergence_start": run.guard.start,
@@ -135,8 +139,11 @@ def _restore_position(run: TrainingRun, saved: dict, world_size: int) -> None:
                                  logged=(pos["logged"][0], int(pos["logged"][1])),
                                  learning_rate=pos.get("learning_rate"), earlier_seconds=pos.get("seconds", 0.0))
     if pos["running"] is not None:
-        run.position.running = pos["running"].to(run.device)
-        run.position.correct = pos["correct"].to(run.device)
+        run.position.running = pos["running"].to(run.device, torch.float64)
+        run.position.correct = pos["correct"].to(run.device, torch.float64)
+        if pos.get("all_processes") and not run.processes.is_main:  # rank 0 carries the sums of every rank
+            run.position.running, run.position.correct = run.position.running * 0, run.position.correct * 0
+            run.position.seen, run.position.logged = 0, (0.0, 0)
     run.epochs_done = pos["epochs_done"]
 
 
@@ -207,15 +214,21 @@ class Checkpointer:
                 "batches_per_epoch": run.batches_per_epoch, "world_size": run.processes.world_size,
                 "fit": self.fit, "written": time.strftime("%Y-%m-%d %H:%M:%S")}
 
-    def write(self, run: TrainingRun, reason: str, generators: Optional[dict] = None) -> Optional[Path]:
+    def write(self, run: TrainingRun, reason: str, generators: Optional[dict] = None,
+              agreed: bool = False) -> Optional[Path]:
         """Write one checkpoint (rank 0 only). One that cannot be written (disk full, read-only, quota, any
-        error) is a warning naming the cause: training goes on and the previous checkpoint stays."""
-        position = (run.position.epochs_done, run.position.batches_done)
+        error) is a warning naming the cause: training goes on and the previous checkpoint stays.
+        `agreed`: every process writes at this same batch, so the epoch's sums are gathered from all."""
+        pos = run.position
+        position = (pos.epochs_done, pos.batches_done)
         self.last_time = time.monotonic()
+        sums = None
+        if agreed and run.processes.active and pos.running is not None:  # a collective: before any early return
+            sums = sum_across([pos.running, pos.correct, torch.tensor(float(pos.seen))], run.processes)
         if not self.may_write or position == self.last_position:
             return None
         started = time.perf_counter()
-        state = capture(run, {**every_generator(run.device), **(generators or {})})
+        state = capture(run, {**every_generator(run.device), **(generators or {})}, sums)
         weights = run.network.state_dict()
         best = run.stopping._best_state if run.stopping.restore_best else None
         needed = tensor_bytes(state) + tensor_bytes(weights) + tensor_bytes(best)
@@ -252,13 +265,14 @@ class Checkpointer:
         for old in self.folder.checkpoints()[:-1]:
             shutil.rmtree(old, ignore_errors=True)
 
-    def after_failure(self, run: TrainingRun, reason: str) -> Optional[Path]:
-        """A checkpoint after Cancel or an error: of the last clean point, when there is one."""
+    def after_failure(self, run: TrainingRun, reason: str, agreed: bool = False) -> Optional[Path]:
+        """A checkpoint after Cancel, SIGTERM or an error: of the last clean point, when there is one.
+        `agreed`: every process stopped after the same batch (SIGTERM)."""
         pos = run.position
         if pos.running is None:
             return None  # between epochs or in the frozen phase: the last epoch's checkpoint stands
         if not pos.in_batch:
-            return self.write(run, reason)
+            return self.write(run, reason, agreed=agreed)
         if pos.pending_grads or pos.rng_at_batch_start is None:
             log.warning("no checkpoint on %s: it struck inside a gradient accumulation", reason)
             return None
@@ -274,6 +288,23 @@ class Checkpointer:
             lines[0] += f" (last: {self.written[-1].name}, {megabytes(self.checkpoint_bytes)} each"
             lines[0] += "; removed once a Save node saves this model)" if removed_by_save else ")"
         return "\n".join(lines + self.failures)
+
+
+def after_batch(run: TrainingRun, boundary: bool) -> None:
+    """After each training batch: a checkpoint when one is due by time (at an optimizer step), a stop when
+    SIGTERM asked. Several processes decide together (one small all-reduce per batch, only when a timer or
+    a SIGTERM handler is on), so they write and stop after the same batch."""
+    checkpoints = run.checkpointer
+    timed = checkpoints is not None and checkpoints.minutes > 0
+    due = boundary and timed and checkpoints.due_by_time()
+    stop = False
+    if run.processes.active and (timed or watching()):
+        due = any_across(due, run.processes) if timed else False
+        stop = watching() and any_across(requested(), run.processes)
+    if due:
+        checkpoints.write(run, f"every {run.settings.checkpoint_minutes:g} minutes", agreed=True)
+    if stop:
+        raise Terminated("stopped by SIGTERM")  # every rank after the same batch: a clean point
 
 
 def run_identity(run: TrainingRun, model_name: str, data: str) -> tuple[str, dict]:

@@ -29,10 +29,10 @@ from ..errors import TrainingDivergedError, UserInputError
 from ..host import RuntimeHooks, resolve_device
 from ..model.classifier import TextClassifier
 from ..precision import choose_precision
-from ..termination import Terminated, requested, training_scope, watching
-from .checkpointing import (apply_resumed_schedule, restore, restore_saved_extras, saved_extras,
+from ..termination import Terminated, training_scope
+from .checkpointing import (after_batch, apply_resumed_schedule, restore, restore_saved_extras, saved_extras,
                             start_checkpoints, torch_generators)
-from .distributed import (any_across, check_enough_batches, describe as describe_processes, device_for, evaluation_shard,
+from .distributed import (check_enough_batches, describe as describe_processes, device_for, evaluation_shard,
                           from_environment, global_loader, start_process_group, sum_across, wrap_for_training)
 from .eval_pass import EvalResult, batch_loss_sum, count_hits, evaluate, move_batch, predictions_from_logits
 from .fit_checks import align_for_model, check_label_sets, check_ready, check_stopping_metric, problem_type
@@ -181,11 +181,8 @@ def train_epoch(run: TrainingRun, epoch: int) -> tuple[float, Optional[float]]:
         if run.guard.start is None:  # the run's starting loss: one host sync per run
             run.guard.check(float(loss_sum) / size, f"epoch {epoch + 1}, step {step + 1}", run.learning_rate)
         preview = log_step(run, epoch, step, batches) if (step + 1) % run.settings.log_every == 0 else None
-        if boundary and checkpoints is not None and checkpoints.due_by_time():
-            checkpoints.write(run, f"every {run.settings.checkpoint_minutes:g} minutes")
         run.progress.step(preview)
-        if run.processes.active and watching() and any_across(requested(), run.processes):
-            raise Terminated("stopped by SIGTERM")  # every rank after the same batch: a clean point
+        after_batch(run, boundary)
     running, correct, seen = sum_across([pos.running, pos.correct, torch.tensor(float(pos.seen))], run.processes)
     mean = float(running) / max(float(seen), 1)
     run.guard.check(mean, f"the end of epoch {epoch + 1}", run.learning_rate)
@@ -272,7 +269,7 @@ def stopped(run: Optional[TrainingRun], error: BaseException) -> BaseException:
     note = ""
     if run.checkpointer is not None:
         reason = "out of memory" if oom else "SIGTERM" if isinstance(error, Terminated) else "cancel or error"
-        folder = run.checkpointer.after_failure(run, reason)
+        folder = run.checkpointer.after_failure(run, reason, agreed=isinstance(error, Terminated))
         if folder is not None:
             note = f" A checkpoint was written to {folder}; set resume latest on the trainer to continue."
     if isinstance(error, Terminated):
