@@ -286,7 +286,7 @@ class Checkpointer:
         lines = [f"checkpoints: {self.folder.folder}"]
         if self.written:
             lines[0] += f" (last: {self.written[-1].name}, {megabytes(self.checkpoint_bytes)} each"
-            lines[0] += "; removed once a Save node saves this model)" if removed_by_save else ")"
+            lines[0] += "; a Save node that saves this model removes them)" if removed_by_save else ")"
         return "\n".join(lines + self.failures)
 
 

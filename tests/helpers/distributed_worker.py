@@ -78,7 +78,8 @@ def _slow_steps(delay: float, out: Path) -> None:
 
     class SlowHooks(RuntimeHooks):
         def progress(self, done, total, preview=None):
-            marker.write_text(str(done))
+            marker.with_suffix(".tmp").write_text(str(done))
+            marker.with_suffix(".tmp").replace(marker)  # whole, never read half-written
             time.sleep(delay)
 
     train_nodes.runtime_hooks = lambda node_id=None: SlowHooks()
