@@ -79,8 +79,8 @@ def check_free_space(folder: Path, needed: int, what: str, fix: str) -> None:
     except OSError:
         return  # cannot tell (e.g. a path we may not stat): the write itself reports the cause
     if needed + MARGIN_BYTES > free:
-        raise NotEnoughSpaceError(f"not enough free space for {what} in {folder}: it needs about "
-                                  f"{megabytes(needed + MARGIN_BYTES)}, {megabytes(free)} are free; {fix}")
+        raise NotEnoughSpaceError(f"not enough free space for {what} in {folder}: it needs about {megabytes(needed)} "
+                                  f"(and {megabytes(MARGIN_BYTES)} to spare), {megabytes(free)} are free; {fix}")
 
 
 def _messages(error: BaseException) -> Iterable[str]:

@@ -233,7 +233,7 @@ class Checkpointer:
         best = run.stopping._best_state if run.stopping.restore_best else None
         needed = tensor_bytes(state) + tensor_bytes(weights) + tensor_bytes(best)
         try:
-            check_free_space(self.folder.folder, needed, "a checkpoint", "training goes on without it")
+            check_free_space(self.folder.folder, needed, "a checkpoint", "nothing was written")
             folder = self.folder.write(self._manifest(run, reason, position), state, weights, best)
         except Exception as exc:  # safetensors, torch.save and the OS each raise their own type
             self._report_failure(position, exc)
