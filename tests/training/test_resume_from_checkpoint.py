@@ -59,6 +59,27 @@ def test_cancel_inside_an_epoch_then_requeue_with_resume_latest_finishes_the_run
         assert got == pytest.approx(want, rel=1e-6, abs=1e-6)
 
 
+def test_an_epoch_continued_from_a_checkpoint_reports_its_own_rate_and_time(pipelines, uninterrupted, tmp_path,
+                                                                           monkeypatch):
+    """The warmup schedule changes the rate every step: the epoch's rate is the one it started with, not the
+    rate at the resume point; its time adds the part before the stop; the divergence guard keeps its start."""
+    reference, folder = uninterrupted
+    use_output(monkeypatch, tmp_path, CancelAt(STEPS + 4))
+    with pytest.raises(Cancelled):
+        train(pipelines["bert"], epochs=3)
+    stopped = checkpoint_files.read_checkpoint(_run_folder(tmp_path) / "epoch-0001-batch-000004").state
+    start = checkpoint_files.read_checkpoint(folder / "epoch-0001-batch-000000").state["divergence_start"]
+    assert stopped["divergence_start"] == start and start > 0
+    assert stopped["position"]["seconds"] > 0 and stopped["position"]["learning_rate"] > 0
+    use_output(monkeypatch, tmp_path, CancelAt())
+    resumed = train(pipelines["bert"], epochs=3, resume="latest")[0]
+    epoch = {m["epoch"]: m for m in resumed.history}[2]
+    want = {m["epoch"]: m for m in reference.history}[2]
+    assert epoch["learning_rate"] == want["learning_rate"] == stopped["position"]["learning_rate"]
+    assert epoch["seconds"] > stopped["position"]["seconds"]
+    assert epoch["samples_per_second"] == pytest.approx(48 / epoch["seconds"])
+
+
 def test_cancel_during_gradient_accumulation_keeps_the_waiting_gradients(pipelines, tmp_path, monkeypatch):
     use_output(monkeypatch, tmp_path / "a")
     reference = train(pipelines["bert"], epochs=2, gradient_accumulation_steps=4)[0]
