@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from ..modules.errors import UserInputError
-from ..modules.results.loading import load_classifier
+from ..modules.results.loading import load_classifier, saved_folder
 from ..modules.results.saved_folder import (MANIFEST_FILE, STATE_FILE, find_saved_classifiers, resolve_saved_choice,
                                             split_prefix)
 from ..modules.results.saving import save_classifier
@@ -120,10 +120,7 @@ class PtLoadClassificationModel:
         def check() -> None:
             if path is None or (saved_model is None and not (path or "").strip()):
                 return  # linked: known only at run time
-            folder = _chosen_folder(saved_model, path)
-            if not folder.is_dir():
-                raise UserInputError(f"saved model folder '{folder}' does not exist; check the path or pick one "
-                                     "from the list")
+            saved_folder(_chosen_folder(saved_model, path))  # a file, or nothing there: said now
 
         return validation(check)
 
