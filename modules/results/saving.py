@@ -39,7 +39,7 @@ from typing import Any, Optional
 
 import torch
 
-from ..disk_space import (MARGIN_BYTES, NotEnoughSpaceError, check_free_space, free_bytes, megabytes, tensor_bytes,
+from ..disk_space import (NotEnoughSpaceError, check_free_space, free_bytes, megabytes, tensor_bytes,
                           write_failure_cause)
 from ..errors import UserInputError
 from ..model.classifier import TextClassifier
@@ -228,7 +228,7 @@ def _save_failure(exc: Exception, parent: Path, needed: int) -> UserInputError:
         except OSError:
             free = ""
         cause = (f"could not save the model in {parent}: {write_failure_cause(exc)} (it needs about "
-                 f"{megabytes(needed + MARGIN_BYTES)}{free})")
+                 f"{megabytes(needed)}{free})")
     return UserInputError(f"{cause}. Nothing was left behind. Free space (or make the folder writable), or choose "
                           "another save_to or filename_prefix, then queue again: the trained model is kept, so only "
                           "the Save node runs again")
