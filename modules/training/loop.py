@@ -5,7 +5,7 @@ queue run, so training works on a copy and the same seed gives the same metrics.
 Before the loop: labels are aligned to one set of names, data, model and loss are
 checked to fit, "auto" loss weights are computed from the training labels, and the
 run's state is built once (run.py), possibly continued from a checkpoint
-(checkpointing.py). Then: the frozen epochs (head only, on cached features), the full
+(autosave.py, run_snapshot.py). Then: the frozen epochs (head only, on cached features), the full
 epochs (every parameter, a checkpoint after each), and early stopping that may end
 training and restore the best epoch's weights. A Cancel, an out-of-memory error or any
 other failure writes a checkpoint of the last clean point before it propagates. Under
@@ -30,8 +30,8 @@ from ..host import RuntimeHooks, resolve_device
 from ..model.classifier import TextClassifier
 from ..precision import choose_precision
 from ..termination import Terminated, training_scope
-from .checkpointing import (after_batch, apply_resumed_schedule, restore, restore_saved_extras, saved_extras,
-                            start_checkpoints, torch_generators)
+from .autosave import after_batch, start_checkpoints
+from .run_snapshot import apply_resumed_schedule, restore, restore_saved_extras, saved_extras, torch_generators
 from .distributed import (check_enough_batches, describe as describe_processes, device_for, evaluation_shard,
                           from_environment, global_loader, start_process_group, sum_across, wrap_for_training)
 from .eval_pass import EvalResult, batch_loss_sum, count_hits, evaluate, move_batch, predictions_from_logits

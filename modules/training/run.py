@@ -131,7 +131,7 @@ class TrainingRun:
     processes: Processes = field(default_factory=Processes)  # one, or the ranks of a torchrun job
     trainer: Optional[torch.nn.Module] = None  # what training steps call: the network, or DDP around it
     position: EpochPosition = field(default_factory=EpochPosition)
-    checkpointer: Optional[Any] = None  # checkpointing.Checkpointer when checkpoints are on
+    checkpointer: Optional[Any] = None  # autosave.Checkpointer when checkpoints are on
     batch_plan: Optional[TextDataLoader] = None  # the loader at the global batch size (several processes)
     resumed_schedule: Optional[dict] = None  # a checkpoint's scheduler state and learning rates
     continues_model: bool = False  # the input model carries a Load node's state: its history goes first

@@ -73,10 +73,10 @@ def test_the_best_epoch_is_kept_beside_the_last_ones_when_early_stopping(pipelin
 
 
 def test_checkpoints_every_n_minutes_inside_an_epoch(pipelines, tmp_path, monkeypatch):
-    from hf_text_finetune.modules.training import checkpointing
+    from hf_text_finetune.modules.training import autosave
 
     clock = iter(range(0, 10_000, 60))  # every read of the clock is a minute later
-    monkeypatch.setattr(checkpointing.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(autosave.time, "monotonic", lambda: next(clock))
     use_output(monkeypatch, tmp_path)
     train(pipelines["bert"], epochs=1, checkpoint_minutes=1.0, checkpoint_every_epoch=False, keep_checkpoints=50)
     (run,) = _runs(tmp_path)

@@ -10,7 +10,7 @@ from helpers.checkpoints import train, use_output, weights
 from helpers.models import same_state
 from helpers.mounts import fill, leftovers, read_only, small_disk
 
-from hf_text_finetune.modules.training import checkpointing
+from hf_text_finetune.modules.training import autosave
 from hf_text_finetune.modules.training import checkpoints as checkpoint_files
 
 EPOCHS = 3
@@ -32,7 +32,7 @@ def _fill_before_write(monkeypatch, disk, call, leave):
         return real(self, manifest, state, weights, best)
 
     monkeypatch.setattr(checkpoint_files.CheckpointFolder, "write", write)
-    monkeypatch.setattr(checkpointing, "check_free_space", lambda *args: None)
+    monkeypatch.setattr(autosave, "check_free_space", lambda *args: None)
 
 
 @pytest.mark.parametrize("leave, writer", [(0, "weights.safetensors"), (200_000, "state.pt")],
