@@ -248,3 +248,18 @@ def test_folders_saved_before_the_new_state_fields_still_load_to_resume(kind):
     model = load_classifier(folder)
     assert model.resume_state is not None and model.resume_state.generators is None
     assert model.resume_state.scaler is None and model.resume_state.early_stopping is None
+
+
+def test_a_checkpoint_written_before_the_epoch_rate_time_and_guard_start_were_kept_still_resumes(
+        pipelines, uninterrupted, tmp_path, monkeypatch):
+    reference, folder = uninterrupted
+    old = shutil.copytree(folder / "epoch-0001-batch-000000", tmp_path / "old" / "epoch-0001-batch-000000")
+    state = torch.load(old / "state.pt", weights_only=True)
+    del state["divergence_start"]
+    for key in ("learning_rate", "seconds", "all_processes"):
+        del state["position"][key]
+    torch.save(state, old / "state.pt")
+    use_output(monkeypatch, tmp_path / "out")
+    resumed = train(pipelines["bert"], epochs=3, resume=str(old))[0]
+    assert same_state(weights(resumed), weights(reference))
+    assert losses(resumed) == losses(reference)
