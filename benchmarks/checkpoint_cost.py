@@ -1,6 +1,6 @@
 """What a checkpoint of the real MiniLM-L6 costs, and how fast SIGTERM stops the headless runner.
 
-    python benchmarks/checkpoint_cost.py --rounds 3
+    python benchmarks/checkpoint_cost.py --rounds 2    (about 2 minutes a round on an idle 2-core machine)
 
 Each round runs the example workflow headless (run_workflow.py, a separate process as a user would) on
 the real MiniLM with 96 IMDB reviews (128 tokens, batch 16, fp32, CPU), twice: once to the end of its
@@ -67,7 +67,7 @@ def summary(values: list[float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     finished, stopped = [], []
     with tempfile.TemporaryDirectory() as folder:
