@@ -119,12 +119,14 @@ class Checkpointer:
         log.warning("%s", note)
         self.failures.append(note)
 
-    def finish(self, keep_all: bool) -> None:
-        """A run that ended normally keeps only its final checkpoint (all the last `keep`, if asked)."""
+    def finish(self, keep_all: bool) -> Optional[str]:
+        """A run that ended normally keeps only its final checkpoint (the last `keep`, if asked); returns the
+        run folder a Save node empties once it saved the model (None: kept, or not written here)."""
         if not self.may_write or keep_all:
-            return
+            return None
         for old in self.folder.checkpoints()[:-1]:
             shutil.rmtree(old, ignore_errors=True)
+        return str(self.folder.folder)
 
     def after_failure(self, run: TrainingRun, reason: str, agreed: bool = False) -> Optional[Path]:
         """A checkpoint after Cancel, SIGTERM or an error: of the last clean point, when there is one.

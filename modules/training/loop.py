@@ -303,10 +303,7 @@ def finish_run(run: TrainingRun, model: TextClassifier, result: TrainResult) -> 
     run.progress.show(run.curves.preview(force=True))
     disposable = None  # the run folder a Save node empties once it has saved this model
     if run.checkpointer is not None:
-        keep = run.settings.keep_finished_checkpoints
-        run.checkpointer.finish(keep)
-        if run.checkpointer.may_write and not keep:
-            disposable = str(run.checkpointer.folder.folder)
+        disposable = run.checkpointer.finish(run.settings.keep_finished_checkpoints)
         result.notes.append(run.checkpointer.describe(removed_by_save=disposable is not None))
     run.network.eval()
     run.network.set_encoder_trainable(True)
