@@ -1,4 +1,5 @@
-"""Checkpoint folders on disk: written atomically, one folder per run, the last few kept.
+"""Checkpoint folders on disk: written atomically, one folder per run, the last few kept,
+removed by a Save node once the run's model is saved (`remove_finished_run`).
 
 A run's checkpoints live in `<output>/hf_text_finetune_checkpoints/<model>-<run id>/`,
 where the run id is a hash of the workflow's settings (model, data, optimizer, loss,
@@ -9,7 +10,8 @@ again finds them. Each checkpoint is a folder named by its position,
   weights.safetensors   the network's weights
   best.safetensors      the best epoch's weights (early stopping with restore_best_weights)
   state.pt              optimizer, scheduler, scaler, random generators, sums of the epoch
-                        in progress, early stopping, history, settings (plain types and
+                        in progress (with its learning rate and time so far), the divergence
+                        guard's start, early stopping, history, settings (plain types and
                         tensors: read with weights_only=True)
 A checkpoint is written to a hidden temporary folder and renamed into place, so a crash
 or a full disk never leaves a half-written checkpoint under a real name and never harms
