@@ -109,9 +109,19 @@ def weight_files(folder: Path) -> list[str]:
                   and not p.name.startswith(("head.", "adapter")))
 
 
+def short_detail(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an error, cut at a word boundary (never mid-word) when long."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
+
+
 def local_load_failed(kind: str, folder: Path, exc: Exception) -> UserInputError:
     """The local reason a folder's config, tokenizer or weights did not load."""
-    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, UserInputError):
+        return exc  # already says what is wrong and the fix: never wrapped in itself
+    detail = short_detail(exc)
     if "trust_remote_code" in str(exc):
         return remote_code_refused(str(folder))
     if kind == "model weights":

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..modules.errors import UserInputError
-from ..modules.results.loading import load_classifier
+from ..modules.results.loading import load_classifier, saved_folder
 from ..modules.results.saved_folder import (MANIFEST_FILE, STATE_FILE, find_saved_classifiers, resolve_saved_choice,
                                             split_prefix)
 from ..modules.results.saving import save_classifier
+from ..modules.training.checkpoints import remove_finished_run
 from ..modules.training.distributed import is_main_process
 from .comfy_services import MODEL_FOLDER, save_root, saved_model_roots
 from .local_sources import readable_folder
@@ -23,7 +24,9 @@ class PtSaveClassificationModel:
                    "output directory or its models/text_classifiers folder (save_to): safetensors weights, "
                    "config with label names, tokenizer, training settings, metrics history and a model card. "
                    "With the hf_sequence_classification head the folder works with transformers.pipeline; every "
-                   "folder reloads with Pt Load Classification Model.")
+                   "folder reloads with Pt Load Classification Model. Once saved, the checkpoints of the run that "
+                   "trained the model are removed (unless its trainer keeps finished checkpoints); a full or "
+                   "read-only disk is one message, and the model stays ready to save again.")
     CATEGORY = category("model")
     RETURN_TYPES = ("STRING",)
     RETURN_NAMES = ("folder",)
@@ -63,6 +66,8 @@ class PtSaveClassificationModel:
             return {"ui": {"text": ["saved by rank 0"]}, "result": ("",)}
         saved = save_classifier(model, save_root(save_to), filename_prefix, save_training_state)
         lines = [f"saved to {saved.folder}"] + saved.notes
+        if remove_finished_run(model.checkpoint_run):  # the disk budget: a saved run needs no checkpoint
+            lines.append(f"removed the run's checkpoints in {model.checkpoint_run} (the saved folder replaces them)")
         return {"ui": {"text": ["\n".join(lines)]}, "result": (str(saved.folder),)}
 
 
@@ -116,10 +121,7 @@ class PtLoadClassificationModel:
         def check() -> None:
             if path is None or (saved_model is None and not (path or "").strip()):
                 return  # linked: known only at run time
-            folder = _chosen_folder(saved_model, path)
-            if not folder.is_dir():
-                raise UserInputError(f"saved model folder '{folder}' does not exist; check the path or pick one "
-                                     "from the list")
+            saved_folder(_chosen_folder(saved_model, path))  # a file, or nothing there: said now
 
         return validation(check)
 

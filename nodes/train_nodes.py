@@ -72,8 +72,9 @@ def _long_run_inputs() -> dict:
                                          "tooltip": "Also write a checkpoint every N minutes inside an epoch; "
                                                     "0 = only at epoch ends."}),
         "keep_checkpoints": ("INT", {"default": 2, "min": 1, "max": 1000,
-                                     "tooltip": "Checkpoints kept per run (the newest), plus the best epoch's "
-                                                "when early stopping is on."}),
+                                     "tooltip": "Checkpoints kept per run while it trains (the newest), plus the "
+                                                "best epoch's when early stopping is on; see "
+                                                "keep_finished_checkpoints for what a finished run keeps."}),
         "resume": ("STRING", {"default": "off",
                               "tooltip": "off = a new run; latest = continue this workflow's newest checkpoint "
                                          "(after a Cancel or a crash, queue the same workflow again); or the path "
@@ -85,6 +86,13 @@ def _long_run_inputs() -> dict:
                                         "tooltip": "On out of GPU memory, halve the train loader's batch_size and "
                                                    "start the run again, down to 1 (the node shows the size that "
                                                    "fit). One process only, not under torchrun."}),
+        "keep_finished_checkpoints": ("BOOLEAN", {"default": False,
+                                                  "tooltip": "Off: a run that ends normally keeps only its final "
+                                                             "checkpoint, and none once a Save node saved its model "
+                                                             "(the node's text says what one checkpoint takes, "
+                                                             "e.g. 271 MB for MiniLM-L6). On: keep the last "
+                                                             "keep_checkpoints. A cancelled or failed run always "
+                                                             "keeps them, to resume."}),
     }
 
 

@@ -8,6 +8,8 @@ import sys
 import time
 
 from ..modules.errors import TrainingDivergedError, UserInputError
+from ..modules.termination import EXIT_CODE as TERMINATED_EXIT
+from ..modules.termination import Terminated, stop_on_sigterm
 from ..modules.training.distributed import end_process_group, is_main_process
 from .console import ConsoleProgress, summary
 from .core_nodes import CORE_NODES
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     bar = main_process and not args.quiet and sys.stderr.isatty()  # a terminal: a bar, else log lines
     try:
-        with ConsoleProgress(bar):
+        with ConsoleProgress(bar), stop_on_sigterm():
             prompt, result = run_file(args.workflow, args.overrides)
     except (UserInputError, TrainingDivergedError) as exc:
         log.error("%s", exc)
@@ -76,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("cancelled (Ctrl-C)")
         return 130
+    except Terminated as exc:
+        log.warning("%s", exc)
+        return TERMINATED_EXIT
     finally:
         end_process_group()
     if not main_process:

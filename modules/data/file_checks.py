@@ -78,6 +78,8 @@ def _check_delimited(text: str, name: str, suffix: str) -> array:
     delimiter = _DELIMITERS[suffix]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     starts = array("l")
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))  # a cell as long as the file is valid (Python's default: 128 KiB)
     try:
         header = next(reader)
         _check_header(header, text.splitlines()[0], name, suffix, delimiter)
@@ -97,6 +99,8 @@ def _check_delimited(text: str, name: str, suffix: str) -> array:
             f"dataset file '{name}' has an unbalanced quote in the record starting at line {start} ({exc}); a text "
             "with quotes must be wrapped in quotes with each inner quote doubled, e.g. \"a \"\"great\"\" film\",1"
         ) from None
+    finally:
+        csv.field_size_limit(limit)
     return starts
 
 

@@ -79,6 +79,10 @@ def resolve_dataset_name(name: Optional[str], folders: Folders, rules: PathRules
     check_plain_text(text, ROLE)
     if not text:
         raise UserInputError("dataset name is empty; give a hub dataset id such as stanfordnlp/imdb or a local file")
+    if text.rstrip("/\\") in (".", ".."):
+        raise UserInputError(f"dataset name '{text}' is a folder of the process (or the server), not a dataset; "
+                             "give the path of a data file or of a folder that holds only data files, e.g. "
+                             "reviews.csv, or a hub id such as stanfordnlp/imdb")
     found = find_local(text, folders)
     if found is not None:
         return str(confine(found, text, ROLE, rules))

@@ -108,31 +108,65 @@ def _unreadable(name: str, exc: BaseException) -> UserInputError:
     )
 
 
-def load_split(name: str, split: str, subset: str = "") -> Any:
-    """One split (or slice) of a dataset as a `datasets.Dataset`, with clear errors."""
+def _load(path: Path, name: str, split: str, subset: Optional[str]) -> Any:
     import datasets
 
+    if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
+        return _load_saved_folder(path, name, split)
+    if path.is_file():
+        builder = _FILE_BUILDERS.get(path.suffix.lower())
+        if builder is None:
+            raise UserInputError(
+                f"dataset file '{name}' has an unsupported type '{path.suffix}'; "
+                f"use one of {sorted(_FILE_BUILDERS)} or a folder written by save_to_disk"
+            )
+        check_data_file(path, name)
+        extra = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+        return datasets.load_dataset(builder, data_files={"train": str(path)}, split=split, **extra)
+    if path.is_dir():
+        return datasets.load_dataset(str(path), subset, split=split)
+    return datasets.load_dataset(name, subset, split=split)
+
+
+def check_one_type_per_column(dataset: Any, name: str) -> Any:
+    """A JSON column whose rows mix types (1 and "neg") loads as datasets' generic Json type, which every
+    later step fails on; say which column and which types, with the fix."""
+    for column, feature in getattr(dataset, "features", {}).items():
+        if type(feature).__name__ != "Json":
+            continue
+        values = dataset[column]
+        kinds = sorted({type(v).__name__ for v in values})
+        examples = {type(v).__name__: v for v in values}
+        shown = ", ".join(f"{examples[k]!r} ({k})" for k in kinds[:4])
+        raise UserInputError(
+            f"column '{column}' of dataset '{name}' mixes value types: {shown}; give every row the same type, e.g. "
+            f"all label names in quotes (\"neg\", \"pos\") or all numbers (0, 1)"
+        )
+    return dataset
+
+
+def _columns_differ(name: str, exc: BaseException) -> Optional[UserInputError]:
+    """datasets' "Couldn't cast" for a folder whose files have different columns, in one sentence."""
+    text = str(exc)
+    columns = re.search(r"new columns \((\{.*?\})\) and \d+ missing columns \((\{.*?\})\)", text)
+    if "must have the same columns" not in text and not columns:
+        return None
+    odd = re.search(r"using\s+(\S+?),", text)
+    detail = (f": {Path(odd[1]).name if odd else 'one file'} has the columns {columns[1]} where the others have "
+              f"{columns[2]}") if columns else ""
+    return UserInputError(f"the data files in folder '{name}' do not all have the same columns{detail}; keep files of "
+                          "one layout in the folder (rename the columns to match), or give a single file")
+
+
+def load_split(name: str, split: str, subset: str = "") -> Any:
+    """One split (or slice) of a dataset as a `datasets.Dataset`, with clear errors."""
     name = (name or "").strip()
     subset = (subset or "").strip() or None
     split = check_split_spec(split)
     check_dataset_name(name)
     path = Path(os.path.expanduser(name))
     try:
-        if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
-            return _load_saved_folder(path, name, split)
-        if path.is_file():
-            builder = _FILE_BUILDERS.get(path.suffix.lower())
-            if builder is None:
-                raise UserInputError(
-                    f"dataset file '{name}' has an unsupported type '{path.suffix}'; "
-                    f"use one of {sorted(_FILE_BUILDERS)} or a folder written by save_to_disk"
-                )
-            check_data_file(path, name)
-            extra = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-            return datasets.load_dataset(builder, data_files={"train": str(path)}, split=split, **extra)
-        if path.is_dir():
-            return datasets.load_dataset(str(path), subset, split=split)
-        return datasets.load_dataset(name, subset, split=split)
+        return check_one_type_per_column(_load(path, name, split, subset), name)
     except UserInputError:
         raise
     except ValueError as exc:
@@ -159,6 +193,8 @@ def load_split(name: str, split: str, subset: str = "") -> Any:
             f"a local csv/json/parquet file. Details: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         ) from exc
     except Exception as exc:  # datasets wraps parser errors as "An error occurred while generating the dataset"
+        if path.is_dir() and _columns_differ(name, exc) is not None:
+            raise _columns_differ(name, exc) from exc
         if type(exc).__name__ in ("DatasetGenerationError", "ArrowInvalid", "ArrowTypeError", "ParserError"):
             raise _unreadable(name, exc) from exc
         raise

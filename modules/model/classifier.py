@@ -73,6 +73,7 @@ class TextClassifier:
     training_state: Optional[TrainingState] = None  # captured after training: Save can write it
     resume_state: Optional[TrainingState] = None  # set by Load: the next trainer continues from it
     text_pairs: bool = False  # reads pairs of texts (trained with a text_pair_field), set by training or loading
+    checkpoint_run: Optional[str] = None  # checkpoint folder of the run that trained it; a Save node empties it
 
     # --- what the network says ------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from ..model.hf_head import HfSequenceNetwork, load_sequence_model
 from ..model.linear_head import LinearHeadNetwork
 from ..model.lora import restore_lora
 from ..model.network import HF_HEAD, LINEAR_HEAD, ClassifierNetwork
+from ..model_folders import short_detail
 from ..node_names import SAVE_NODE
 from ..pretrained import load_config, load_encoder, load_tokenizer, normalize_model_name
 from .saved_folder import (FORMAT, FORMAT_VERSION, HEAD_FILE, HISTORY_FILE, MANIFEST_FILE, SETTINGS_FILE,
@@ -43,7 +44,13 @@ def _read_manifest(folder: Path) -> dict:
         raise UserInputError(f"'{manifest_path}' is not valid JSON ({exc}); save the model again") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise UserInputError(f"'{manifest_path}' is not a saved text classifier's description; save the model again")
-    if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
+    version = manifest.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, (int, float, str)) or \
+            not str(version).strip().isdigit():
+        raise UserInputError(f"'{manifest_path}' has format_version {version!r}, which is not a whole number (this "
+                             f"pack writes {FORMAT_VERSION}); the file was edited or damaged: save the model again, or "
+                             f"set \"format_version\": {FORMAT_VERSION}")
+    if int(version) > FORMAT_VERSION:
         raise UserInputError(
             f"'{folder}' was saved by a newer version of this node pack (format {manifest['format_version']}); "
             "update the pack to load it"
@@ -69,7 +76,12 @@ def _linear_network(folder: Path, name: str, manifest: dict) -> LinearHeadNetwor
     if not head_path.is_file():
         raise UserInputError(f"saved classifier '{folder}' has no {HEAD_FILE} (its linear head); save the model again")
     try:
-        network.head.load_state_dict(load_file(str(head_path)))
+        head = load_file(str(head_path))
+    except Exception as exc:  # safetensors' SafetensorError: a truncated or overwritten file
+        raise UserInputError(f"{head_path} (the linear head's weights) is damaged or incomplete "
+                             f"({short_detail(exc)}); save the model again, or copy the whole folder again") from None
+    try:
+        network.head.load_state_dict(head)
     except RuntimeError as exc:
         raise UserInputError(f"{head_path} does not fit a head with {manifest['num_outputs']} outputs on this "
                              f"encoder ({str(exc).splitlines()[0]}); save the model again") from exc
@@ -129,6 +141,9 @@ def saved_folder(path: str | Path) -> Path:
     if not str(path).strip():
         raise UserInputError("no saved model given: choose one from the list or give the folder's path")
     folder = Path(os.path.expanduser(str(path).strip()))
+    if folder.is_file():
+        raise UserInputError(f"'{path}' is a file, not a saved model folder; give the folder that holds it "
+                             f"('{folder.parent}'), the one the Save node wrote")
     if not folder.is_dir():
         raise UserInputError(f"saved model folder '{path}' does not exist; check the path (folders the Save node "
                              "writes are listed on the Load node)")

@@ -14,7 +14,9 @@ Folder layout (all written with the libraries' own savers):
   README.md                        model card
 
 Saving goes to a hidden temporary folder beside the target and is renamed into place
-at the end, so a failure never leaves a half-written model folder.
+at the end, so a failure never leaves a half-written model folder. The free space is
+checked first; a disk that fills or refuses the write anyway (read-only, quota) is one
+message with the cause, the folder and the size, and the model in memory stays usable.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from typing import Any, Optional
 
 import torch
 
+from ..disk_space import (NotEnoughSpaceError, check_free_space, free_bytes, megabytes, tensor_bytes,
+                          write_failure_cause)
 from ..errors import UserInputError
 from ..model.classifier import TextClassifier
 from ..model.lora import merged_encoder, save_adapter
@@ -206,10 +210,31 @@ def _match_folder_permissions(folder: Path) -> None:
         os.chmod(path, dir_mode if path.is_dir() else dir_mode & 0o666)
 
 
-def save_classifier(model: TextClassifier, output_dir: Path, prefix: str = "text_classifier",
-                    include_training_state: bool = False) -> SavedClassifier:
-    """Write `model` to `<output_dir>/<prefix>_<counter>` atomically; returns the folder and manifest."""
-    parent, stem = save_parent(output_dir, prefix)
+def saved_size(model: TextClassifier, include_training_state: bool) -> int:
+    """Bytes a saved folder of `model` takes, about: its weights, and the training state when kept."""
+    size = tensor_bytes(model.network.state_dict())
+    if include_training_state and model.training_state is not None:
+        size += tensor_bytes(model.training_state.to_file_dict())
+    return size
+
+
+def _save_failure(exc: Exception, parent: Path, needed: int) -> UserInputError:
+    """One message for a save the disk refused: cause, folder, size needed, fix."""
+    if isinstance(exc, NotEnoughSpaceError):
+        cause = str(exc)
+    else:
+        try:
+            free = f", {megabytes(free_bytes(parent))} are free"
+        except OSError:
+            free = ""
+        cause = (f"could not save the model in {parent}: {write_failure_cause(exc)} (it needs about "
+                 f"{megabytes(needed)}{free})")
+    return UserInputError(f"{cause}. Nothing was left behind. Free space (or make the folder writable), or choose "
+                          "another save_to or filename_prefix, then queue again: the trained model is kept, so only "
+                          "the Save node runs again")
+
+
+def _make_parent(parent: Path, prefix: str) -> None:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -217,7 +242,34 @@ def save_classifier(model: TextClassifier, output_dir: Path, prefix: str = "text
             raise
         raise UserInputError(f"filename_prefix '{prefix}' gives a path too long for the file system ({parent}); "
                              "use a shorter name such as runs/imdb") from None
-    remove_stale_partials(parent)
+
+
+def save_classifier(model: TextClassifier, output_dir: Path, prefix: str = "text_classifier",
+                    include_training_state: bool = False) -> SavedClassifier:
+    """Write `model` to `<output_dir>/<prefix>_<counter>` atomically; returns the folder and manifest.
+    A full or read-only disk is one UserInputError and leaves no folder behind."""
+    parent, stem = save_parent(output_dir, prefix)
+    needed = saved_size(model, include_training_state)
+    try:
+        _make_parent(parent, prefix)
+        remove_stale_partials(parent)
+        check_free_space(parent, needed, "the saved model", "nothing was written")
+        target, manifest, notes = _write_and_rename(model, parent, stem, include_training_state)
+    except UserInputError as exc:
+        if isinstance(exc, NotEnoughSpaceError):
+            raise _save_failure(exc, parent, needed) from None
+        raise
+    except Exception as exc:  # OSError, SafetensorError, torch.save's RuntimeError: the disk refused
+        raise _save_failure(exc, parent, needed) from exc
+    for note in notes:
+        log.warning("%s", note)
+    log.info("saved the classifier to %s", target)
+    return SavedClassifier(target, manifest, notes)
+
+
+def _write_and_rename(model: TextClassifier, parent: Path, stem: str,
+                      include_training_state: bool) -> tuple[Path, dict, list[str]]:
+    """Every file into a hidden folder, then one rename to the first free `<stem>_<counter>`."""
     # hidden, never listed by the Load node; names its writer so that a later save can tell it is gone
     temp = parent / f".{stem}-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}.partial"
     temp.mkdir()
@@ -234,17 +286,12 @@ def save_classifier(model: TextClassifier, output_dir: Path, prefix: str = "text
                 (temp / "README.md").write_text(model_card(manifest, history, target.name, model.training_settings))
                 try:
                     os.rename(temp, target)
-                    break
+                    return target, manifest, notes
                 except OSError:
                     if not target.exists():
                         raise
             counter += 1
-        else:
-            raise UserInputError(f"could not find a free folder name for '{stem}' in {parent}")
+        raise UserInputError(f"could not find a free folder name for '{stem}' in {parent}")
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
-    for note in notes:
-        log.warning("%s", note)
-    log.info("saved the classifier to %s", target)
-    return SavedClassifier(target, manifest, notes)

@@ -1,4 +1,5 @@
-"""Checkpoint folders on disk: written atomically, one folder per run, the last few kept.
+"""Checkpoint folders on disk: written atomically, one folder per run, the last few kept,
+removed by a Save node once the run's model is saved (`remove_finished_run`).
 
 A run's checkpoints live in `<output>/hf_text_finetune_checkpoints/<model>-<run id>/`,
 where the run id is a hash of the workflow's settings (model, data, optimizer, loss,
@@ -9,7 +10,8 @@ again finds them. Each checkpoint is a folder named by its position,
   weights.safetensors   the network's weights
   best.safetensors      the best epoch's weights (early stopping with restore_best_weights)
   state.pt              optimizer, scheduler, scaler, random generators, sums of the epoch
-                        in progress, early stopping, history, settings (plain types and
+                        in progress (with its learning rate and time so far), the divergence
+                        guard's start, early stopping, history, settings (plain types and
                         tensors: read with weights_only=True)
 A checkpoint is written to a hidden temporary folder and renamed into place, so a crash
 or a full disk never leaves a half-written checkpoint under a real name and never harms
@@ -18,6 +20,7 @@ the previous one; temporary folders a killed process left are removed by the nex
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -203,3 +206,28 @@ def load_first_readable(candidates: list[Path]) -> Checkpoint:
             log.warning("resuming from the earlier checkpoint %s", folder)
         return checkpoint
     raise UserInputError("; ".join(problems) + ". No readable checkpoint is left: set resume off to start again")
+
+
+def remove_finished_run(run_folder: Optional[str]) -> list[Path]:
+    """After a Save node saved a run's model: that run's checkpoints, and its folder when left empty.
+    Only folders this pack wrote for that run (position name, checkpoint.json naming the run) go;
+    anything else in the folder (a user's own files) stays."""
+    if not run_folder:
+        return []
+    folder = Path(run_folder)
+    if folder.parent.name != CHECKPOINTS_DIR:
+        return []
+    removed = []
+    for path in checkpoints_in(folder):
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+        except (OSError, ValueError):
+            continue
+        if manifest.get("format") == FORMAT and manifest.get("run") == folder.name:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only when empty
+    if removed:
+        log.info("removed %d checkpoint(s) of the saved run in %s", len(removed), folder)
+    return removed

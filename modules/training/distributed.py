@@ -128,6 +128,17 @@ def sum_across(values: list[torch.Tensor], processes: Processes) -> list[torch.T
     return list(stacked.to(values[0].device).unbind())
 
 
+def any_across(flag: bool, processes: Processes) -> bool:
+    """True on every rank when any rank says True (all ranks must call it at the same step)."""
+    if not processes.active:
+        return flag
+    value = torch.tensor(float(flag))
+    if torch.distributed.get_backend() == "nccl":
+        value = value.cuda()
+    torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def describe(processes: Processes, loader: TextDataLoader) -> Optional[str]:
     if not processes.active:
         return None

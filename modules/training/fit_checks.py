@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Any, Optional
 
 from ..data.dataset import EncodedTextDataset
 from ..data.labels import align_labels
@@ -209,12 +209,66 @@ def check_tokenizer_fits(model: TextClassifier, data: EncodedTextDataset) -> Non
                 f"tokenizer '{tok_name}' ({tok_vocab} tokens) and model '{model_name}' ({model_vocab} tokens) "
                 f"are different models: {fix}"
             )
-        log.warning("tokenizer '%s' and model '%s' have different names but the same vocabulary size (%d); "
-                    "training goes on, but make sure they are the same model", tok_name, model_name, tok_vocab)
+        _check_same_numbering(model, encoder, fix)
     hf_model = getattr(model.network, "hf_model", None)
     mismatch = decoder_pad_mismatch(hf_model.config, getattr(encoder, "tokenizer", None)) if hf_model else None
     if mismatch:
         raise UserInputError(f"{mismatch} ({TOKENIZER_NODE} with the same model_name as {MODEL_NODE})")
+
+
+def _check_same_numbering(model: TextClassifier, encoder: Any, fix: str) -> None:
+    """A tokenizer and model of other names but the same vocabulary size must number their tokens alike."""
+    tok_name, model_name, tok_vocab = encoder.model_name, model.model_name, encoder.vocab_size
+    own = _models_tokenizer(model)
+    if own is None:
+        log.warning("tokenizer '%s' and model '%s' have different names but the same vocabulary size (%d), and "
+                    "the model has no tokenizer to compare with; training goes on, but make sure they are the same "
+                    "model", tok_name, model_name, tok_vocab)
+        return
+    differ = vocabulary_differences(encoder.tokenizer, own)
+    if differ:
+        raise UserInputError(
+            f"tokenizer '{tok_name}' and model '{model_name}' have the same vocabulary size ({tok_vocab}) but "
+            f"number their tokens differently ({'; '.join(differ)}), so the model would read other words: {fix}"
+        )
+
+
+SAMPLED_TOKENS = 256
+_SPECIAL = ("cls_token", "sep_token", "pad_token", "unk_token", "mask_token", "bos_token", "eos_token")
+
+
+def _models_tokenizer(model: TextClassifier) -> Optional[Any]:
+    """The tokenizer the model was trained or saved with, else the one in its folder (None: none found)."""
+    if model.tokenizer is not None:
+        return model.tokenizer
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(model.base_model)
+    except Exception:  # no tokenizer files beside the weights, or not cached (offline)
+        return None
+
+
+def vocabulary_differences(tokenizer: Any, reference: Any) -> list[str]:
+    """What differs between two tokenizers' numbering: their special tokens, and an even sample of the
+    reference's vocabulary (same size is not enough: another tokenizer of that size gives other ids)."""
+    differ = []
+    for name in _SPECIAL:
+        ours, theirs = getattr(tokenizer, name, None), getattr(reference, name, None)
+        ours_id = tokenizer.convert_tokens_to_ids(ours) if ours else None
+        theirs_id = reference.convert_tokens_to_ids(theirs) if theirs else None
+        if (ours, ours_id) != (theirs, theirs_id):
+            differ.append(f"{name} is {ours!r} (id {ours_id}) in the tokenizer, {theirs!r} (id {theirs_id}) in the "
+                          "model's")
+    vocab, expected = tokenizer.get_vocab(), reference.get_vocab()
+    ordered = sorted(expected.items(), key=lambda item: item[1])
+    sample = ordered[::max(1, len(ordered) // SAMPLED_TOKENS)]
+    wrong = [(token, index) for token, index in sample if vocab.get(token) != index]
+    if wrong:
+        token, index = wrong[0]
+        differ.append(f"{len(wrong)} of {len(sample)} sampled tokens have other ids, e.g. {token!r} is "
+                      f"{vocab.get(token)} in the tokenizer and {index} in the model's")
+    return differ
 
 
 def check_loss_weights(model: TextClassifier, loss: LossSpec) -> None:

@@ -5,7 +5,7 @@ queue run, so training works on a copy and the same seed gives the same metrics.
 Before the loop: labels are aligned to one set of names, data, model and loss are
 checked to fit, "auto" loss weights are computed from the training labels, and the
 run's state is built once (run.py), possibly continued from a checkpoint
-(checkpointing.py). Then: the frozen epochs (head only, on cached features), the full
+(autosave.py, run_snapshot.py). Then: the frozen epochs (head only, on cached features), the full
 epochs (every parameter, a checkpoint after each), and early stopping that may end
 training and restore the best epoch's weights. A Cancel, an out-of-memory error or any
 other failure writes a checkpoint of the last clean point before it propagates. Under
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 import traceback
 from dataclasses import asdict, replace
 from typing import Optional
@@ -30,8 +29,9 @@ from ..errors import TrainingDivergedError, UserInputError
 from ..host import RuntimeHooks, resolve_device
 from ..model.classifier import TextClassifier
 from ..precision import choose_precision
-from .checkpointing import (apply_resumed_schedule, restore, restore_saved_extras, saved_extras,
-                            start_checkpoints, torch_generators)
+from ..termination import Terminated, training_scope
+from .autosave import after_batch, start_checkpoints
+from .run_snapshot import apply_resumed_schedule, restore, restore_saved_extras, saved_extras, torch_generators
 from .distributed import (check_enough_batches, describe as describe_processes, device_for, evaluation_shard,
                           from_environment, global_loader, start_process_group, sum_across, wrap_for_training)
 from .eval_pass import EvalResult, batch_loss_sum, count_hits, evaluate, move_batch, predictions_from_logits
@@ -88,7 +88,8 @@ def build_run(model: TextClassifier, train_loader: TextDataLoader, val_loader: O
         val_loader=evaluation_shard(val_loader, processes) if val_loader is not None else None,
         loss_spec=loss_spec, loss_fn=loss_spec.build(device), optimizer=optimizer, optimizer_spec=optimizer_spec,
         scheduler_spec=scheduler_spec, scaler=precision.grad_scaler(), precision=precision, device=device,
-        progress=Progress(hooks, 0), curves=LiveCurves(hooks, settings.live_plot_interval_s, title=model.model_name),
+        progress=Progress(hooks, 0, processes.active),
+        curves=LiveCurves(hooks, settings.live_plot_interval_s, title=model.model_name),
         stopping=settings.early_stopping(), processes=processes, trainer=wrap_for_training(network, processes, device),
         batch_plan=global_loader(train_loader, processes))
 
@@ -167,7 +168,7 @@ def train_epoch(run: TrainingRun, epoch: int) -> tuple[float, Optional[float]]:
     regression).
     A checkpoint taken inside this epoch continues it: the batches it had done are skipped."""
     run.network.train()
-    pos = run.position.enter(epoch, run.device)
+    pos = run.position.enter(epoch, run.device, run.learning_rate)
     order = run.epoch_batches(epoch)
     accumulate, batches, checkpoints = run.settings.gradient_accumulation_steps, len(order), run.checkpointer
     for step, batch in enumerate(run.train_loader.batches_of(order[pos.batches_done:]), start=pos.batches_done):
@@ -180,9 +181,8 @@ def train_epoch(run: TrainingRun, epoch: int) -> tuple[float, Optional[float]]:
         if run.guard.start is None:  # the run's starting loss: one host sync per run
             run.guard.check(float(loss_sum) / size, f"epoch {epoch + 1}, step {step + 1}", run.learning_rate)
         preview = log_step(run, epoch, step, batches) if (step + 1) % run.settings.log_every == 0 else None
-        if boundary and checkpoints is not None and checkpoints.due_by_time():
-            checkpoints.write(run, f"every {run.settings.checkpoint_minutes:g} minutes")
         run.progress.step(preview)
+        after_batch(run, boundary)
     running, correct, seen = sum_across([pos.running, pos.correct, torch.tensor(float(pos.seen))], run.processes)
     mean = float(running) / max(float(seen), 1)
     run.guard.check(mean, f"the end of epoch {epoch + 1}", run.learning_rate)
@@ -206,16 +206,15 @@ def validate(run: TrainingRun) -> EvalResult:
 
 def full_epoch(run: TrainingRun, epoch: int) -> EpochMetrics:
     """Train one epoch, then validate, step a per-epoch schedule and record the metrics."""
-    started, lr = time.perf_counter(), run.learning_rate
     train_loss, train_accuracy = train_epoch(run, epoch)
     val = None
     if run.val_loader is not None:
         val = validate(run)
     if run.scheduler is not None:
         run.scheduler.after_epoch(val.loss if val else train_loss)
-    seconds = time.perf_counter() - started
+    seconds = run.position.seconds()  # a continued epoch counts its time before the stop too
     return EpochMetrics(epoch + 1, "full", train_loss, val.loss if val else None, val.accuracy if val else None,
-                        lr, seconds, len(run.train_loader.dataset) / seconds, train_accuracy,
+                        run.position.learning_rate, seconds, len(run.train_loader.dataset) / seconds, train_accuracy,
                         val_mae=val.mae if val else None, val_pearson=val.pearson if val else None)
 
 
@@ -269,9 +268,15 @@ def stopped(run: Optional[TrainingRun], error: BaseException) -> BaseException:
     oom = is_out_of_memory(error)
     note = ""
     if run.checkpointer is not None:
-        folder = run.checkpointer.after_failure(run, "out of memory" if oom else "cancel or error")
+        reason = "out of memory" if oom else "SIGTERM" if isinstance(error, Terminated) else "cancel or error"
+        folder = run.checkpointer.after_failure(run, reason, agreed=isinstance(error, Terminated))
         if folder is not None:
             note = f" A checkpoint was written to {folder}; set resume latest on the trainer to continue."
+    if isinstance(error, Terminated):
+        where = f"after epoch {run.position.epochs_done + 1}, batch {run.position.batches_done}"
+        kept = note or (" No checkpoint was written by this process (rank 0 writes under torchrun; checkpoints off "
+                        "or no clean point yet): the last end-of-epoch checkpoint, if any, resumes the run.")
+        return Terminated(f"stopped by SIGTERM {where}.{kept}")
     if not oom:
         return error
     where = f"epoch {run.position.epochs_done + 1}, batch {run.position.batches_done + 1}"
@@ -297,8 +302,10 @@ def finish_run(run: TrainingRun, model: TextClassifier, result: TrainResult) -> 
         result.notes.append(note)
         log.info(note)
     run.progress.show(run.curves.preview(force=True))
+    disposable = None  # the run folder a Save node empties once it has saved this model
     if run.checkpointer is not None:
-        result.notes.append(run.checkpointer.describe())
+        disposable = run.checkpointer.finish(run.settings.keep_finished_checkpoints)
+        result.notes.append(run.checkpointer.describe(removed_by_save=disposable is not None))
     run.network.eval()
     run.network.set_encoder_trainable(True)
     if run.settings.gradient_checkpointing:
@@ -317,7 +324,7 @@ def finish_run(run: TrainingRun, model: TextClassifier, result: TrainResult) -> 
         label_names=run.train_loader.dataset.label_names, problem_type=problem_type(model, run.loss_spec),
         text_pairs=run.train_loader.dataset.pairs,
         history=(list(model.history) if run.continues_model else []) + result.as_dicts(),
-        training_settings=used, training_state=state, resume_state=None)
+        training_settings=used, training_state=state, resume_state=None, checkpoint_run=disposable)
     return result
 
 
@@ -353,7 +360,8 @@ def train_classifier(model: TextClassifier, train_loader: TextDataLoader, optimi
     loss_spec = resolve_auto_weights(loss_spec, train_loader.dataset, model.num_outputs)
     # Seeded dropout that leaves the caller's random generators as they were (CUDA ones too).
     cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.inference_mode(False), torch.enable_grad(), torch.random.fork_rng(devices=cuda_devices):
+    with torch.inference_mode(False), torch.enable_grad(), torch.random.fork_rng(devices=cuda_devices), \
+            training_scope():
         torch.manual_seed(settings.seed)
         run = None
         try:

@@ -9,6 +9,7 @@ passing a dozen arguments around.
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -18,6 +19,7 @@ from ..data.batching import TextDataLoader
 from ..host import RuntimeHooks
 from ..model.network import ClassifierNetwork
 from ..precision import Precision
+from ..termination import Terminated, requested
 from .divergence import DivergenceGuard
 from .early_stopping import EarlyStopping
 from .live_curves import LiveCurves
@@ -39,13 +41,16 @@ def progress_total(settings: TrainSettings, train_batches: int, val_batches: int
 
 
 class Progress:
-    """Steps done of `total`, reported to the host, with its Cancel checked at every step."""
+    """Steps done of `total`, reported to the host, with its Cancel (and a SIGTERM) checked at every step.
+    `shared`: several processes train together; they stop on SIGTERM only where all agree (the loop)."""
 
-    def __init__(self, hooks: RuntimeHooks, total: int) -> None:
-        self.hooks, self.total, self.done = hooks, total, 0
+    def __init__(self, hooks: RuntimeHooks, total: int, shared: bool = False) -> None:
+        self.hooks, self.total, self.done, self.shared = hooks, total, 0, shared
 
     def step(self, preview: Optional[Any] = None) -> None:
         self.hooks.check_interrupted()
+        if requested() and not self.shared:
+            raise Terminated("stopped by SIGTERM")
         self.done += 1
         self.hooks.progress(self.done, self.total, preview)
 
@@ -67,14 +72,25 @@ class EpochPosition:
     in_batch: bool = False  # between the start of a batch and its end (an error there loses the batch)
     pending_grads: bool = False  # gradients of earlier batches wait for an optimizer step
     rng_at_batch_start: Optional[dict] = None  # torch generators when the batch began
+    learning_rate: Optional[float] = None  # the rate the epoch started with (what its metrics report)
+    earlier_seconds: float = 0.0  # time the epoch took before the run continued from a checkpoint
+    clock: float = 0.0  # perf_counter when the epoch (or its continuation) started
 
-    def enter(self, epoch: int, device: torch.device) -> "EpochPosition":
+    def enter(self, epoch: int, device: torch.device, learning_rate: float) -> "EpochPosition":
         """Start `epoch`, unless a restored checkpoint already holds its first batches."""
         if self.epochs_done != epoch or self.running is None:
             self.epochs_done, self.batches_done, self.seen, self.logged = epoch, 0, 0, (0.0, 0)
             self.running = torch.zeros((), device=device, dtype=torch.float64)
             self.correct = torch.zeros((), device=device, dtype=torch.float64)
+            self.learning_rate, self.earlier_seconds = learning_rate, 0.0
+        elif self.learning_rate is None:  # a checkpoint written before the rate was kept
+            self.learning_rate = learning_rate
+        self.clock = time.perf_counter()
         return self
+
+    def seconds(self) -> float:
+        """Time spent on the epoch so far, across a stop and its continuation."""
+        return self.earlier_seconds + time.perf_counter() - self.clock
 
     def begin_batch(self, pending_grads: bool, rng: Optional[dict]) -> None:
         self.in_batch, self.pending_grads, self.rng_at_batch_start = True, pending_grads, rng
@@ -88,7 +104,7 @@ class EpochPosition:
 
     def finish_epoch(self) -> None:
         self.epochs_done, self.batches_done, self.running, self.correct = self.epochs_done + 1, 0, None, None
-        self.seen, self.logged = 0, (0.0, 0)
+        self.seen, self.logged, self.learning_rate, self.earlier_seconds = 0, (0.0, 0), None, 0.0
 
 
 @dataclass
@@ -115,7 +131,7 @@ class TrainingRun:
     processes: Processes = field(default_factory=Processes)  # one, or the ranks of a torchrun job
     trainer: Optional[torch.nn.Module] = None  # what training steps call: the network, or DDP around it
     position: EpochPosition = field(default_factory=EpochPosition)
-    checkpointer: Optional[Any] = None  # checkpointing.Checkpointer when checkpoints are on
+    checkpointer: Optional[Any] = None  # autosave.Checkpointer when checkpoints are on
     batch_plan: Optional[TextDataLoader] = None  # the loader at the global batch size (several processes)
     resumed_schedule: Optional[dict] = None  # a checkpoint's scheduler state and learning rates
     continues_model: bool = False  # the input model carries a Load node's state: its history goes first

@@ -69,6 +69,7 @@ class TrainSettings:
     resume: str = "off"  # off, latest (this workflow's newest checkpoint) or a checkpoint folder
     gradient_checkpointing: bool = False  # recompute activations in backward: far less memory
     auto_batch_size: bool = False  # out of memory: halve the training batch size and start again
+    keep_finished_checkpoints: bool = False  # off: a finished run keeps its final checkpoint, none once saved
 
     @property
     def frozen_epochs(self) -> int:

@@ -31,27 +31,58 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--resume", default="off")
     parser.add_argument("--patience", type=int, default=0, help="early stopping on val_accuracy, best weights back")
+    parser.add_argument("--step-delay", type=float, default=0.0,
+                        help="seconds each progress step lasts longer; the steps done go to <out>/steps<rank>")
     args = parser.parse_args()
     os.environ["HF_TEXT_FINETUNE_OUTPUT_DIR"] = args.checkpoints
     from hf_text_finetune.modules.errors import UserInputError
+    from hf_text_finetune.modules.termination import EXIT_CODE, Terminated, stop_on_sigterm
+
+    if args.step_delay:
+        _slow_steps(args.step_delay, Path(args.out))
 
     pipeline = Pipeline(args.model, args.train, args.val, batch_size=args.batch)
     pipeline.model = model_node(args.model, dropout=0.0)  # the head's dropout off too
     try:
-        model = run_node("PtTrainTransformerClassificationModel", model=pipeline.model,
-                         train_loader=pipeline.train_loader, optimizer=adamw_node(), loss_function=bce_node(),
-                         epochs=args.epochs, seed=0, val_loader=pipeline.val_loader, lr_scheduler=warmup_node(),
-                         precision="fp32", device="cpu", resume=args.resume, early_stopping_patience=args.patience,
-                         early_stopping_metric="val_accuracy", restore_best_weights=args.patience > 0)[0]
+        with stop_on_sigterm():  # as the headless runner does
+            model = run_node("PtTrainTransformerClassificationModel", model=pipeline.model,
+                             train_loader=pipeline.train_loader, optimizer=adamw_node(), loss_function=bce_node(),
+                             epochs=args.epochs, seed=0, val_loader=pipeline.val_loader, lr_scheduler=warmup_node(),
+                             precision="fp32", device="cpu", resume=args.resume,
+                             early_stopping_patience=args.patience,
+                             early_stopping_metric="val_accuracy", restore_best_weights=args.patience > 0,
+                             keep_finished_checkpoints=True)[0]
     except UserInputError as exc:
         print(f"UserInputError: {exc}", flush=True)
         return 2
+    except Terminated as exc:
+        print(f"Terminated: {exc}", flush=True)
+        return EXIT_CODE
     rank = int(os.environ.get("RANK", "0"))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().clone() for k, v in model.network.state_dict().items()}, out / f"rank{rank}.pt")
     (out / f"history{rank}.json").write_text(json.dumps(model.history))
     return 0
+
+
+def _slow_steps(delay: float, out: Path) -> None:
+    """Every progress step takes `delay` seconds more and is counted in <out>/steps<rank> (SIGTERM tests)."""
+    import time
+
+    from hf_text_finetune.modules.host import RuntimeHooks
+    from hf_text_finetune.nodes import train_nodes
+
+    marker = out / f"steps{os.environ.get('RANK', '0')}"
+    out.mkdir(parents=True, exist_ok=True)
+
+    class SlowHooks(RuntimeHooks):
+        def progress(self, done, total, preview=None):
+            marker.with_suffix(".tmp").write_text(str(done))
+            marker.with_suffix(".tmp").replace(marker)  # whole, never read half-written
+            time.sleep(delay)
+
+    train_nodes.runtime_hooks = lambda node_id=None: SlowHooks()
 
 
 if __name__ == "__main__":

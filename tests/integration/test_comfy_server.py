@@ -281,6 +281,8 @@ def test_save_load_predict_workflow_saves_a_folder_transformers_loads_in_comfyui
     assert config["id2label"] == {"0": "0", "1": "1"}
     last_val_loss = metrics_from_text(shown(history, workflow, "PtTrainTransformerClassificationModel"))[-1][3]
     assert f"| val_loss | {last_val_loss:.4f} |" in (folder / "README.md").read_text()  # the model card's results
+    removed = re.search(r"removed the run's checkpoints in (\S+) ", shown(history, workflow, "Save model"))
+    assert removed and "hf_text_finetune_checkpoints" in removed[1] and not Path(removed[1]).exists()
 
     loaded = shown(history, workflow, "Loaded model").splitlines()
     assert loaded[0] == f"loaded {folder}"

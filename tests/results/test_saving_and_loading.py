@@ -136,7 +136,7 @@ def test_a_failed_save_leaves_no_folder_behind(tiny_bert, output_dir, monkeypatc
         raise OSError("disk full")
 
     monkeypatch.setattr(model.tokenizer, "save_pretrained", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UserInputError, match="could not save the model in .*: OSError: disk full"):
         save_classifier(model, output_dir, "broken")
     assert list(output_dir.iterdir()) == []  # neither broken_00001 nor the hidden temporary folder
 

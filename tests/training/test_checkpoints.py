@@ -16,7 +16,7 @@ from hf_text_finetune.nodes import train_nodes
 TRAINERS = [train_nodes.PtTrainTransformerClassificationModel,
             train_nodes.PtTrainFineTuneClassificationTransformerModel]
 NEW_WIDGETS = ["checkpoint_every_epoch", "checkpoint_minutes", "keep_checkpoints", "resume", "gradient_checkpointing",
-               "auto_batch_size"]
+               "auto_batch_size", "keep_finished_checkpoints"]
 
 
 def _runs(root):
@@ -32,7 +32,7 @@ def test_new_trainer_widgets_come_last_so_saved_workflows_keep_their_order(train
 
 def test_each_epoch_writes_a_complete_checkpoint_readable_with_weights_only(pipelines, tmp_path, monkeypatch):
     use_output(monkeypatch, tmp_path)
-    model, metrics = train(pipelines["bert"], epochs=3)[:2]
+    model, metrics = train(pipelines["bert"], epochs=3, keep_finished_checkpoints=True)[:2]
     (run,) = _runs(tmp_path)
     assert run.name.startswith("bert-")
     assert f"checkpoints: {run}" in metrics, "the node's text shows where the checkpoints are"
@@ -63,7 +63,7 @@ def test_the_same_workflow_finds_the_same_run_folder_and_other_settings_another(
 def test_the_best_epoch_is_kept_beside_the_last_ones_when_early_stopping(pipelines, tmp_path, monkeypatch):
     use_output(monkeypatch, tmp_path)
     model = train(pipelines["bert"], epochs=5, keep_checkpoints=1, restore_best_weights=True,
-                  early_stopping_metric="val_loss")[0]
+                  early_stopping_metric="val_loss", keep_finished_checkpoints=True)[0]
     (run,) = _runs(tmp_path)
     best = min(model.history, key=lambda m: m["val_loss"])["epoch"]
     names = [p.name for p in checkpoint_files.checkpoints_in(run)]
@@ -73,10 +73,10 @@ def test_the_best_epoch_is_kept_beside_the_last_ones_when_early_stopping(pipelin
 
 
 def test_checkpoints_every_n_minutes_inside_an_epoch(pipelines, tmp_path, monkeypatch):
-    from hf_text_finetune.modules.training import checkpointing
+    from hf_text_finetune.modules.training import autosave
 
     clock = iter(range(0, 10_000, 60))  # every read of the clock is a minute later
-    monkeypatch.setattr(checkpointing.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(autosave.time, "monotonic", lambda: next(clock))
     use_output(monkeypatch, tmp_path)
     train(pipelines["bert"], epochs=1, checkpoint_minutes=1.0, checkpoint_every_epoch=False, keep_checkpoints=50)
     (run,) = _runs(tmp_path)
@@ -91,7 +91,7 @@ def test_the_fine_tune_trainer_checkpoints_after_its_frozen_phase_and_resumes_pa
     use_output(monkeypatch, tmp_path / "a")
     trainer = "PtTrainFineTuneClassificationTransformerModel"
     reference = train(pipelines["bert"], epochs=3, trainer=trainer, freeze_pretrained_module_epochs=1,
-                      keep_checkpoints=5)[0]
+                      keep_checkpoints=5, keep_finished_checkpoints=True)[0]
     (run,) = _runs(tmp_path / "a")
     assert [p.name for p in checkpoint_files.checkpoints_in(run)][0] == "epoch-0001-batch-000000"
     use_output(monkeypatch, tmp_path / "b")

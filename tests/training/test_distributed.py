@@ -10,8 +10,10 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,11 +56,15 @@ def _launcher(name, processes):
             str(29_500 + os.getpid() % 1000)]
 
 
-def _launch(processes, out, data, batch, epochs=2, resume="off", checkpoints=None, launcher="torchrun", patience=0):
+def _worker_args(out, data, batch, epochs=2, resume="off", checkpoints=None, patience=0):
     model, train, val = data
-    args = [str(WORKER), "--model", str(model), "--train", str(train), "--val", str(val), "--out", str(out),
+    return [str(WORKER), "--model", str(model), "--train", str(train), "--val", str(val), "--out", str(out),
             "--batch", str(batch), "--epochs", str(epochs), "--resume", resume, "--patience", str(patience),
             "--checkpoints", str(checkpoints or Path(out) / "ckpt")]
+
+
+def _launch(processes, out, data, batch, epochs=2, resume="off", checkpoints=None, launcher="torchrun", patience=0):
+    args = _worker_args(out, data, batch, epochs, resume, checkpoints, patience)
     if processes == 1:
         return _run([sys.executable, *args])
     isolated = {"HF_HOME": str(Path(out) / "hf")} if launcher == "accelerate" else {}
@@ -195,5 +201,40 @@ def test_a_workflow_file_trains_data_parallel_under_the_launcher_and_only_rank_0
     assert "epoch 2/2 [full]" in log
     (run,) = (out / checkpoint_files.CHECKPOINTS_DIR).iterdir()  # one run folder, written by rank 0
     names = [p.name for p in checkpoint_files.checkpoints_in(run)]
-    assert names == ["epoch-0001-batch-000000", "epoch-0002-batch-000000"]
+    assert names == ["epoch-0002-batch-000000"], "a finished run keeps its final checkpoint only"
     assert json.loads((run / names[-1] / "checkpoint.json").read_text())["world_size"] == 2
+
+
+def test_sigterm_to_torchrun_stops_every_rank_after_the_same_batch_and_resume_latest_is_bit_identical(
+        two_processes, data, tmp_path):
+    """torchrun's agent passes SIGTERM on to both workers (and kills them 30 s later): the ranks agree to stop
+    after the same batch, rank 0 writes that batch's checkpoint, both exit cleanly; resume latest then ends
+    bit-identical to the run never stopped (two_processes: the same 2 epochs at batch 4)."""
+    out = tmp_path / "stopped"
+    command = [*_launcher("torchrun", 2), *_worker_args(out, data, 4), "--step-delay", "0.3"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_TEXT_FINETUNE_TEST_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    marker = out / "steps0"
+    deadline = time.monotonic() + 300
+    while not (marker.is_file() and marker.read_text() and int(marker.read_text()) >= 3):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
+        time.sleep(0.05)
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    log = process.communicate(timeout=60)[0]
+    waited = time.monotonic() - signalled
+    print(f"torchrun SIGTERM: all processes ended {waited:.1f} s after the signal")
+    assert waited < 30, "within torchrun's 30 s before it kills the workers"
+    assert log.count("Terminated: stopped by SIGTERM") == 2, log  # both ranks, no traceback of theirs
+    assert "A checkpoint was written to" in log
+    (run,) = (out / "ckpt" / checkpoint_files.CHECKPOINTS_DIR).iterdir()
+    (stopped,) = checkpoint_files.checkpoints_in(run)
+    manifest = json.loads((stopped / "checkpoint.json").read_text())
+    assert manifest["reason"] == "SIGTERM" and manifest["world_size"] == 2 and manifest["batches_done"] >= 2
+    code, log = _launch(2, out, data, batch=4, resume="latest")
+    assert code == 0, log
+    assert _close(_weights(out, 0), _weights(two_processes, 0)) == 0.0
+    assert _close(_weights(out, 1), _weights(out, 0)) == 0.0
+    resumed = json.loads((out / "history0.json").read_text())
+    reference = json.loads((two_processes / "history0.json").read_text())
+    assert [(m["train_loss"], m["val_loss"]) for m in resumed] == [(m["train_loss"], m["val_loss"]) for m in reference]

@@ -30,7 +30,7 @@ def uninterrupted(pipelines, tmp_path_factory, monkeypatch):
     """3 epochs never stopped, every epoch's checkpoint kept."""
     root = tmp_path_factory.mktemp("uninterrupted")
     use_output(monkeypatch, root)
-    model = train(pipelines["bert"], epochs=3, keep_checkpoints=3)[0]
+    model = train(pipelines["bert"], epochs=3, keep_checkpoints=3, keep_finished_checkpoints=True)[0]
     monkeypatch.undo()
     return model, _run_folder(root)
 
@@ -57,6 +57,27 @@ def test_cancel_inside_an_epoch_then_requeue_with_resume_latest_finishes_the_run
         torch.testing.assert_close(weights(resumed)[key], value, rtol=1e-6, atol=1e-6)
     for got, want in zip(losses(resumed), losses(reference)):
         assert got == pytest.approx(want, rel=1e-6, abs=1e-6)
+
+
+def test_an_epoch_continued_from_a_checkpoint_reports_its_own_rate_and_time(pipelines, uninterrupted, tmp_path,
+                                                                           monkeypatch):
+    """The warmup schedule changes the rate every step: the epoch's rate is the one it started with, not the
+    rate at the resume point; its time adds the part before the stop; the divergence guard keeps its start."""
+    reference, folder = uninterrupted
+    use_output(monkeypatch, tmp_path, CancelAt(STEPS + 4))
+    with pytest.raises(Cancelled):
+        train(pipelines["bert"], epochs=3)
+    stopped = checkpoint_files.read_checkpoint(_run_folder(tmp_path) / "epoch-0001-batch-000004").state
+    start = checkpoint_files.read_checkpoint(folder / "epoch-0001-batch-000000").state["divergence_start"]
+    assert stopped["divergence_start"] == start and start > 0
+    assert stopped["position"]["seconds"] > 0 and stopped["position"]["learning_rate"] > 0
+    use_output(monkeypatch, tmp_path, CancelAt())
+    resumed = train(pipelines["bert"], epochs=3, resume="latest")[0]
+    epoch = {m["epoch"]: m for m in resumed.history}[2]
+    want = {m["epoch"]: m for m in reference.history}[2]
+    assert epoch["learning_rate"] == want["learning_rate"] == stopped["position"]["learning_rate"]
+    assert epoch["seconds"] > stopped["position"]["seconds"]
+    assert epoch["samples_per_second"] == pytest.approx(48 / epoch["seconds"])
 
 
 def test_cancel_during_gradient_accumulation_keeps_the_waiting_gradients(pipelines, tmp_path, monkeypatch):
@@ -227,3 +248,18 @@ def test_folders_saved_before_the_new_state_fields_still_load_to_resume(kind):
     model = load_classifier(folder)
     assert model.resume_state is not None and model.resume_state.generators is None
     assert model.resume_state.scaler is None and model.resume_state.early_stopping is None
+
+
+def test_a_checkpoint_written_before_the_epoch_rate_time_and_guard_start_were_kept_still_resumes(
+        pipelines, uninterrupted, tmp_path, monkeypatch):
+    reference, folder = uninterrupted
+    old = shutil.copytree(folder / "epoch-0001-batch-000000", tmp_path / "old" / "epoch-0001-batch-000000")
+    state = torch.load(old / "state.pt", weights_only=True)
+    del state["divergence_start"]
+    for key in ("learning_rate", "seconds", "all_processes"):
+        del state["position"][key]
+    torch.save(state, old / "state.pt")
+    use_output(monkeypatch, tmp_path / "out")
+    resumed = train(pipelines["bert"], epochs=3, resume=str(old))[0]
+    assert same_state(weights(resumed), weights(reference))
+    assert losses(resumed) == losses(reference)
