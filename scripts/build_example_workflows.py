@@ -184,7 +184,7 @@ def multiclass_pipeline() -> Graph:
     model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased",
                    num_outputs=4, head="hf_sequence_classification")
     optim = g.node("PtoAdamW", (760, 620), learning_rate=5e-5)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 910), schedule="linear", warmup_ratio=0.06)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 940), schedule="linear", warmup_ratio=0.06)
     loss = g.node("PtnCrossEntropyLoss", (1140, 620))
     trainer = g.node("PtTrainTransformerClassificationModel", (1900, 200), epochs=3, early_stopping_patience=1,
                      early_stopping_metric="val_loss", restore_best_weights=True)
@@ -225,7 +225,7 @@ def imdb_training(g: Graph, head: str = "linear", num_outputs: int = 1, loss: st
     model = g.node("PtnHfFineTunedClassificationModel", (380, 720), model_name="distilbert-base-uncased",
                    num_outputs=num_outputs, head=head)
     optim = g.node("PtoAdamW", (760, 720), learning_rate=learning_rate)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 1010), schedule="linear", warmup_ratio=0.06)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 1040), schedule="linear", warmup_ratio=0.06)
     loss_id = g.node(loss, (1140, 720))
     trainer = g.node(trainer, (1520, 200), epochs=epochs, **trainer_widgets)
     metrics = g.node("PreviewAny", (1900, 20), "Metrics")
@@ -256,6 +256,22 @@ def predict_after_training() -> Graph:
     trainer = imdb_training(g)
     predict = g.node("PtPredictClassificationModel", (1900, 300), "Predict", texts=PREDICT_TEXTS)
     g.link(trainer, 0, predict, "model")
+    return g
+
+
+def classify_and_route() -> Graph:
+    """Train on IMDB, then classify texts one by one: the label decides something downstream with core nodes
+    only (a Compare per text, its true/false shown), and each text's probability is a FLOAT of its own."""
+    g = Graph()
+    trainer = imdb_training(g)
+    classify = g.node("PtClassifyTexts", (1900, 300), "Classify texts", texts=PREDICT_TEXTS)
+    compare = g.node("StringCompare", (2280, 300), "Is it positive?", string_a="", string_b="pos", mode="Equal")
+    verdict = g.node("PreviewAny", (2660, 300), "Positive? (one per text)")
+    probability = g.node("PreviewAny", (2280, 640), "Probability (one per text)")
+    g.link(trainer, 0, classify, "model")
+    g.link(classify, 0, compare, "string_a")
+    g.link(compare, 0, verdict, "source")
+    g.link(classify, 2, probability, "source")
     return g
 
 
@@ -310,7 +326,7 @@ def glue_pairs(subset: str, num_outputs: int, loss: str, prefix: str, texts: str
     model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased",
                    num_outputs=num_outputs, head="hf_sequence_classification")
     optim = g.node("PtoAdamW", (760, 680), learning_rate=3e-5)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 970), schedule="linear", warmup_ratio=0.1)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 1000), schedule="linear", warmup_ratio=0.1)
     loss_id = g.node(loss, (1140, 620), **loss_widgets)
     trainer = g.node("PtTrainTransformerClassificationModel", (1520, 200), epochs=3)
     metrics = g.node("PreviewAny", (1900, 20), "Metrics")
@@ -374,6 +390,7 @@ def sts_regression() -> Graph:
 WORKFLOWS = {
     "long_reviews_head_tail.json": long_reviews_head_tail,
     "predict_after_training.json": predict_after_training,
+    "classify_and_route.json": classify_and_route,
     "save_load_predict.json": save_load_predict,
     "lora_run.json": lora_run,
     "distilbert_classification.json": lambda: pipeline("PtTrainTransformerClassificationModel", 2),
@@ -423,6 +440,20 @@ replaces the dataset's names.
 
 **Expect:** one line per text, `label (probability): text`, e.g. `pos (0.98): One of the best films...`;
 about 92-93% validation accuracy in **Metrics**.
+""",
+    "classify_and_route.json": f"""
+## Classify, then decide per text
+**What it does:** fine-tunes DistilBERT on IMDB as `distilbert_classification` does, then **Classify texts**
+answers each line of its `texts` box with values other nodes can use: `label` (STRING), `class_index` (INT)
+and `probability` (FLOAT), one item per text, so ComfyUI runs each linked node once per text. Here the core
+**Compare** node asks "is the label `pos`?" for every review and **Positive?** shows one true/false per
+text; **Probability** shows each text's probability.
+
+{OWN_DATA} Set `string_b` on **Is it positive?** to one of your label names (numeric labels are `0`/`1`).
+ComfyUI 0.3.64 has no core node that compares numbers; `probability` feeds any FLOAT input.
+
+**Expect:** three texts -> three booleans (`true`, `false`, ...) and three probabilities; multi-label
+models give the kept labels joined with `, `, regression models the score (docs/nodes.md).
 """,
     "save_load_predict.json": f"""
 ## Train, save, load back, predict

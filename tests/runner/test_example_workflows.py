@@ -153,6 +153,20 @@ def test_predict_after_training_workflow_runs_headless(tiny_models, reviews_csv,
     assert len(labels.splitlines()) == 2
 
 
+def test_classify_and_route_workflow_decides_per_text_headless(tiny_models, reviews_csv, val_csv):
+    """The runner maps nodes over list outputs as ComfyUI does: the core Compare runs once per text."""
+    texts = ["good film", "bad film", "a good film"]
+    overrides = tiny_overrides(tiny_models["distilbert"], reviews_csv, val_csv) + [
+        "Classify texts.texts=" + "\n".join(texts), "Is it positive?.string_b=1"]
+    prompt, result = run_example("classify_and_route.json", overrides)
+    labels, indices, probabilities, text, _ = node_output(prompt, result, "Classify texts")
+    assert len(labels) == len(indices) == len(probabilities) == 3 and len(text.splitlines()) == 3
+    assert node_output(prompt, result, "Is it positive?") == ([label == "1" for label in labels],)
+    shown = {prompt[nid]["_meta"]["title"]: result.ui[nid]["text"] for nid in result.ui}
+    assert shown["Positive? (one per text)"] == [str(label == "1") for label in labels]
+    assert shown["Probability (one per text)"] == [str(p) for p in probabilities]
+
+
 def test_save_load_predict_workflow_runs_headless(tiny_models, reviews_csv, val_csv, tmp_path, monkeypatch):
     output_dir = tmp_path / "output"  # outside ComfyUI the Save node writes to $HF_TEXT_FINETUNE_OUTPUT_DIR
     monkeypatch.setenv(OUTPUT_DIR_ENV, str(output_dir))
