@@ -45,6 +45,7 @@ from .optimizers import OptimizerSpec
 from .resume import capture_training_state, restore_optimizer_state, restore_scheduler_state, resume_epochs
 from .run import Progress, TrainingRun, build_optimizer, progress_total, trainable_copy
 from .schedulers import SchedulerSpec
+from .short_runs import short_run_note
 from .settings import EpochMetrics, TrainResult, TrainSettings
 
 log = logging.getLogger(__name__)
@@ -378,6 +379,12 @@ def train_phases(run: TrainingRun, model: TextClassifier, result: TrainResult) -
         result.notes.append(f"loss weighting: {describe_weights(run.loss_spec)}")
     if describe_processes(run.processes, run.train_loader):
         result.notes.append(describe_processes(run.processes, run.train_loader))
+    full_epochs = settings.epochs - settings.frozen_epochs
+    short = short_run_note(run.optimizer_steps_per_epoch * full_epochs, full_epochs,
+                           getattr(run.train_loader, "batch_size", None))
+    if short and not run.epochs_done:
+        log.warning("%s", short)
+        result.notes.append(short)
     if settings.frozen_epochs and not run.epochs_done:
         frozen_phase(run)
     start_full_phase(run, model)
