@@ -27,6 +27,7 @@ from ..data.batching import TextDataLoader
 from ..data.truncation import Truncation
 from ..data.windows import Windows
 from ..errors import TrainingDivergedError, UserInputError
+from ..figures import short_model_name
 from ..host import RuntimeHooks, resolve_device
 from ..model.classifier import TextClassifier
 from ..precision import choose_precision
@@ -89,7 +90,8 @@ def build_run(model: TextClassifier, train_loader: TextDataLoader, val_loader: O
         val_loader=evaluation_shard(val_loader, processes) if val_loader is not None else None,
         loss_spec=loss_spec, loss_fn=loss_spec.build(device), optimizer=optimizer, optimizer_spec=optimizer_spec,
         scheduler_spec=scheduler_spec, scaler=precision.grad_scaler(), precision=precision, device=device,
-        progress=Progress(hooks, 0), curves=LiveCurves(hooks, settings.live_plot_interval_s, title=model.model_name),
+        progress=Progress(hooks, 0), curves=LiveCurves(hooks, settings.live_plot_interval_s,
+                                                   title=short_model_name(model.model_name)),
         stopping=settings.early_stopping(), processes=processes, trainer=wrap_for_training(network, processes, device),
         batch_plan=global_loader(train_loader, processes))
 
