@@ -71,13 +71,18 @@ class ComfyHooks(RuntimeHooks):
         self._mm.throw_exception_if_processing_interrupted()
 
     def epoch_finished(self, text: str) -> None:
-        """Send the metrics so far to the browser that queued the prompt; the pack's JS puts them
-        in the node's text box while it trains."""
+        """Send the metrics so far to the browser that queued the prompt, as ComfyUI's own node progress
+        text (PromptServer.send_progress_text, where the running ComfyUI has it) or else as the pack's
+        event; the pack's JS puts them in the node's text box while it trains."""
         server = _prompt_server()
-        if server is not None and self._node_id is not None:
-            message = {"node": str(self._node_id), "text": text,
-                       "prompt_id": getattr(server, "last_prompt_id", None)}
-            server.send_sync(NODE_TEXT_EVENT, message, getattr(server, "client_id", None))
+        if server is None or self._node_id is None:
+            return
+        client = getattr(server, "client_id", None)
+        if callable(getattr(server, "send_progress_text", None)):
+            server.send_progress_text(text, str(self._node_id), client)
+            return
+        message = {"node": str(self._node_id), "text": text, "prompt_id": getattr(server, "last_prompt_id", None)}
+        server.send_sync(NODE_TEXT_EVENT, message, client)
 
     def preferred_device(self) -> torch.device:
         return self._mm.get_torch_device()
