@@ -157,6 +157,40 @@ GUIDE_GROUPS = {
 }
 
 
+# Every other template: the same first three boxes, and one for what uses the trained model.
+ROLE_GROUPS = {
+    "Loading data": (*GUIDE_GROUPS["Loading data"], "PtvTrainValidationSplit"),
+    "Setting up the model, loss, optimizer, and scheduler": (
+        "PtnHfFineTunedClassificationModel", "PtnLoraAdapter", "PtnBCEWithLogitsLoss", "PtnCrossEntropyLoss",
+        "PtnMSELoss", "PtoAdamW", "PtoLrSchedulerWarmup"),
+    "Training": ("PtTrainTransformerClassificationModel", "PtTrainFineTuneClassificationTransformerModel"),
+}
+RESULTS_GROUP = "Using the trained model"
+
+
+def role_groups(g: Graph) -> None:
+    """A box per role (data, model setup, training, results: every other node but the note)."""
+    placed: set[int] = set()
+    for title, kinds in ROLE_GROUPS.items():
+        members = [n["id"] for n in g.nodes if n["type"] in kinds]
+        placed.update(members)
+        g.group(title, members)
+    rest = [n["id"] for n in g.nodes if n["id"] not in placed and n["type"] != "MarkdownNote"]
+    if rest:
+        g.group(RESULTS_GROUP, rest)
+
+
+def overlapping_groups(g: Graph) -> list[tuple[str, str]]:
+    pairs = []
+    for i, a in enumerate(g.groups):
+        ax, ay, aw, ah = a["bounding"]
+        for b in g.groups[i + 1:]:
+            bx, by, bw, bh = b["bounding"]
+            if ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah:
+                pairs.append((a["title"], b["title"]))
+    return pairs
+
+
 def pipeline(trainer: str, epochs: int, **trainer_widgets) -> Graph:
     """The guide's IMDB + DistilBERT pipeline, model name given once, in the guide's three groups."""
     g = Graph()
@@ -181,11 +215,11 @@ def multiclass_pipeline() -> Graph:
     train_loader = g.node("PtDataLoader", (1520, 20), "Train loader", batch_size=32, shuffle=True)
     val_loader = g.node("PtDataLoader", (1520, 250), "Validation loader", batch_size=64, shuffle=False)
     test_loader = g.node("PtDataLoader", (1140, 330), "Test loader", batch_size=64, shuffle=False)
-    model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased",
+    model = g.node("PtnHfFineTunedClassificationModel", (380, 720), model_name="distilbert-base-uncased",
                    num_outputs=4, head="hf_sequence_classification")
-    optim = g.node("PtoAdamW", (760, 620), learning_rate=5e-5)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 940), schedule="linear", warmup_ratio=0.06)
-    loss = g.node("PtnCrossEntropyLoss", (1140, 620))
+    optim = g.node("PtoAdamW", (760, 720), learning_rate=5e-5)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 1040), schedule="linear", warmup_ratio=0.06)
+    loss = g.node("PtnCrossEntropyLoss", (1140, 720))
     trainer = g.node("PtTrainTransformerClassificationModel", (1900, 200), epochs=3, early_stopping_patience=1,
                      early_stopping_metric="val_loss", restore_best_weights=True)
     metrics = g.node("PreviewAny", (2280, 20), "Training metrics")
@@ -328,11 +362,11 @@ def glue_pairs(subset: str, num_outputs: int, loss: str, prefix: str, texts: str
                 for i, (title, split) in enumerate((("Train dataset", "train"), ("Validation dataset", "validation")))]
     train_loader = g.node("PtDataLoader", (1140, 20), "Train loader", batch_size=32, shuffle=True)
     val_loader = g.node("PtDataLoader", (1140, 330), "Validation loader", batch_size=64, shuffle=False)
-    model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased",
+    model = g.node("PtnHfFineTunedClassificationModel", (380, 720), model_name="distilbert-base-uncased",
                    num_outputs=num_outputs, head="hf_sequence_classification")
-    optim = g.node("PtoAdamW", (760, 680), learning_rate=3e-5)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 1000), schedule="linear", warmup_ratio=0.1)
-    loss_id = g.node(loss, (1140, 620), **loss_widgets)
+    optim = g.node("PtoAdamW", (760, 720), learning_rate=3e-5)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 1040), schedule="linear", warmup_ratio=0.1)
+    loss_id = g.node(loss, (1140, 720), **loss_widgets)
     trainer = g.node("PtTrainTransformerClassificationModel", (1520, 200), epochs=3)
     metrics = g.node("PreviewAny", (1900, 20), "Metrics")
     evaluate = g.node("PtEvaluateClassificationModel", (1900, 300), "Evaluate")
@@ -547,6 +581,10 @@ def build(filename: str) -> dict:
         raise SystemExit(f"{filename} has no note: add NOTES['{filename}'] in {Path(__file__).name} (what the "
                          "workflow does, what to change for your own data, the result to expect)")
     graph = WORKFLOWS[filename]()
+    if not graph.groups:
+        role_groups(graph)
+    if overlapping_groups(graph):
+        raise SystemExit(f"{filename}: these groups overlap on the canvas: {overlapping_groups(graph)}; move nodes")
     graph.note(NOTES[filename].strip())
     if graph.overlapping():
         raise SystemExit(f"{filename}: these nodes overlap on the canvas: {graph.overlapping()}; move one of each pair")
