@@ -131,6 +131,8 @@ def test_pt_wrapper_workflows_open_converted_with_trust_remote_code_off(server, 
         assert trust == [False, False], trust
         model = next(n for n in seen["nodes"] if n["type"] == "PtnHfFineTunedClassificationModel")
         assert model["widgets"]["pooling"] == "mean" and model["widgets"]["num_outputs"] == 1
+    ours = report["templates"][ROOT.name]
+    assert ours[0] == "distilbert_classification" and ours[1:] == sorted(ours[1:]), "the seed template first"
 
 
 STAND_IN = '''

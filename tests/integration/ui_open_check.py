@@ -5,7 +5,8 @@ the toasts shown (text), and a screenshot per workflow.
   python3 -B tests/integration/ui_open_check.py --server-url URL --workflow A.json [--workflow B.json] \
       --workdir DIR
 
-Prints a JSON report (also DIR/report.json): {"startup_toasts": [...], "workflows": [{"name", "nodes",
+Prints a JSON report (also DIR/report.json): {"startup_toasts": [...], "templates": {pack: [names]},
+"workflows": [{"name", "nodes",
 "dialogs", "toasts", "errors"}], "console": [...]}. Standard library only.
 """
 
@@ -24,6 +25,13 @@ from comfy_client import HARNESS  # noqa: E402
 
 TOASTS_JS = r"""
 JSON.stringify([...document.querySelectorAll('.p-toast-message')].map(t => t.innerText.trim()))
+"""
+
+TEMPLATES_JS = r"""
+(async () => {
+  const api = window.comfyAPI?.api?.api;
+  return JSON.stringify(api ? await api.getWorkflowTemplates() : null);
+})()
 """
 
 OPEN_JS = r"""
@@ -64,6 +72,7 @@ def run(args) -> dict:
             raise RuntimeError("the ComfyUI frontend did not become ready")
         cdp.pump(2.0)  # the extensions' setup (the clash toast) runs after the graph exists
         report["startup_toasts"] = json.loads(cdp.evaluate(TOASTS_JS))
+        report["templates"] = json.loads(cdp.evaluate(TEMPLATES_JS))  # as the template browser gets them
         if report["startup_toasts"]:
             ui.save_screenshot(cdp, str(workdir / "startup.png"))
         for path in args.workflow:
