@@ -78,8 +78,10 @@ def test_workflows_are_the_guides_imdb_distilbert_pipeline(shipped, name):
         assert inputs["name"] in ("stanfordnlp/imdb", "imdb")
         splits[title] = inputs["split"]
     assert splits == {"Train dataset": "train", "Validation dataset": "test"}
-    assert _only(prompt, "PtoAdamW")[1]["inputs"]["learning_rate"] == 5e-5
-    assert {n["inputs"]["batch_size"] for n in prompt.values() if n["class_type"] == "PtDataLoader"} == {32}
+    optimizer = _only(prompt, "PtoAdamW")[1]["inputs"]  # the recipe that learns on small data too
+    assert (optimizer["learning_rate"], optimizer["head_learning_rate"]) == (1e-4, 3e-3)
+    assert _only(prompt, "PtDataLoader", "Train loader")[1]["inputs"]["batch_size"] == 16
+    assert _only(prompt, "PtDataLoader", "Validation loader")[1]["inputs"]["batch_size"] == 32
     trainer = _only(prompt, TRAINERS[name])[1]["inputs"]
     if name == PLAIN:
         assert trainer["epochs"] == 2
