@@ -385,7 +385,7 @@ def train_phases(run: TrainingRun, model: TextClassifier, result: TrainResult) -
     short = short_run_note(run.optimizer_steps_per_epoch * full_epochs, full_epochs,
                            getattr(run.train_loader, "batch_size", None))
     if short and not run.epochs_done:
-        log.warning("%s", short)
+        log.info("%s", short)
         result.notes.append(short)
     if settings.frozen_epochs and not run.epochs_done:
         frozen_phase(run)

@@ -3,7 +3,7 @@
 A user's own few hundred rows give a few dozen optimizer steps: at fine-tuning rates the
 encoder barely moves and a freshly initialised head hardly at all, so validation accuracy can
 stay near chance with no error anywhere. Below SHORT_RUN_STEPS the trainer's text carries a
-note (and the log a warning) naming what changes it; benchmarks/small_data.py measures the
+note (also logged) naming what changes it; benchmarks/small_data.py measures the
 templates' recipe on 400 rows.
 """
 

@@ -1,4 +1,4 @@
-"""A run of fewer than 100 optimizer steps says so on the trainer (its text and the log) and names the
+"""A run of fewer than 100 optimizer steps says so on the trainer (its text; the log at INFO) and names the
 levers; a long enough run, and the frozen epochs, do not count towards it."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def test_the_note_names_the_steps_and_every_lever_below_the_limit_only():
 
 
 def test_a_short_training_run_carries_the_note_in_its_text_and_log(tiny_bert, reviews_csv, caplog):
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         result = train_tiny(tiny_bert, reviews_csv, epochs=2)  # 48 rows, batch 16: 6 steps
     assert "only 6 optimizer steps in 2 epoch(s)" in result.summary()
     assert any("only 6 optimizer steps" in r.getMessage() for r in caplog.records)
