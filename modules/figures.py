@@ -18,6 +18,20 @@ def new_figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
+GENERIC_FOLDER_NAMES = {"model", "models", "final", "best", "output", "checkpoint", "snapshot", "main"}
+
+
+def short_model_name(name: str) -> str:
+    """What a plot title shows of a model: a hub id's name, a folder's own name (with its parent when the
+    folder is called something generic such as `model`), never a whole local path."""
+    parts = [p for p in str(name).replace("\\", "/").split("/") if p]
+    if not parts:
+        return ""
+    if len(parts) > 1 and (parts[-1].lower() in GENERIC_FOLDER_NAMES or parts[-1].startswith("checkpoint")):
+        return f"{parts[-2]}/{parts[-1]}"
+    return parts[-1]
+
+
 def figure_to_image(figure: Any) -> Any:
     """Render a matplotlib Figure to an RGB PIL image."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

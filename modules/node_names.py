@@ -28,6 +28,7 @@ NODE_NAMES = {
     "PtPlotTrainingCurves": "Pt Plot Training Curves",
     "PtnLoraAdapter": "Ptn LoRA Adapter",
     "PtPredictClassificationModel": "Pt Predict Classification Model",
+    "PtClassifyTexts": "Pt Classify Texts",
     "PtSaveClassificationModel": "Pt Save Classification Model",
     "PtLoadClassificationModel": "Pt Load Classification Model",
 }

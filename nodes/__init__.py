@@ -12,7 +12,7 @@ from .loss_nodes import PtnBCEWithLogitsLoss, PtnCrossEntropyLoss, PtnMSELoss
 from .model_nodes import PtnHfFineTunedClassificationModel
 from .optim_nodes import (PtoAdam, PtoAdamW, PtoLrSchedulerCosineAnnealing, PtoLrSchedulerReduceOnPlateau,
                           PtoLrSchedulerStep, PtoLrSchedulerWarmup, PtoSGD)
-from .predict_nodes import PtPredictClassificationModel
+from .predict_nodes import PtClassifyTexts, PtPredictClassificationModel
 from .train_nodes import PtTrainFineTuneClassificationTransformerModel, PtTrainTransformerClassificationModel
 
 NODE_CLASSES = (
@@ -27,6 +27,7 @@ NODE_CLASSES = (
     PtnLoraAdapter,
     PtPredictClassificationModel,
     PtSaveClassificationModel, PtLoadClassificationModel,
+    PtClassifyTexts,
 )
 
 NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in NODE_CLASSES}

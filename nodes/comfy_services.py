@@ -81,13 +81,18 @@ class ComfyHooks(RuntimeHooks):
         self._mm.throw_exception_if_processing_interrupted()
 
     def epoch_finished(self, text: str) -> None:
-        """Send the metrics so far to the browser that queued the prompt; the pack's JS puts them
-        in the node's text box while it trains."""
+        """Send the metrics so far to the browser that queued the prompt, as ComfyUI's own node progress
+        text (PromptServer.send_progress_text, where the running ComfyUI has it) or else as the pack's
+        event; the pack's JS puts them in the node's text box while it trains."""
         server = _prompt_server()
-        if server is not None and self._node_id is not None:
-            message = {"node": str(self._node_id), "text": text,
-                       "prompt_id": getattr(server, "last_prompt_id", None)}
-            server.send_sync(NODE_TEXT_EVENT, message, getattr(server, "client_id", None))
+        if server is None or self._node_id is None:
+            return
+        client = getattr(server, "client_id", None)
+        if callable(getattr(server, "send_progress_text", None)):
+            server.send_progress_text(text, str(self._node_id), client)
+            return
+        message = {"node": str(self._node_id), "text": text, "prompt_id": getattr(server, "last_prompt_id", None)}
+        server.send_sync(NODE_TEXT_EVENT, message, client)
 
     def preferred_device(self) -> torch.device:
         return self._mm.get_torch_device()
@@ -339,8 +344,12 @@ def clash_message(pack: str, node_ids: list[str], ours_replace_theirs: bool) -> 
             f"convert with: python run_workflow.py --convert-pt-wrapper IN.json OUT.json (docs/comfyui.md).")
 
 
+_clash_reports: dict[str, dict[str, Any]] = {}  # pack -> what the browser shows (GET CLASHES_ROUTE)
+
+
 def warn_about_clashing_packs(ours: Mapping[str, type], ours_replace_theirs: bool = True) -> dict[str, list[str]]:
-    """Log one warning per other pack that registers any of our node ids; {pack: ids} found."""
+    """Log one warning per other pack that registers any of our node ids, and keep it for the browser;
+    {pack: ids} found."""
     registry = _comfy_node_registry()
     if registry is None:
         return {}
@@ -348,8 +357,44 @@ def warn_about_clashing_packs(ours: Mapping[str, type], ours_replace_theirs: boo
     for pack, node_ids in clashes.items():
         if pack not in _warned_packs:
             _warned_packs.add(pack)
-            log.warning(clash_message(pack, node_ids, ours_replace_theirs))
+            message = clash_message(pack, node_ids, ours_replace_theirs)
+            log.warning(message)
+            _clash_reports[pack] = {"pack": pack, "count": len(node_ids), "ids": list(node_ids), "message": message}
     return clashes
+
+
+def clash_reports() -> dict[str, Any]:
+    """The clash warnings logged so far, for the pack's frontend extension (a toast once per session)."""
+    return {"clashes": list(_clash_reports.values())}
+
+
+# --- routes the pack's frontend extension calls -------------------------------------------------------------
+
+CLASHES_ROUTE = "/hf_text_finetune/clashes"
+PT_WRAPPER_TYPES_ROUTE = "/hf_text_finetune/pt_wrapper/types"
+PT_WRAPPER_CONVERT_ROUTE = "/hf_text_finetune/pt_wrapper/convert"
+
+
+def add_json_route(path: str, handler: Callable[[Optional[dict]], dict], method: str = "get") -> bool:
+    """Serve `handler` (the request's JSON body, or None for GET -> a JSON-able dict) at `path` on
+    ComfyUI's server; False outside ComfyUI."""
+    server = _prompt_server()
+    routes = getattr(server, "routes", None)
+    if routes is None:
+        return False
+    from aiohttp import web
+
+    async def serve(request):
+        body = None
+        if method == "post":
+            try:
+                body = await request.json()
+            except ValueError:
+                return web.json_response({"error": "the request body is not JSON"}, status=400)
+        return web.json_response(handler(body))
+
+    getattr(routes, method)(path)(serve)
+    return True
 
 
 def guard_against_clashing_packs(ours: Mapping[str, type]) -> None:

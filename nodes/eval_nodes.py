@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..modules.data.batching import check_batch_size
 from ..modules.errors import UserInputError
-from ..modules.figures import image_to_tensor
+from ..modules.figures import image_to_tensor, short_model_name
 from ..modules.host import check_device_name
 from ..modules.precision import INFERENCE_PRECISIONS, check_inference_precision
 from ..modules.results.evaluation import evaluate_classifier
@@ -102,6 +102,6 @@ class PtPlotTrainingCurves:
                 "this model has no training history to plot; connect the model output of a trainer node "
                 "(an untrained model has no curves)"
             )
-        picture = render_training_curves(history, title=model.model_name)
+        picture = render_training_curves(history, title=short_model_name(model.model_name))
         return {"ui": {"images": save_preview_images([picture], "hf_text_finetune_curves")},
                 "result": (image_to_tensor(picture),)}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..modules.training.optimizers import OptimizerSpec, check_depth_levers, check_learning_rate, check_weight_decay
+from ..modules.training.optimizers import (OptimizerSpec, check_depth_levers, check_head_learning_rate,
+                                           check_learning_rate, check_weight_decay)
 from ..modules.training.schedulers import MAX_WARMUP_RATIO, WARMUP_KINDS, SchedulerSpec, check_warmup_ratio
 from . import widgets
 from .widgets import category, validation
@@ -24,6 +25,10 @@ def depth_lever_widgets() -> dict:
         "freeze_layers": ("INT", {"default": 0, "min": 0, "max": 100,
                                   "tooltip": "Keep the lowest N encoder layers fixed (0 = none). With "
                                              "freeze_embeddings on, backward stops below layer N + 1."}),
+        "head_learning_rate": widgets.learning_rate(
+            0.0, "The classification head's own learning rate (0 = learning_rate). The head starts from random "
+                 "weights: at a fine-tuning rate it barely moves in a run of a few dozen steps; about 1e-3 lets it "
+                 "learn (benchmarks/small_data.py)."),
     }
 
 
@@ -35,9 +40,11 @@ class _OptimizerNode:
     FUNCTION = "build"
 
     @classmethod
-    def VALIDATE_INPUTS(cls, learning_rate=None, weight_decay=None, layer_lr_decay=None, freeze_layers=None):
+    def VALIDATE_INPUTS(cls, learning_rate=None, weight_decay=None, layer_lr_decay=None, freeze_layers=None,
+                        head_learning_rate=None):
         return validation(lambda: check_learning_rate(learning_rate), lambda: check_weight_decay(weight_decay),
-                          lambda: check_depth_levers(layer_lr_decay, freeze_layers))
+                          lambda: check_depth_levers(layer_lr_decay, freeze_layers),
+                          lambda: check_head_learning_rate(head_learning_rate))
 
 
 class PtoAdamW(_OptimizerNode):

@@ -1,10 +1,11 @@
-"""Predict node: label names and probabilities for new texts."""
+"""Predict and Classify Texts nodes: label names and probabilities for new texts, as text and as typed values."""
 
 from __future__ import annotations
 
 from ..modules.data.batching import check_batch_size
 from ..modules.host import check_device_name, resolve_device
 from ..modules.precision import INFERENCE_PRECISIONS, check_inference_precision
+from ..modules.results.answers import answers
 from ..modules.results.metrics import check_threshold
 from ..modules.results.prediction import (check_texts, parse_label_names, predict_texts, predicted_labels,
                                           predictions_json, predictions_text, split_texts)
@@ -83,3 +84,38 @@ class PtPredictClassificationModel:
                                     strip_html_tags, precision)
         text = predictions_text(predictions)
         return {"ui": {"text": [text]}, "result": (text, predicted_labels(predictions), predictions_json(predictions))}
+
+
+class PtClassifyTexts(PtPredictClassificationModel):
+    """Predict's inputs; answers as lists, one item per text, so ComfyUI runs a linked node once per text."""
+
+    DESCRIPTION = ("Classifies texts (one per line) and gives each text's answer as values other nodes can use: "
+                   "its label (STRING), class index (INT) and the probability of that label (FLOAT), as lists "
+                   "with one item per text, so a linked node (e.g. a core Compare on the label) runs once per text. "
+                   "Multi-label models: the labels above the threshold joined with ', ', and the index and "
+                   "probability of the most probable label. Regression models: the score as text, rounded (INT) "
+                   "and as FLOAT. Also the one-line-per-text summary and the JSON of Predict.")
+    RETURN_TYPES = ("STRING", "INT", "FLOAT", "STRING", "STRING")
+    RETURN_NAMES = ("label", "class_index", "probability", "predictions", "json")
+    OUTPUT_IS_LIST = (True, True, True, False, False)
+    OUTPUT_TOOLTIPS = ("Per text: the predicted label (multi-label: the kept labels joined with ', '; regression: "
+                       "the score as text).",
+                       "Per text: the label's index among the model's outputs (binary: 0 = first/negative, 1 = "
+                       "second/positive; multi-label: the most probable label; regression: the rounded score).",
+                       "Per text: the probability of that label (multi-label: of the most probable label; "
+                       "regression: the score).",
+                       "One line per text: predicted label (probability) or score, and the text.",
+                       "JSON list: per text its label(s), score(s) and every label's probability.")
+    FUNCTION = "classify"
+
+    def classify(self, model, texts, threshold, label_names="", batch_size=32, device="auto", strip_html_tags=True,
+                 **later_inputs):
+        """`later_inputs`: precision (widget), unique_id (hidden)."""
+        precision, unique_id = later_inputs.get("precision", "auto"), later_inputs.get("unique_id")
+        check_texts(texts)
+        target = resolve_device(device, runtime_hooks(unique_id))
+        predictions = predict_texts(model, split_texts(texts), threshold, parse_label_names(label_names), batch_size,
+                                    target, strip_html_tags, precision)
+        text, per_text = predictions_text(predictions), answers(predictions)
+        return {"ui": {"text": [text]},
+                "result": (per_text.labels, per_text.indices, per_text.numbers, text, predictions_json(predictions))}

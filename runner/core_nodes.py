@@ -1,7 +1,7 @@
 """Stand-ins for the ComfyUI core nodes our example workflows use, for runs without ComfyUI.
 
-They mirror `comfy_extras/nodes_primitive.py` and `nodes_preview_any.py`: same class
-names, same input names and widget order, same outputs.
+They mirror `comfy_extras/nodes_primitive.py`, `nodes_preview_any.py` and `nodes_string.py`'s
+StringCompare: same class names, same input names and widget order, same outputs.
 """
 
 from __future__ import annotations
@@ -57,6 +57,23 @@ class PreviewAny:
         return {"ui": {"text": (text,)}}
 
 
+class StringCompare:
+    """Compares two strings (core 'Compare', ComfyUI 0.3.64): a BOOLEAN other nodes can use."""
+
+    RETURN_TYPES = ("BOOLEAN",)
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"string_a": ("STRING", {"multiline": True}), "string_b": ("STRING", {"multiline": True}),
+                             "mode": (["Starts With", "Ends With", "Equal"], {}),
+                             "case_sensitive": ("BOOLEAN", {"default": True})}}
+
+    def execute(self, string_a, string_b, mode, case_sensitive):
+        a, b = (string_a, string_b) if case_sensitive else (string_a.lower(), string_b.lower())
+        return ({"Equal": a == b, "Starts With": a.startswith(b), "Ends With": a.endswith(b)}[mode],)
+
+
 CORE_NODES = {
     "PrimitiveString": PrimitiveString,
     "PrimitiveStringMultiline": PrimitiveStringMultiline,
@@ -64,4 +81,5 @@ CORE_NODES = {
     "PrimitiveFloat": PrimitiveFloat,
     "PrimitiveBoolean": PrimitiveBoolean,
     "PreviewAny": PreviewAny,
+    "StringCompare": StringCompare,
 }

@@ -2,7 +2,8 @@
 
 Like ComfyUI: queue-time validation (required inputs, VALIDATE_INPUTS with linked
 inputs passed as None), only nodes that feed an output node run, every node runs
-under `torch.inference_mode()`, and outputs of unchanged non-output nodes are
+under `torch.inference_mode()`, a node fed a list output (OUTPUT_IS_LIST) runs once
+per item (its outputs become lists), and outputs of unchanged non-output nodes are
 reused from a cache shared between runs (by reference, exactly as ComfyUI does,
 so a node that mutated its inputs would show up here too).
 """
@@ -70,6 +71,35 @@ class RunResult:
     ui: dict[str, dict] = field(default_factory=dict)
     executed: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
+    lists: dict[str, tuple[bool, ...]] = field(default_factory=dict)  # node id -> which outputs are item lists
+
+
+def _split(returned: Any) -> tuple[tuple, dict]:
+    if isinstance(returned, dict):
+        return tuple(returned.get("result", ())), returned.get("ui") or {}
+    return tuple(returned), {}
+
+
+def call_node(cls: Any, kwargs: dict, listed: set[str]) -> tuple[tuple, dict, tuple[bool, ...]]:
+    """(outputs, ui, which outputs are lists of items): one call, or, as ComfyUI maps a node over
+    list inputs, one call per item (the shorter lists repeat their last item) with each output
+    gathered into a list (a list output's items joined)."""
+    declared = tuple(getattr(cls, "OUTPUT_IS_LIST", ()) or ())
+    declared += (False,) * (len(cls.RETURN_TYPES) - len(declared))
+    with torch.inference_mode():
+        if not listed:
+            outputs, ui = _split(getattr(cls(), cls.FUNCTION)(**kwargs))
+            return outputs, ui, declared
+        count = max(len(kwargs[name]) for name in listed)
+        calls = [_split(getattr(cls(), cls.FUNCTION)(**{k: (v[min(i, len(v) - 1)] if k in listed else v)
+                                                        for k, v in kwargs.items()})) for i in range(count)]
+    outputs = tuple([item for out, _ in calls for item in (out[slot] if declared[slot] else [out[slot]])]
+                    for slot in range(len(cls.RETURN_TYPES)))
+    ui: dict[str, list] = {}
+    for _, shown in calls:
+        for key, value in shown.items():
+            ui.setdefault(key, []).extend(value)
+    return outputs, ui, (True,) * len(cls.RETURN_TYPES)
 
 
 class ValidationFailed(UserInputError):
@@ -79,7 +109,7 @@ class ValidationFailed(UserInputError):
 class Executor:
     def __init__(self, node_classes: dict[str, Any]) -> None:
         self.node_classes = node_classes
-        self.cache: dict[str, tuple[str, tuple]] = {}  # node id -> (input signature, outputs)
+        self.cache: dict[str, tuple[str, tuple, tuple]] = {}  # node id -> (input signature, outputs, lists)
 
     def validate(self, prompt: dict) -> None:
         errors = []
@@ -168,10 +198,12 @@ class Executor:
         for nid in self._order(prompt):
             node = prompt[nid]
             cls = self.node_classes[node["class_type"]]
-            kwargs, parts = {}, [node["class_type"]]
+            kwargs, parts, listed = {}, [node["class_type"]], set()
             for name, value in node["inputs"].items():
                 if is_link(value):
                     kwargs[name] = result.outputs[value[0]][value[1]]
+                    if result.lists.get(value[0], ())[value[1]:value[1] + 1] == (True,):
+                        listed.add(name)
                     parts.append(f"{name}=<{signatures[value[0]]}>[{value[1]}]")
                 else:
                     kwargs[name] = value
@@ -190,20 +222,16 @@ class Executor:
             signatures[nid] = signature
             cached = self.cache.get(nid)
             if cached is not None and cached[0] == signature and not is_output:
-                result.outputs[nid] = cached[1]
+                result.outputs[nid], result.lists[nid] = cached[1], cached[2]
                 result.cached.append(nid)
                 continue
             if on_node:
                 on_node(nid, node)
             log.info("running node %s (%s)", nid, node.get("_meta", {}).get("title", node["class_type"]))
-            with torch.inference_mode():
-                returned = getattr(cls(), cls.FUNCTION)(**kwargs)
-            if isinstance(returned, dict):
-                if "ui" in returned:
-                    result.ui[nid] = returned["ui"]
-                returned = tuple(returned.get("result", ()))
-            result.outputs[nid] = tuple(returned)
+            result.outputs[nid], ui, result.lists[nid] = call_node(cls, kwargs, listed)
+            if ui:
+                result.ui[nid] = ui
             result.executed.append(nid)
             if not is_output:
-                self.cache[nid] = (signature, result.outputs[nid])
+                self.cache[nid] = (signature, result.outputs[nid], result.lists[nid])
         return result

@@ -158,6 +158,40 @@ GUIDE_GROUPS = {
 }
 
 
+# Every other template: the same first three boxes, and one for what uses the trained model.
+ROLE_GROUPS = {
+    "Loading data": (*GUIDE_GROUPS["Loading data"], "PtvTrainValidationSplit"),
+    "Setting up the model, loss, optimizer, and scheduler": (
+        "PtnHfFineTunedClassificationModel", "PtnLoraAdapter", "PtnBCEWithLogitsLoss", "PtnCrossEntropyLoss",
+        "PtnMSELoss", "PtoAdamW", "PtoLrSchedulerWarmup"),
+    "Training": ("PtTrainTransformerClassificationModel", "PtTrainFineTuneClassificationTransformerModel"),
+}
+RESULTS_GROUP = "Using the trained model"
+
+
+def role_groups(g: Graph) -> None:
+    """A box per role (data, model setup, training, results: every other node but the note)."""
+    placed: set[int] = set()
+    for title, kinds in ROLE_GROUPS.items():
+        members = [n["id"] for n in g.nodes if n["type"] in kinds]
+        placed.update(members)
+        g.group(title, members)
+    rest = [n["id"] for n in g.nodes if n["id"] not in placed and n["type"] != "MarkdownNote"]
+    if rest:
+        g.group(RESULTS_GROUP, rest)
+
+
+def overlapping_groups(g: Graph) -> list[tuple[str, str]]:
+    pairs = []
+    for i, a in enumerate(g.groups):
+        ax, ay, aw, ah = a["bounding"]
+        for b in g.groups[i + 1:]:
+            bx, by, bw, bh = b["bounding"]
+            if ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah:
+                pairs.append((a["title"], b["title"]))
+    return pairs
+
+
 def pipeline(trainer: str, epochs: int, **trainer_widgets) -> Graph:
     """The guide's IMDB + DistilBERT pipeline, model name given once, in the guide's three groups."""
     g = Graph()
@@ -182,11 +216,11 @@ def multiclass_pipeline() -> Graph:
     train_loader = g.node("PtDataLoader", (1520, 20), "Train loader", batch_size=32, shuffle=True)
     val_loader = g.node("PtDataLoader", (1520, 250), "Validation loader", batch_size=64, shuffle=False)
     test_loader = g.node("PtDataLoader", (1140, 330), "Test loader", batch_size=64, shuffle=False)
-    model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased",
+    model = g.node("PtnHfFineTunedClassificationModel", (380, 760), model_name="distilbert-base-uncased",
                    num_outputs=4, head="hf_sequence_classification")
-    optim = g.node("PtoAdamW", (760, 670), learning_rate=5e-5)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 960), schedule="linear", warmup_ratio=0.06)
-    loss = g.node("PtnCrossEntropyLoss", (1140, 620))
+    optim = g.node("PtoAdamW", (760, 780), learning_rate=5e-5)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 1100), schedule="linear", warmup_ratio=0.06)
+    loss = g.node("PtnCrossEntropyLoss", (1140, 780))
     trainer = g.node("PtTrainTransformerClassificationModel", (1900, 200), epochs=3, early_stopping_patience=1,
                      early_stopping_metric="val_loss", restore_best_weights=True)
     metrics = g.node("PreviewAny", (2280, 20), "Training metrics")
@@ -211,8 +245,13 @@ def multiclass_pipeline() -> Graph:
     return g
 
 
+# The IMDB templates' training recipe (benchmarks/small_data.py, docs/performance.md): the new head at its own
+# rate, so it learns within the few dozen steps of a user's few hundred rows; 1e-4 and batch 16 for the encoder.
+HEAD_LR = 3e-3
+
+
 def imdb_training(g: Graph, head: str = "linear", num_outputs: int = 1, loss: str = "PtnBCEWithLogitsLoss",
-                  lora: bool = False, learning_rate: float = 5e-5, epochs: int = 2,
+                  lora: bool = False, learning_rate: float = 1e-4, epochs: int = 2,
                   trainer: str = "PtTrainTransformerClassificationModel", encode: dict | None = None,
                   **trainer_widgets) -> int:
     """The guide's IMDB pipeline (same node titles, so the same --set overrides work) with a
@@ -221,12 +260,12 @@ def imdb_training(g: Graph, head: str = "linear", num_outputs: int = 1, loss: st
     tok = g.node("HfTokenizerEncode", (380, 60), model_name="distilbert-base-uncased", **(encode or {}))
     train = g.node("PtvHfDatasetWithTokenEncode", (760, 20), "Train dataset", split="train")
     val = g.node("PtvHfDatasetWithTokenEncode", (760, 350), "Validation dataset", split="test")
-    train_loader = g.node("PtDataLoader", (1140, 20), "Train loader", batch_size=32, shuffle=True)
+    train_loader = g.node("PtDataLoader", (1140, 20), "Train loader", batch_size=16, shuffle=True)
     val_loader = g.node("PtDataLoader", (1140, 330), "Validation loader", batch_size=32, shuffle=False)
     model = g.node("PtnHfFineTunedClassificationModel", (380, 740), model_name="distilbert-base-uncased",
                    num_outputs=num_outputs, head=head)
-    optim = g.node("PtoAdamW", (760, 740), learning_rate=learning_rate)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 1030), schedule="linear", warmup_ratio=0.06)
+    optim = g.node("PtoAdamW", (760, 740), learning_rate=learning_rate, head_learning_rate=HEAD_LR)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 1060), schedule="linear", warmup_ratio=0.06)
     loss_id = g.node(loss, (1140, 740))
     trainer = g.node(trainer, (1520, 200), epochs=epochs, **trainer_widgets)
     metrics = g.node("PreviewAny", (1900, 20), "Metrics")
@@ -257,6 +296,22 @@ def predict_after_training() -> Graph:
     trainer = imdb_training(g)
     predict = g.node("PtPredictClassificationModel", (1900, 300), "Predict", texts=PREDICT_TEXTS)
     g.link(trainer, 0, predict, "model")
+    return g
+
+
+def classify_and_route() -> Graph:
+    """Train on IMDB, then classify texts one by one: the label decides something downstream with core nodes
+    only (a Compare per text, its true/false shown), and each text's probability is a FLOAT of its own."""
+    g = Graph()
+    trainer = imdb_training(g)
+    classify = g.node("PtClassifyTexts", (1900, 300), "Classify texts", texts=PREDICT_TEXTS)
+    compare = g.node("StringCompare", (2280, 300), "Is it positive?", string_a="", string_b="pos", mode="Equal")
+    verdict = g.node("PreviewAny", (2660, 300), "Positive? (one per text)")
+    probability = g.node("PreviewAny", (2280, 640), "Probability (one per text)")
+    g.link(trainer, 0, classify, "model")
+    g.link(classify, 0, compare, "string_a")
+    g.link(compare, 0, verdict, "source")
+    g.link(classify, 2, probability, "source")
     return g
 
 
@@ -308,11 +363,11 @@ def glue_pairs(subset: str, num_outputs: int, loss: str, prefix: str, texts: str
                 for i, (title, split) in enumerate((("Train dataset", "train"), ("Validation dataset", "validation")))]
     train_loader = g.node("PtDataLoader", (1140, 20), "Train loader", batch_size=32, shuffle=True)
     val_loader = g.node("PtDataLoader", (1140, 330), "Validation loader", batch_size=64, shuffle=False)
-    model = g.node("PtnHfFineTunedClassificationModel", (380, 420), model_name="distilbert-base-uncased",
+    model = g.node("PtnHfFineTunedClassificationModel", (380, 760), model_name="distilbert-base-uncased",
                    num_outputs=num_outputs, head="hf_sequence_classification")
-    optim = g.node("PtoAdamW", (760, 710), learning_rate=3e-5)
-    sched = g.node("PtoLrSchedulerWarmup", (760, 1000), schedule="linear", warmup_ratio=0.1)
-    loss_id = g.node(loss, (1140, 620), **loss_widgets)
+    optim = g.node("PtoAdamW", (760, 780), learning_rate=3e-5)
+    sched = g.node("PtoLrSchedulerWarmup", (760, 1100), schedule="linear", warmup_ratio=0.1)
+    loss_id = g.node(loss, (1140, 780), **loss_widgets)
     trainer = g.node("PtTrainTransformerClassificationModel", (1520, 200), epochs=3)
     metrics = g.node("PreviewAny", (1900, 20), "Metrics")
     evaluate = g.node("PtEvaluateClassificationModel", (1900, 300), "Evaluate")
@@ -375,6 +430,7 @@ def sts_regression() -> Graph:
 WORKFLOWS = {
     "long_reviews_head_tail.json": long_reviews_head_tail,
     "predict_after_training.json": predict_after_training,
+    "classify_and_route.json": classify_and_route,
     "save_load_predict.json": save_load_predict,
     "lora_run.json": lora_run,
     "distilbert_classification.json": lambda: pipeline("PtTrainTransformerClassificationModel", 2),
@@ -397,10 +453,12 @@ NOTES = {
     "distilbert_classification.json": f"""
 ## Fine-tune DistilBERT on IMDB (the guide's workflow)
 **What it does:** loads `distilbert-base-uncased` and the IMDB reviews from the Hugging Face hub, tokenizes
-them, fine-tunes the encoder with a linear head (one logit, BCE-with-logits loss, AdamW 5e-5, linear warm-up)
-for 2 epochs and shows each epoch's loss and accuracy in **Metrics**.
+them, fine-tunes the encoder with a linear head (one logit, BCE-with-logits loss, AdamW 1e-4 with the new head
+at 3e-3, batch 16, linear warm-up) for 2 epochs and shows each epoch's loss and accuracy in **Metrics**.
 
 {OWN_DATA} More than two classes: `num_outputs` = the number of classes and Ptn Cross Entropy Loss.
+A few hundred rows: the trainer says so when a run has fewer than 100 optimizer steps and names the levers
+(more epochs, a smaller batch, the rates on Pto AdamW); benchmarks/small_data.py measures 400 rows.
 
 **Expect:** about 92-93% validation accuracy (a GPU is strongly recommended; the first run downloads the
 model and the dataset).
@@ -425,6 +483,20 @@ replaces the dataset's names.
 
 **Expect:** one line per text, `label (probability): text`, e.g. `pos (0.98): One of the best films...`;
 about 92-93% validation accuracy in **Metrics**.
+""",
+    "classify_and_route.json": f"""
+## Classify, then decide per text
+**What it does:** fine-tunes DistilBERT on IMDB as `distilbert_classification` does, then **Classify texts**
+answers each line of its `texts` box with values other nodes can use: `label` (STRING), `class_index` (INT)
+and `probability` (FLOAT), one item per text, so ComfyUI runs each linked node once per text. Here the core
+**Compare** node asks "is the label `pos`?" for every review and **Positive?** shows one true/false per
+text; **Probability** shows each text's probability.
+
+{OWN_DATA} Set `string_b` on **Is it positive?** to one of your label names (numeric labels are `0`/`1`).
+ComfyUI 0.3.64 has no core node that compares numbers; `probability` feeds any FLOAT input.
+
+**Expect:** three texts -> three booleans (`true`, `false`, ...) and three probabilities; multi-label
+models give the kept labels joined with `, `, regression models the score (docs/nodes.md).
 """,
     "save_load_predict.json": f"""
 ## Train, save, load back, predict
@@ -577,6 +649,10 @@ def build(filename: str) -> dict:
         raise SystemExit(f"{filename} has no note: add NOTES['{filename}'] in {Path(__file__).name} (what the "
                          "workflow does, what to change for your own data, the result to expect)")
     graph = WORKFLOWS[filename]()
+    if not graph.groups:
+        role_groups(graph)
+    if overlapping_groups(graph):
+        raise SystemExit(f"{filename}: these groups overlap on the canvas: {overlapping_groups(graph)}; move nodes")
     graph.note(NOTES[filename].strip())
     if graph.overlapping():
         raise SystemExit(f"{filename}: these nodes overlap on the canvas: {graph.overlapping()}; move one of each pair")

@@ -88,17 +88,21 @@ def templates_using(key: str) -> list[str]:
 
 
 def help_inputs(key: str, cls) -> list[str]:
+    """One block per input (name, then its type, range and default on one line, then its meaning): the node
+    help sidebar is narrow, and a five-column table shows only its first column there."""
     types = cls.INPUT_TYPES()
     rows = [(group, name, spec) for group in ("required", "optional") for name, spec in types.get(group, {}).items()]
     if not rows:
         return []
-    lines = ["## Inputs", "", "| input | type | range | default | meaning |", "| --- | --- | --- | --- | --- |"]
+    lines = ["## Inputs", ""]
     for group, name, spec in rows:
-        tip = cell((spec[1] if len(spec) > 1 else {}).get("tooltip", ""))
+        tip = (spec[1] if len(spec) > 1 else {}).get("tooltip", "")
         kind = describe_type(spec, DYNAMIC_CHOICES.get(key, {}).get(name, ""))
+        facts = [kind] + [part for part in (value_range(spec), default_of(spec) and f"default {default_of(spec)}")
+                          if part]
         optional = " (optional)" if group == "optional" else ""
-        lines.append(f"| `{name}`{optional} | {kind} | {value_range(spec)} | {default_of(spec)} | {tip} |")
-    return lines + [""]
+        lines += [f"**`{name}`**{optional}  ", " · ".join(facts) + ("  " if tip else ""), *([tip] if tip else []), ""]
+    return lines
 
 
 def help_outputs(cls) -> list[str]:
@@ -106,9 +110,16 @@ def help_outputs(cls) -> list[str]:
     tips = getattr(cls, "OUTPUT_TOOLTIPS", ("",) * len(names))
     if not names:
         return []
-    lines = ["## Outputs", "", "| output | type | meaning |", "| --- | --- | --- |"]
-    lines += [f"| `{n}` | `{t}` | {cell(tip)} |" for n, t, tip in zip(names, cls.RETURN_TYPES, tips)]
-    return lines + [""]
+    lines = ["## Outputs", ""]
+    for name, kind, tip in zip(names, cls.RETURN_TYPES, tips):
+        listed = " (a list: one item per text)" if name in _list_outputs(cls) else ""
+        lines += [f"**`{name}`** · `{kind}`{listed}  ", tip, ""]
+    return lines
+
+
+def _list_outputs(cls) -> set[str]:
+    names = getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES
+    return {n for n, is_list in zip(names, getattr(cls, "OUTPUT_IS_LIST", ()) or ()) if is_list}
 
 
 def help_page(key: str, cls) -> str:

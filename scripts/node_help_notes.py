@@ -196,6 +196,19 @@ NOTES = {
             "`precision` int8 with `device` cuda or mps: int8 runs on the CPU only (refused at queue time).",
         ],
     },
+    "PtClassifyTexts": {
+        "example": "Binary sentiment model, three reviews in `texts`: `label` -> core Compare (`string_b` = `pos`, "
+                   "mode Equal) -> Preview Any runs three times, once per review, showing true or false; "
+                   "`probability` -> Preview Any shows each review's probability.",
+        "mistakes": [
+            "Expecting one joined string from `label`: it is a list, so a linked node runs once per text. "
+            "Use `predictions` (one string) to show everything in one box.",
+            "Comparing `label` with a name the model does not have: the model's names come from the training "
+            "data (`label_names` replaces them), e.g. `0`/`1` for numeric labels.",
+            "Multi-label models: `label` joins the kept labels with `, ` and is empty when none reaches the "
+            "threshold; `class_index` and `probability` are those of the most probable label.",
+        ],
+    },
     "PtSaveClassificationModel": {
         "example": "`filename_prefix` = `imdb/distilbert`: the model goes to `output/imdb/distilbert_00001`; "
                    "with `save_to` = `text_classifiers` to `models/text_classifiers/imdb/distilbert_00001`.",

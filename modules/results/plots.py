@@ -64,14 +64,18 @@ def _finish_axis(ax: Any, drew: bool, ylabel: str, bounded: bool) -> None:
     ax.legend(fontsize=8, loc="best")
 
 
+CURVE_FONT = 14  # points at 100 dpi: shown at about half size on a node, still about 7 px
+
+
 def render_training_curves(history: Sequence[dict], step_losses: Sequence[tuple[float, float]] = (),
                            title: str = "") -> Any:
-    """Loss (left) and accuracy (right; Pearson for regression) per epoch as a PIL image, 800 x 320 pixels.
+    """Loss (left) and accuracy (right; Pearson for regression) per epoch as a PIL image, 640 x 300 pixels,
+    its text large enough to read where a node shows it at about half size (100% zoom).
 
     `history` holds per-epoch dicts (epoch, train_loss, val_loss, val_accuracy,
     train_accuracy); `step_losses` optional (fractional epoch, windowed train loss)
     points drawn as a thin line while an epoch runs."""
-    figure = new_figure(8, 3.2)
+    figure = new_figure(6.4, 3.0)
     loss_ax, acc_ax = figure.subplots(1, 2)
     hidden = [0]
     epochs = [row.get("epoch", i + 1) for i, row in enumerate(history)]
@@ -89,11 +93,17 @@ def render_training_curves(history: Sequence[dict], step_losses: Sequence[tuple[
                         "validation", _VAL, hidden, **marker)
     _finish_axis(loss_ax, drew_loss, "loss", bounded=False)
     _finish_axis(acc_ax, drew_acc, right, bounded=not scores)
-    loss_ax.set_title("loss", fontsize=10)
-    acc_ax.set_title(right, fontsize=10)
+    loss_ax.set_title("loss", fontsize=CURVE_FONT)
+    acc_ax.set_title(right, fontsize=CURVE_FONT)
+    for ax in (loss_ax, acc_ax):
+        ax.tick_params(labelsize=CURVE_FONT - 2)
+        ax.xaxis.label.set_size(CURVE_FONT - 2)
+        ax.yaxis.label.set_size(CURVE_FONT - 2)
+        if ax.get_legend() is not None:
+            ax.legend(fontsize=CURVE_FONT - 3, loc="best")
     note = f" ({hidden[0]} NaN/inf values not drawn)" if hidden[0] else ""
     if title or note:
-        figure.suptitle(f"{title}{note}", fontsize=10)
+        figure.suptitle(f"{title}{note}", fontsize=CURVE_FONT + 1)
     return figure_to_image(figure)
 
 

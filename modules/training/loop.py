@@ -26,6 +26,7 @@ from ..data.batching import TextDataLoader
 from ..data.truncation import Truncation
 from ..data.windows import Windows
 from ..errors import TrainingDivergedError, UserInputError
+from ..figures import short_model_name
 from ..host import RuntimeHooks, resolve_device
 from ..model.classifier import TextClassifier
 from ..precision import choose_precision
@@ -45,6 +46,7 @@ from .optimizers import OptimizerSpec
 from .resume import capture_training_state, restore_optimizer_state, restore_scheduler_state, resume_epochs
 from .run import Progress, TrainingRun, build_optimizer, progress_total, trainable_copy
 from .schedulers import SchedulerSpec
+from .short_runs import short_run_note
 from .settings import EpochMetrics, TrainResult, TrainSettings
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,7 @@ def build_run(model: TextClassifier, train_loader: TextDataLoader, val_loader: O
         loss_spec=loss_spec, loss_fn=loss_spec.build(device), optimizer=optimizer, optimizer_spec=optimizer_spec,
         scheduler_spec=scheduler_spec, scaler=precision.grad_scaler(), precision=precision, device=device,
         progress=Progress(hooks, 0, processes.active),
-        curves=LiveCurves(hooks, settings.live_plot_interval_s, title=model.model_name),
+        curves=LiveCurves(hooks, settings.live_plot_interval_s, title=short_model_name(model.model_name)),
         stopping=settings.early_stopping(), processes=processes, trainer=wrap_for_training(network, processes, device),
         batch_plan=global_loader(train_loader, processes))
 
@@ -387,6 +389,12 @@ def train_phases(run: TrainingRun, model: TextClassifier, result: TrainResult) -
         result.notes.append(f"loss weighting: {describe_weights(run.loss_spec)}")
     if describe_processes(run.processes, run.train_loader):
         result.notes.append(describe_processes(run.processes, run.train_loader))
+    full_epochs = settings.epochs - settings.frozen_epochs
+    short = short_run_note(run.optimizer_steps_per_epoch * full_epochs, full_epochs,
+                           getattr(run.train_loader, "batch_size", None))
+    if short and not run.epochs_done:
+        log.info("%s", short)
+        result.notes.append(short)
     if settings.frozen_epochs and not run.epochs_done:
         frozen_phase(run)
     start_full_phase(run, model)

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 OPTIMIZER_KINDS = ("AdamW", "Adam", "SGD")  # the ones an optimizer node builds
 # the depth levers at these values change nothing; run ids leave them out then (older checkpoints resume)
-LEVER_DEFAULTS = {"layer_lr_decay": 1.0, "freeze_embeddings": False, "freeze_layers": 0}
+LEVER_DEFAULTS = {"layer_lr_decay": 1.0, "freeze_embeddings": False, "freeze_layers": 0, "head_learning_rate": 0.0}
 _NUMBERED_LAYER = re.compile(r"(?:^|\.)layers?\.(\d+)\.")
 
 
@@ -40,9 +40,11 @@ class OptimizerSpec:
     layer_lr_decay: float = 1.0
     freeze_embeddings: bool = False
     freeze_layers: int = 0
+    head_learning_rate: float = 0.0  # 0 = lr; the freshly initialised head's own rate otherwise
 
     def __post_init__(self) -> None:
         check_depth_levers(self.layer_lr_decay, self.freeze_layers)
+        check_head_learning_rate(self.head_learning_rate)
         if self.kind not in OPTIMIZER_KINDS:
             raise UserInputError(f"optimizer '{self.kind}' is unknown; use one of {list(OPTIMIZER_KINDS)}")
         check_learning_rate(self.lr)
@@ -67,6 +69,12 @@ def check_learning_rate(lr: Optional[float]) -> None:
             f"learning_rate {lr} must be above 0; 2e-5 to 5e-5 suit fine-tuning a transformer, "
             "1e-3 suits training a head alone"
         )
+
+
+def check_head_learning_rate(rate: Optional[float]) -> None:
+    if rate is not None and not rate >= 0:
+        raise UserInputError(f"head_learning_rate {rate} must be 0 (= learning_rate) or above; about 1e-3 lets a new "
+                             "head learn within a few dozen steps")
 
 
 def check_weight_decay(weight_decay: Optional[float]) -> None:
@@ -130,14 +138,18 @@ def _decay_split(params: list, name: str, extra: dict) -> list[dict[str, Any]]:
 def parameter_groups(encoder: torch.nn.Module, head: torch.nn.Module,
                      spec: Optional[OptimizerSpec] = None) -> list[dict[str, Any]]:
     """Encoder/head x decay/no-decay groups, tagged by name so phases can find them; with a
-    layer-wise decay below 1 the encoder's groups are per depth, each with its own rate."""
+    layer-wise decay below 1 the encoder's groups are per depth, each with its own rate. The head
+    trains at `head_learning_rate` where one is set: it starts from random weights, and at a
+    fine-tuning rate it hardly moves in a short run."""
     decay = spec.layer_lr_decay if spec is not None else 1.0
     layers = _encoder_layers(encoder) if decay < 1 else 0
+    head_rate = {"lr": spec.head_learning_rate} if spec is not None and spec.head_learning_rate > 0 else {}
     if decay < 1 and layers == 0:
         log.warning("layer_lr_decay %g needs numbered encoder layers; this encoder has none (ALBERT shares one), "
                     "so every part trains at one rate", decay)
     if layers == 0:
-        return _decay_split(list(encoder.parameters()), "encoder", {}) + _decay_split(list(head.parameters()), "head", {})
+        return (_decay_split(list(encoder.parameters()), "encoder", {})
+                + _decay_split(list(head.parameters()), "head", head_rate))
     by_depth: dict[int, list] = {}
     for name, param in encoder.named_parameters():
         depth = encoder_depth(name)
@@ -145,4 +157,4 @@ def parameter_groups(encoder: torch.nn.Module, head: torch.nn.Module,
     groups = []
     for depth in sorted(by_depth):
         groups += _decay_split(by_depth[depth], f"encoder_depth{depth}", {"lr": spec.lr * decay ** (layers - depth)})
-    return groups + _decay_split(list(head.parameters()), "head", {})
+    return groups + _decay_split(list(head.parameters()), "head", head_rate)

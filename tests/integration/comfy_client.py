@@ -182,10 +182,15 @@ class ComfyServer:
             started, events = time.time(), []
             while time.time() - started < timeout:
                 message = socket.recv(timeout=1.0)
-                if message is None or message[0] != 0x1:
+                if message is None or message[0] not in (0x1, 0x2):
                     continue
-                parsed = json.loads(message[1])
-                kind, data = parsed.get("type"), parsed.get("data") or {}
+                if message[0] == 0x2:  # binary: PromptServer.send_progress_text is event type 3
+                    kind, data = "progress_text", progress_text_event(message[1])
+                    if data is None:
+                        continue
+                else:
+                    parsed = json.loads(message[1])
+                    kind, data = parsed.get("type"), parsed.get("data") or {}
                 if data.get("prompt_id") not in (None, prompt_id):
                     continue
                 now = time.time() - started
@@ -222,6 +227,15 @@ class ComfyServer:
         query = urllib.parse.urlencode({k: image.get(k, "") for k in ("filename", "subfolder", "type")})
         with urllib.request.urlopen(f"{self.url}/view?{query}", timeout=30) as answer:
             return answer.read()
+
+
+def progress_text_event(payload: bytes) -> Optional[dict]:
+    """{"node", "text"} of a binary progress-text frame (ComfyUI's BinaryEventTypes.TEXT = 3: event type,
+    node id length, node id, text), else None."""
+    if len(payload) < 8 or int.from_bytes(payload[:4], "big") != 3:
+        return None
+    length = int.from_bytes(payload[4:8], "big")
+    return {"node": payload[8:8 + length].decode(), "text": payload[8 + length:].decode()}
 
 
 def metrics_from_text(text: str) -> list[tuple]:

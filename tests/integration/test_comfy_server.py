@@ -103,10 +103,10 @@ def test_saved_example_workflows_mean_what_the_guide_says(server, tmp_path):
         assert {k: inputs["3"][k] for k in ("name", "split", "text_field", "label_field")} == {
             "name": "stanfordnlp/imdb", "split": "train", "text_field": "text", "label_field": "label"}
         assert (inputs["4"]["name"], inputs["4"]["split"]) == ("stanfordnlp/imdb", "test")
-        assert (inputs["5"]["batch_size"], inputs["5"]["shuffle"], inputs["5"]["seed"]) == (32, True, 0)
+        assert (inputs["5"]["batch_size"], inputs["5"]["shuffle"], inputs["5"]["seed"]) == (16, True, 0)
         assert (inputs["6"]["batch_size"], inputs["6"]["shuffle"]) == (32, False)
         assert inputs[MODEL_NODE]["num_outputs"] == 1 and inputs[MODEL_NODE]["pooling"] == "cls"
-        assert inputs["8"]["learning_rate"] == 5e-5
+        assert (inputs["8"]["learning_rate"], inputs["8"]["head_learning_rate"]) == (1e-4, 3e-3)
         assert {k: inputs[TRAINER][k] for k in trainer} == trainer
         assert (inputs[TRAINER]["seed"], inputs[TRAINER]["device"]) == (0, "auto")
         assert inputs[TRAINER]["max_grad_norm"] == 1.0

@@ -68,7 +68,7 @@ def test_missing_model_folder_is_refused_at_queue_time(node, tmp_path):
     refused(validate_node(node, model_name=missing, max_length=0, num_outputs=1, dropout=0.1),
             missing, "does not exist", "check the path")
     refused(validate_node(node, model_name="./models/my-bert", num_outputs=1, dropout=0.1),
-            "./models/my-bert", "does not exist")
+            "./models/my-bert", "was not found", "hub id")
     refused(validate_node(node, model_name="bad name!", num_outputs=1, dropout=0.1),
             "'bad name!'", "distilbert-base-uncased")
     refused(validate_node(node, model_name="  ", num_outputs=1, dropout=0.1), "empty", "hub id")

@@ -1,4 +1,4 @@
-"""Another pack registering this pack's node ids (ComfyUI-Pt-Wrapper registers 15 of them with other
+"""Another pack registering this pack's node ids (ComfyUI-Pt-Wrapper registers 16 of them with other
 inputs): ComfyUI keeps the class loaded last without a word, so at import the pack logs one warning
 per such pack, naming it, the ids and what to do; packs loaded after it are caught when the server
 starts. Checked with stand-ins for ComfyUI's `nodes` and `server` modules (tests/helpers/comfy_fakes.py)."""
@@ -101,3 +101,12 @@ def test_the_pack_is_named_from_comfyuis_record_or_its_module_path():
     assert comfy_services.pack_of(stand_in_pack_class("X", "ComfyUI-Pt-Wrapper")) == "ComfyUI-Pt-Wrapper"
     by_path = type("X", (), {"__module__": "/opt/ComfyUI/custom_nodes/my_x_pack_x_v2.nodes"})
     assert comfy_services.pack_of(by_path) == "my.pack.v2"
+
+
+def test_the_warning_is_kept_for_the_browsers_toast(monkeypatch, fresh_guard):
+    earlier = {node_id: stand_in_pack_class(node_id, "ComfyUI-Pt-Wrapper") for node_id in ("PtDataLoader", "PtoAdamW")}
+    install(monkeypatch, nodes=fake_comfy_nodes(earlier))
+    pack = import_pack_copy()  # its own copy of comfy_services, as in ComfyUI
+    (report,) = pack.clash_reports()["clashes"]
+    assert report["pack"] == "ComfyUI-Pt-Wrapper" and report["count"] == 2
+    assert report["ids"] == ["PtDataLoader", "PtoAdamW"] and "registers 2 of the same node ids" in report["message"]

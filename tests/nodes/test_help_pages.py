@@ -44,7 +44,8 @@ def test_page_names_every_input_and_output_and_has_an_example_and_mistakes(gener
     page = generator.help_page(node_id, cls)
     inputs = [name for group in ("required", "optional") for name in cls.INPUT_TYPES().get(group, {})]
     outputs = getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES
-    assert all(f"| `{name}`" in page for name in inputs + list(outputs))
+    assert all(f"**`{name}`**" in page for name in inputs + list(outputs)), "one block per input and output"
+    assert "| --- |" not in page.split("## Example")[0], "no tables: the help sidebar is too narrow for them"
     assert page.startswith(f"# {hf_text_finetune.NODE_DISPLAY_NAME_MAPPINGS[node_id]}\n")
     assert cls.DESCRIPTION in page
     example = page.split("## Example\n", 1)[1].split("## Common mistakes\n")
@@ -53,7 +54,7 @@ def test_page_names_every_input_and_output_and_has_an_example_and_mistakes(gener
 
 def test_number_inputs_show_their_range_and_disk_choices_are_described_not_listed(generator):
     adamw = generator.help_page("PtoAdamW", hf_text_finetune.NODE_CLASS_MAPPINGS["PtoAdamW"])
-    assert "| `learning_rate` | `FLOAT` | 0.0 to 10.0, step 1e-06 | `5e-05` |" in adamw
+    assert "**`learning_rate`**  \n`FLOAT` · 0.0 to 10.0, step 1e-06 · default `5e-05`  \n" in adamw
     load = generator.help_page("PtLoadClassificationModel",
                                hf_text_finetune.NODE_CLASS_MAPPINGS["PtLoadClassificationModel"])
-    assert "| `saved_model` | one of the saved classifiers found when ComfyUI lists the node" in load
+    assert "**`saved_model`**  \none of the saved classifiers found when ComfyUI lists the node" in load

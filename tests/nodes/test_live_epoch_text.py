@@ -86,3 +86,21 @@ def test_headless_runs_tell_status_listeners_the_loss_and_each_epoch(pipeline):
 def test_the_pack_js_listens_for_the_event_and_fills_the_nodes_text_box():
     script = ROOT_JS.read_text()
     assert f'"{comfy_services.NODE_TEXT_EVENT}"' in script and "api.addEventListener" in script
+
+
+def test_where_comfyui_has_send_progress_text_the_epoch_text_goes_through_it(fake_comfy, pipeline):
+    progress_texts = []
+    server = sys.modules["server"].PromptServer.instance
+    server.send_progress_text = lambda text, node_id, sid=None: progress_texts.append((text, node_id, sid))
+    try:
+        _, metrics, *_ = pipeline.train(epochs=2, unique_id="11")
+    finally:
+        del server.send_progress_text
+    assert fake_comfy == [], "not the pack's own event as well"
+    assert [(node, sid) for _, node, sid in progress_texts] == [("11", "browser-1")] * 2
+    assert progress_texts[-1][0].splitlines() == metrics.splitlines()[:3]
+
+
+def test_the_pack_js_shows_comfyuis_progress_text_in_its_own_box_once():
+    script = ROOT_JS.read_text()
+    assert '"progress_text"' in script and '"$$node-text-preview"' in script

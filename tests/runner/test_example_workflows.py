@@ -78,8 +78,10 @@ def test_workflows_are_the_guides_imdb_distilbert_pipeline(shipped, name):
         assert inputs["name"] in ("stanfordnlp/imdb", "imdb")
         splits[title] = inputs["split"]
     assert splits == {"Train dataset": "train", "Validation dataset": "test"}
-    assert _only(prompt, "PtoAdamW")[1]["inputs"]["learning_rate"] == 5e-5
-    assert {n["inputs"]["batch_size"] for n in prompt.values() if n["class_type"] == "PtDataLoader"} == {32}
+    optimizer = _only(prompt, "PtoAdamW")[1]["inputs"]  # the recipe that learns on small data too
+    assert (optimizer["learning_rate"], optimizer["head_learning_rate"]) == (1e-4, 3e-3)
+    assert _only(prompt, "PtDataLoader", "Train loader")[1]["inputs"]["batch_size"] == 16
+    assert _only(prompt, "PtDataLoader", "Validation loader")[1]["inputs"]["batch_size"] == 32
     trainer = _only(prompt, TRAINERS[name])[1]["inputs"]
     if name == PLAIN:
         assert trainer["epochs"] == 2
@@ -151,6 +153,20 @@ def test_predict_after_training_workflow_runs_headless(tiny_models, reviews_csv,
     assert [r["text"] for r in rows] == ["good film", "bad film"]
     assert all(r["label"] in {"0", "1"} and 0 <= r["score"] <= 1 for r in rows)
     assert len(labels.splitlines()) == 2
+
+
+def test_classify_and_route_workflow_decides_per_text_headless(tiny_models, reviews_csv, val_csv):
+    """The runner maps nodes over list outputs as ComfyUI does: the core Compare runs once per text."""
+    texts = ["good film", "bad film", "a good film"]
+    overrides = tiny_overrides(tiny_models["distilbert"], reviews_csv, val_csv) + [
+        "Classify texts.texts=" + "\n".join(texts), "Is it positive?.string_b=1"]
+    prompt, result = run_example("classify_and_route.json", overrides)
+    labels, indices, probabilities, text, _ = node_output(prompt, result, "Classify texts")
+    assert len(labels) == len(indices) == len(probabilities) == 3 and len(text.splitlines()) == 3
+    assert node_output(prompt, result, "Is it positive?") == ([label == "1" for label in labels],)
+    shown = {prompt[nid]["_meta"]["title"]: result.ui[nid]["text"] for nid in result.ui}
+    assert shown["Positive? (one per text)"] == [str(label == "1") for label in labels]
+    assert shown["Probability (one per text)"] == [str(p) for p in probabilities]
 
 
 def test_save_load_predict_workflow_runs_headless(tiny_models, reviews_csv, val_csv, tmp_path, monkeypatch):

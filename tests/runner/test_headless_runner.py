@@ -127,7 +127,7 @@ def test_ambiguous_or_unknown_override_targets_are_clear_errors(prompt):
 
 def test_ui_widget_values_map_to_inputs_skipping_control_after_generate(prompt):
     loader = next(n for n in prompt.values() if n["_meta"]["title"] == "Train loader")["inputs"]
-    assert loader["batch_size"] == 32 and loader["shuffle"] is True and loader["seed"] == 0
+    assert loader["batch_size"] == 16 and loader["shuffle"] is True and loader["seed"] == 0
     assert loader["group_by_length"] is True, "the 'fixed' control value after seed is not an input"
     trainer = next(n for n in prompt.values() if n["class_type"] == TRAINER)["inputs"]
     assert trainer["epochs"] == 2 and trainer["seed"] == 0 and trainer["device"] == "auto"

@@ -91,3 +91,23 @@ def test_optimizer_nodes_pass_the_levers_on():
                             freeze_layers=2)[0]
     assert (spec.layer_lr_decay, spec.freeze_embeddings, spec.freeze_layers) == (0.9, True, 2)
     assert PtoSGD().build(1e-2, 0.9, 0.0, False)[0].layer_lr_decay == 1.0
+
+
+@pytest.mark.parametrize("decay", [1.0, 0.5])
+def test_the_head_trains_at_its_own_rate_where_one_is_set(tiny_bert, decay):
+    network = build_classification_model(str(tiny_bert), 1).network
+    for head_rate, expected in ((0.0, 1e-4), (3e-3, 3e-3)):
+        spec = OptimizerSpec("AdamW", 1e-4, layer_lr_decay=decay, head_learning_rate=head_rate)
+        groups = parameter_groups(network.encoder, network.head, spec)
+        rate = {id(p): g.get("lr", spec.lr) for g in groups for p in g["params"]}
+        assert all(rate[id(p)] == expected for p in network.head.parameters())
+        assert max(rate[id(p)] for p in network.encoder.parameters()) == pytest.approx(1e-4)
+        optimizer = spec.build(groups, torch.device("cpu"))
+        assert {g["lr"] for g in optimizer.param_groups if g["name"].startswith("head")} == {expected}
+
+
+def test_a_negative_head_rate_is_refused_at_queue_time():
+    message = PtoAdamW.VALIDATE_INPUTS(learning_rate=1e-4, weight_decay=0.01, head_learning_rate=-1.0)
+    assert "head_learning_rate -1.0" in message and "0 (= learning_rate)" in message
+    with pytest.raises(UserInputError):
+        OptimizerSpec("AdamW", 1e-4, head_learning_rate=-1.0)

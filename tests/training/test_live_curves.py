@@ -40,7 +40,7 @@ def test_trainer_sends_live_curves_as_progress_previews(tiny_bert, encoded_revie
                      TextDataLoader(val, 16, shuffle=False), hooks=hooks)
     assert len(hooks.previews) >= 3  # during the epochs, and a final one
     done, total, image = hooks.previews[-1]
-    assert done == total and image.size == (800, 320)
+    assert done == total and image.size == (640, 300)
 
 
 def test_no_plot_is_drawn_for_hosts_without_previews(tiny_bert, encoded_reviews, monkeypatch):

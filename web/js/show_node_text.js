@@ -7,9 +7,12 @@
 // (widget.options.serialize = false). Saved workflows, the headless runner's converter
 // and ComfyUI's cache keys are therefore exactly as without this file.
 //
-// While a trainer runs, the server sends its metrics so far after every epoch
-// (PromptServer.send_sync(NODE_TEXT_EVENT, {node, text}), nodes/comfy_services.py); the
-// same box shows them, so the numbers fill in epoch by epoch instead of only at the end.
+// While a trainer runs, the server sends its metrics so far after every epoch as ComfyUI's
+// node progress text (PromptServer.send_progress_text -> the "progress_text" event) or, on a
+// ComfyUI without it, as the pack's own event (send_sync(NODE_TEXT_EVENT, {node, text}));
+// nodes/comfy_services.py. The same box shows them, so the numbers fill in epoch by epoch
+// instead of only at the end; the core's own text preview on the node is removed so the text
+// shows once.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { ComfyWidgets } from "../../scripts/widgets.js";
@@ -46,19 +49,45 @@ function outputWidget(node) {
   return widget;
 }
 
-function showLiveText(event) {
-  const detail = event?.detail ?? {};
-  const node = app.graph?.getNodeById(detail.node) ?? app.graph?.getNodeById(Number(detail.node));
-  const text = textOf(detail);
+const CORE_TEXT_PREVIEW = "$$node-text-preview"; // the widget ComfyUI's progress_text handler adds
+
+function isPackNode(node) {
+  return String(node?.constructor?.nodeData?.category ?? node?.category ?? "").startsWith(PACK_CATEGORY);
+}
+
+function removeCorePreview(node) {
+  const index = node.widgets?.findIndex((w) => w.name === CORE_TEXT_PREVIEW) ?? -1;
+  if (index > -1) {
+    node.widgets[index].onRemove?.();
+    node.widgets.splice(index, 1);
+  }
+}
+
+function showOnNode(nodeId, text) {
+  const node = app.graph?.getNodeById(nodeId) ?? app.graph?.getNodeById(Number(nodeId));
   if (!node || !text) return;
+  removeCorePreview(node);
   outputWidget(node).value = text;
   node.setDirtyCanvas(true, true);
+}
+
+function showLiveText(event) {
+  const detail = event?.detail ?? {};
+  showOnNode(detail.node, textOf(detail));
+}
+
+function showProgressText(event) {
+  const { nodeId, text } = event?.detail ?? {};
+  const node = app.graph?.getNodeById(nodeId) ?? app.graph?.getNodeById(Number(nodeId));
+  if (!isPackNode(node)) return;
+  setTimeout(() => showOnNode(nodeId, text), 0); // after the core's handler added its own preview
 }
 
 app.registerExtension({
   name: "HfTextFineTune.ShowNodeText",
   async setup() {
     api.addEventListener(NODE_TEXT_EVENT, showLiveText);
+    api.addEventListener("progress_text", showProgressText);
   },
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!String(nodeData?.category ?? "").startsWith(PACK_CATEGORY)) return;
@@ -67,6 +96,7 @@ app.registerExtension({
       const result = onExecuted?.apply(this, arguments);
       const text = textOf(message);
       if (text) {
+        removeCorePreview(this);
         outputWidget(this).value = text;
         this.setDirtyCanvas(true, true);
       }
