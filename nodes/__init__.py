@@ -3,6 +3,8 @@ workflows use it); its display name comes from `modules/node_names.py`, the one 
 modules' messages also name nodes from."""
 
 from ..modules.node_names import NODE_NAMES
+from .calibration_nodes import PtCalibrateClassificationModel
+from .data_check_nodes import PtDataCheck
 from .data_nodes import HfTokenizerEncode, PtDataLoader, PtvHfDatasetWithTokenEncode
 from .data_split_nodes import PtvTrainValidationSplit
 from .eval_nodes import PtEvaluateClassificationModel, PtPlotTrainingCurves
@@ -16,14 +18,14 @@ from .predict_nodes import PtPredictClassificationModel
 from .train_nodes import PtTrainFineTuneClassificationTransformerModel, PtTrainTransformerClassificationModel
 
 NODE_CLASSES = (
-    HfTokenizerEncode, PtvHfDatasetWithTokenEncode, PtDataLoader,
+    HfTokenizerEncode, PtvHfDatasetWithTokenEncode, PtDataLoader, PtDataCheck,
     PtoAdamW, PtoAdam, PtoSGD,
     PtoLrSchedulerWarmup, PtoLrSchedulerStep, PtoLrSchedulerCosineAnnealing, PtoLrSchedulerReduceOnPlateau,
     PtnBCEWithLogitsLoss, PtnCrossEntropyLoss, PtnMSELoss,
     PtnHfFineTunedClassificationModel,
     PtTrainTransformerClassificationModel, PtTrainFineTuneClassificationTransformerModel,
     PtvTrainValidationSplit,
-    PtEvaluateClassificationModel, PtPlotTrainingCurves,
+    PtEvaluateClassificationModel, PtPlotTrainingCurves, PtCalibrateClassificationModel,
     PtnLoraAdapter,
     PtPredictClassificationModel,
     PtSaveClassificationModel, PtLoadClassificationModel,

@@ -73,6 +73,7 @@ class TextClassifier:
     training_state: Optional[TrainingState] = None  # captured after training: Save can write it
     resume_state: Optional[TrainingState] = None  # set by Load: the next trainer continues from it
     text_pairs: bool = False  # reads pairs of texts (trained with a text_pair_field), set by training or loading
+    calibration: Optional[dict] = None  # temperature (folded into the head), threshold, ECE before/after (calibration.py)
 
     # --- what the network says ------------------------------------------------------------------
 
@@ -134,6 +135,19 @@ class TextClassifier:
                 "one name per output, in output order"
             )
         return names
+
+    @property
+    def calibrated_threshold(self) -> Optional[float]:
+        """The decision threshold calibration chose on validation data (binary, two-class and multi-label models)."""
+        threshold = (self.calibration or {}).get("threshold")
+        return float(threshold) if threshold is not None else None
+
+    def threshold_for(self, given: Optional[float], use_calibrated: bool = True) -> float:
+        """The threshold that decides labels: the calibrated one when there is one and it is wanted, else `given`
+        (None: 0.5)."""
+        if use_calibrated and self.calibrated_threshold is not None:
+            return self.calibrated_threshold
+        return 0.5 if given is None else float(given)
 
     def require_tokenizer(self, action: str = "read text") -> None:
         if self.tokenizer is None:
