@@ -60,11 +60,11 @@ class PtDataCheck:
                           lambda: not (validation_split or "").strip() or check_split_spec(validation_split),
                           lambda: not (validation_name or "").strip() or check_dataset_name(validation_name))
 
-    def check(self, encode, name, split, text_field, label_field, validation_split="", validation_name="",
-              subset="", strip_html=True):
-        other = (validation_split or "").strip()
-        second = ((validation_name or "").strip() or name.strip(), other) if other else None
-        report = run_data_check(encode, (name.strip(), split.strip()), second, (subset or "").strip(),
-                                (text_field.strip(), label_field.strip()), strip_html)
+    def check(self, encode, name, split, text_field, label_field, **optional):
+        """`optional`: validation_split, validation_name, subset, strip_html (widgets)."""
+        other = (optional.get("validation_split") or "").strip()
+        second = ((optional.get("validation_name") or "").strip() or name.strip(), other) if other else None
+        report = run_data_check(encode, (name.strip(), split.strip()), second, (optional.get("subset") or "").strip(),
+                                (text_field.strip(), label_field.strip()), optional.get("strip_html", True))
         text = report_text(report)
         return {"ui": {"text": [text]}, "result": (text, report_json(report))}

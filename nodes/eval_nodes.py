@@ -74,8 +74,10 @@ class PtEvaluateClassificationModel:
                           lambda: check_inference_precision(precision, device))
 
     def evaluate(self, model, data, loss_function=None, threshold=0.5, batch_size=32, device="auto",
-                 precision="auto", unique_id=None, use_calibrated_threshold=True):
-        threshold = model.threshold_for(threshold, use_calibrated_threshold)
+                 precision="auto", **later_inputs):
+        """`later_inputs`: unique_id (hidden), use_calibrated_threshold (widget)."""
+        unique_id = later_inputs.get("unique_id")
+        threshold = model.threshold_for(threshold, later_inputs.get("use_calibrated_threshold", True))
         report = evaluate_classifier(model, data, loss_function, threshold, device, runtime_hooks(unique_id),
                                      batch_size, precision)
         picture = render_report_confusion(report)
