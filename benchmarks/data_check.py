@@ -8,8 +8,8 @@ benchmark's results folder; the tokenizer is the real MiniLM's, at max_length 25
 head+tail (the main job's settings). Timed: the first check (it counts every text's tokens),
 then `--rounds` checks with the counts in this session's cache, and `--rounds` checks with
 only the `datasets` disk cache (the in-process cache cleared: a restarted ComfyUI).
-The validation split is the 1,000 held-out reviews of benchmarks/time_to_accuracy.py, which
-are also IMDB training reviews: the check finds them all as shared texts.
+The validation split is 1,000 class-balanced reviews (seed 0) drawn from the same 25,000, so the
+check finds them all as texts shared with training.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, imdb_reviews, load_pack, machine_summary, minilm_folder, save_results  # noqa: E402
+from common import RESULTS, balanced_sample, imdb_reviews, load_pack, machine_summary, minilm_folder, save_results  # noqa: E402
 
 
 def _write(path: Path, rows) -> Path:
@@ -50,7 +50,7 @@ def main() -> None:
     folder = RESULTS / "data_check"
     folder.mkdir(parents=True, exist_ok=True)
     train = _write(folder / f"imdb_{len(reviews)}.csv", reviews)
-    held = _write(folder / "imdb_held_1000.csv", reviews[-1000:])
+    held = _write(folder / "imdb_held_1000.csv", [reviews[i] for i in balanced_sample(reviews, 1000, seed=0)])
     encoder = build_token_encoder(str(minilm_folder()), 256, True, truncation_rule=Truncation("head+tail"))
 
     def check() -> tuple[float, dict]:

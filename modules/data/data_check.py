@@ -22,6 +22,7 @@ from .data_check_advice import recommendations
 from .encoding import TokenEncoder
 from .sources import load_split
 from .token_lengths import content_token_lengths
+from .truncation import HEAD_TAIL, Truncation
 
 PERCENTILES = (50, 90, 95, 99)
 COVERAGE = 0.95  # max_length advice: the length that keeps this share of texts whole
@@ -142,8 +143,8 @@ def length_stats(split: RawSplit, encoder: TokenEncoder) -> dict:
              "cut_rows": int(cut.sum()), "cut_share": float(cut.mean())}
     kept = np.minimum(content[cut], room).sum()
     stats["kept_token_share_of_cut_texts"] = float(kept / content[cut].sum()) if cut.any() else 1.0
-    head = encoder.truncation_rule.head_tokens(room) if encoder.truncation_rule.mode == "head+tail" else \
-        int(room * 0.25 + 0.5)
+    rule = encoder.truncation_rule if encoder.truncation_rule.mode == HEAD_TAIL else Truncation(HEAD_TAIL)
+    head = rule.head_tokens(room)
     stats["head_tail_keeps"] = {"head_tokens": head, "tail_tokens": room - head}
     size = encoder.windows.size or max_length
     window_room = max(size - special, 1)
@@ -154,6 +155,9 @@ def length_stats(split: RawSplit, encoder: TokenEncoder) -> dict:
                         "windows_per_text": float(per_text.mean()),
                         "token_share_read": float(read / max(content.sum(), 1))}
     stats["covers_95"] = int(np.quantile(lengths, COVERAGE, method="higher"))
+    limit = model_limit(encoder)
+    stats["model_max_length"] = limit
+    stats["cut_share_at_model_max"] = float((lengths > limit).mean()) if limit else None
     return stats
 
 
@@ -195,7 +199,8 @@ def check_data(encoder: TokenEncoder, train: RawSplit, validation: Optional[RawS
     return report
 
 
-def _model_limit(encoder: TokenEncoder) -> Optional[int]:
+def model_limit(encoder: TokenEncoder) -> Optional[int]:
+    """The longest input the tokenizer says its model reads (None: it names no limit)."""
     limit = getattr(encoder.tokenizer, "model_max_length", None)
     return int(limit) if limit and limit < 1_000_000 else None
 
@@ -207,5 +212,5 @@ def run_data_check(encoder: TokenEncoder, train: tuple[str, str], validation: Op
     second = read_split("validation", validation[0], validation[1], subset, fields, encoder, strip) \
         if validation else None
     report = check_data(encoder, first, second)
-    report["recommendations"] = recommendations(report, _model_limit(encoder))
+    report["recommendations"] = recommendations(report)
     return report

@@ -8,8 +8,6 @@ thresholds below are where a change starts to pay.
 from __future__ import annotations
 
 import json
-from typing import Optional
-
 from ..node_names import NODE_NAMES, SPLIT_NODE, TOKENIZER_NODE
 
 IMBALANCE_FOR_WEIGHTS = 2.0  # largest class / smallest class from which class weights help
@@ -37,14 +35,27 @@ def _class_weights(train: dict) -> list[dict]:
                                      f"smallest ('{rare}', {counts[rare]} rows); set {how}")]
 
 
-def _long_texts(tokens: dict, model_limit: Optional[int], mode: str) -> list[dict]:
+def _max_length(tokens: dict) -> list[dict]:
+    share, max_length, covers = tokens["cut_share"], tokens["max_length"], tokens["covers_95"]
+    limit = tokens["model_max_length"]
+    if covers <= max_length:
+        return []
+    if limit is None or covers <= limit:
+        return [_advice("max_length", f"max_length {covers} covers 95% of the texts whole (max_length "
+                                      f"{max_length} cuts {share:.0%}); set it on {TOKENIZER_NODE}")]
+    if max_length < limit:
+        return [_advice("max_length", f"max_length {limit} (the model's maximum) cuts "
+                                      f"{tokens['cut_share_at_model_max']:.0%} of the texts instead of {share:.0%}; "
+                                      f"95% would need {covers} tokens, more than the model reads, so long texts "
+                                      "also need head+tail or windows")]
+    return []
+
+
+def _long_texts(tokens: dict, mode: str) -> list[dict]:
     if tokens["cut_share"] < CUT_SHARE_FOR_ADVICE:
         return []
-    share, max_length, covers = tokens["cut_share"], tokens["max_length"], tokens["covers_95"]
-    advice = []
-    if covers > max_length and (model_limit is None or covers <= model_limit):
-        advice.append(_advice("max_length", f"max_length {covers} covers 95% of the texts whole (max_length "
-                                            f"{max_length} cuts {share:.0%}); set it on {TOKENIZER_NODE}"))
+    share = tokens["cut_share"]
+    advice = _max_length(tokens)
     if mode != "head+tail":
         keeps = tokens["head_tail_keeps"]
         advice.append(_advice("head_tail", f"truncation_mode head+tail on {TOKENIZER_NODE}: {share:.0%} of the "
@@ -90,13 +101,13 @@ def _splits(report: dict) -> list[dict]:
     return advice
 
 
-def recommendations(report: dict, model_limit: Optional[int] = None) -> list[dict]:
+def recommendations(report: dict) -> list[dict]:
     """The changes the counts call for, most consequential first."""
     advice = _splits(report) + _cleaning(report, "train")
     if "validation" in report:
         advice += _cleaning(report, "validation")
     advice += _class_weights(report["train"])
-    advice += _long_texts(report["train"]["tokens"], model_limit, report["encoder"]["truncation_mode"])
+    advice += _long_texts(report["train"]["tokens"], report["encoder"]["truncation_mode"])
     return advice
 
 
