@@ -10,7 +10,6 @@ NODE_NAMES = {
     "HfTokenizerEncode": "Hf Tokenizer Encode",
     "PtvHfDatasetWithTokenEncode": "Ptv Hf Dataset With Token Encode",
     "PtDataLoader": "Pt Data Loader",
-    "PtDataCheck": "Pt Data Check",
     "PtoAdamW": "Pto AdamW",
     "PtoAdam": "Pto Adam",
     "PtoSGD": "Pto SGD",
@@ -27,11 +26,12 @@ NODE_NAMES = {
     "PtvTrainValidationSplit": "Ptv Train Validation Split",
     "PtEvaluateClassificationModel": "Pt Evaluate Classification Model",
     "PtPlotTrainingCurves": "Pt Plot Training Curves",
-    "PtCalibrateClassificationModel": "Pt Calibrate Classification Model",
     "PtnLoraAdapter": "Ptn LoRA Adapter",
     "PtPredictClassificationModel": "Pt Predict Classification Model",
     "PtSaveClassificationModel": "Pt Save Classification Model",
     "PtLoadClassificationModel": "Pt Load Classification Model",
+    "PtDataCheck": "Pt Data Check",
+    "PtCalibrateClassificationModel": "Pt Calibrate Classification Model",
 }
 
 TOKENIZER_NODE = NODE_NAMES["HfTokenizerEncode"]

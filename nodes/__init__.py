@@ -18,17 +18,18 @@ from .predict_nodes import PtPredictClassificationModel
 from .train_nodes import PtTrainFineTuneClassificationTransformerModel, PtTrainTransformerClassificationModel
 
 NODE_CLASSES = (
-    HfTokenizerEncode, PtvHfDatasetWithTokenEncode, PtDataLoader, PtDataCheck,
+    HfTokenizerEncode, PtvHfDatasetWithTokenEncode, PtDataLoader,
     PtoAdamW, PtoAdam, PtoSGD,
     PtoLrSchedulerWarmup, PtoLrSchedulerStep, PtoLrSchedulerCosineAnnealing, PtoLrSchedulerReduceOnPlateau,
     PtnBCEWithLogitsLoss, PtnCrossEntropyLoss, PtnMSELoss,
     PtnHfFineTunedClassificationModel,
     PtTrainTransformerClassificationModel, PtTrainFineTuneClassificationTransformerModel,
     PtvTrainValidationSplit,
-    PtEvaluateClassificationModel, PtPlotTrainingCurves, PtCalibrateClassificationModel,
+    PtEvaluateClassificationModel, PtPlotTrainingCurves,
     PtnLoraAdapter,
     PtPredictClassificationModel,
     PtSaveClassificationModel, PtLoadClassificationModel,
+    PtDataCheck, PtCalibrateClassificationModel,
 )
 
 NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in NODE_CLASSES}
