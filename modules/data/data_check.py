@@ -88,10 +88,18 @@ def read_split(role: str, name: str, split: str, subset: str, fields: tuple[str,
     scores = _is_scores(data, label_field, cells)
     read = _label_reader(data.features[label_field])
     labels = [()] * len(cells) if scores else [read(cell) for cell in cells]
-    special = encoder.special_tokens.count if texts else 0
+    special = special_count(encoder)
     lengths = content_token_lengths(data, encoder.tokenizer, text_field, strip) + special
     description = f"{name}{':' + subset if subset else ''}[{split}]"
     return RawSplit(role, description, texts, labels, lengths, scores)
+
+
+def special_count(encoder: TokenEncoder) -> int:
+    """Special tokens around one text ([CLS] ... [SEP]: 2), from the tokenizer where the encoder cannot rebuild them."""
+    try:
+        return encoder.special_tokens.count
+    except UserInputError:  # a tokenizer whose special tokens the pack cannot rebuild: ask it how many it adds
+        return int(encoder.tokenizer.num_special_tokens_to_add(pair=False))
 
 
 def class_counts(split: RawSplit) -> dict[str, int]:
@@ -134,7 +142,7 @@ def _windows_per_text(content: np.ndarray, room: int, step: int, cap: int) -> np
 def length_stats(split: RawSplit, encoder: TokenEncoder) -> dict:
     """Percentiles of the full token counts, the share `max_length` cuts, and what each way of reading keeps."""
     lengths, max_length = split.lengths, int(encoder.max_length)
-    special = encoder.special_tokens.count
+    special = special_count(encoder)
     content = lengths - special
     cut = lengths > max_length
     room = max(max_length - special, 1)
@@ -191,7 +199,7 @@ def check_data(encoder: TokenEncoder, train: RawSplit, validation: Optional[RawS
         raise UserInputError(f"dataset {train.description} has no rows; choose a split or slice that has rows")
     report = {"encoder": {"model": encoder.model_name, "max_length": int(encoder.max_length),
                           "truncation_mode": encoder.truncation_rule.mode, "window": encoder.windows.size,
-                          "special_tokens": encoder.special_tokens.count},
+                          "special_tokens": special_count(encoder)},
               "train": split_report(train, encoder)}
     if validation is not None and validation.texts:
         report["validation"] = split_report(validation, encoder)
