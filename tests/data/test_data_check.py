@@ -143,3 +143,16 @@ def test_a_missing_column_and_a_bad_split_are_refused(tiny_bert, planted):
     refusal = validate_node("PtDataCheck", name=str(train_path), split="train", validation_split="test[:x",
                             text_field="text", label_field="label")
     assert refusal is not True and "test[:x" in str(refusal)
+
+
+def test_multi_label_rows_count_once_per_label(tiny_bert, tmp_path):
+    from helpers.data import write_multilabel_jsonl
+
+    path = write_multilabel_jsonl(tmp_path / "tags.jsonl", rows=40)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    text, data = run_node("PtDataCheck", encode=encode_node(tiny_bert), name=str(path), split="train",
+                          text_field="text", label_field="labels")
+    counted = json.loads(data)["train"]
+    names = sorted({name for row in rows for name in row["labels"]})
+    assert counted["class_counts"] == {name: sum(name in row["labels"] for row in rows) for name in names}
+    assert counted["multi_label"] and counted["rows"] == 40
