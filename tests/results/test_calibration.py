@@ -6,6 +6,7 @@ calibrated saved folder gives the calibrated probabilities; multi-label models g
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -185,3 +186,17 @@ def run_node_validation(metric):
     from helpers.nodes import validate_node
 
     return validate_node("PtCalibrateClassificationModel", threshold_metric=metric)
+
+
+def test_a_calibrated_two_class_model_is_decided_by_its_threshold(tiny_bert, noisy):
+    model = _over_confident(tiny_bert, 2, factor=3.0)
+    calibrated, record = calibrate_classifier(model, _dataset(tiny_bert, noisy["binary"]), "f1", device="cpu")
+    assert 0 < calibrated.calibrated_threshold < 1
+    second = torch.softmax(predict_logits(calibrated, TEXTS), dim=-1)[:, 1]
+    middle = float(second.median())  # a stored threshold that must change some argmax labels
+    moved = dataclasses.replace(calibrated, calibration={**calibrated.calibration, "threshold": middle})
+    by_threshold = [str(int(p >= middle)) for p in second]
+    assert by_threshold != [str(int(p > 0.5)) for p in second]
+    assert [p.label for p in predict_texts(moved, TEXTS)] == by_threshold
+    assert [p.label for p in predict_texts(moved, TEXTS, threshold=0.5)] == \
+        [str(int(p > 0.5)) for p in second]  # an explicit threshold: argmax, as before calibration
