@@ -52,6 +52,24 @@ def _measure(logits, labels, threshold, names) -> dict:
             "mean_confidence": calibration["mean_confidence"]}
 
 
+def _bootstrap(logits, labels, temperature: float, rounds: int = 1000) -> dict:
+    """ECE before, after and after - before over `rounds` resamples of the held-out texts: 2.5/50/97.5 percentiles
+    (1,000 texts leave ECE a sampling noise of about 0.01)."""
+    import numpy as np
+    from hf_text_finetune.modules.results.calibration_error import calibration_summary
+
+    rng = np.random.default_rng(0)
+    logits, labels = logits.numpy(), labels.numpy()
+    rows = []
+    for _ in range(rounds):
+        pick = rng.integers(0, len(labels), len(labels))
+        before = calibration_summary(logits[pick], labels[pick])["ece"]
+        after = calibration_summary(logits[pick] / temperature, labels[pick])["ece"]
+        rows.append((before, after, after - before))
+    table = np.percentile(np.asarray(rows), [2.5, 50, 97.5], axis=0)
+    return {name: [float(v) for v in table[:, i]] for i, name in enumerate(("before", "after", "change"))}
+
+
 def _folding_gap(model, calibrated, held_csv: Path, temperature: float, count: int = 16) -> float:
     """Largest |calibrated model's logit - logit / T| on a few held-out texts: the folded network is exact."""
     import torch
@@ -92,8 +110,10 @@ def main() -> None:
     before = _measure(held.logits, held.labels, 0.5, names)
     after = _measure(held.logits / record["temperature"], held.labels, record["threshold"] or 0.5, names)
     gap = _folding_gap(model, calibrated, args.held, record["temperature"])
+    spread = _bootstrap(held.logits, held.labels, record["temperature"])
     record = {k: v for k, v in record.items() if not k.startswith("reliability_")}
-    summary = {"model": str(args.model), "held_out": str(args.held), "calibration_split": str(calibration_csv),
+    summary = {"bootstrap_2.5_50_97.5": spread,
+               "model": str(args.model), "held_out": str(args.held), "calibration_split": str(calibration_csv),
                "excluded_texts": len(unused), "calibration": record, "held_out_before": before,
                "held_out_after": after, "folded_logit_gap": gap, "seconds": time.perf_counter() - start,
                "machine": machine_summary()}
@@ -102,7 +122,9 @@ def main() -> None:
             f"(threshold 0.5 -> {after['threshold']:.4f}), mean confidence {before['mean_confidence']:.4f} -> "
             f"{after['mean_confidence']:.4f}; temperature {record['temperature']:.4f} (fitted on {record['texts']} "
             f"unused IMDB reviews: ECE {record['ece_before']:.4f} -> {record['ece_after']:.4f}); folded network "
-            f"vs logits / T: max |gap| {gap:.2e}")
+            f"vs logits / T: max |gap| {gap:.2e}; bootstrap 95% intervals: ECE before {spread['before'][0]:.4f}-"
+            f"{spread['before'][2]:.4f}, after {spread['after'][0]:.4f}-{spread['after'][2]:.4f}, change "
+            f"{spread['change'][0]:+.4f} to {spread['change'][2]:+.4f}")
     save_results("calibration", summary, text)
     print(json.dumps(summary, indent=2, default=str))
     print(text)

@@ -15,6 +15,7 @@ check finds them all as texts shared with training.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -53,25 +54,34 @@ def main() -> None:
     held = _write(folder / "imdb_held_1000.csv", [reviews[i] for i in balanced_sample(reviews, 1000, seed=0)])
     encoder = build_token_encoder(str(minilm_folder()), 256, True, truncation_rule=Truncation("head+tail"))
 
-    def check() -> tuple[float, dict]:
-        start = time.perf_counter()
+    def check() -> tuple[float, float, dict]:
+        start, cpu = time.perf_counter(), time.process_time()
         report = run_data_check(encoder, (str(train), "train"), (str(held), "train"), "", ("text", "label"))
-        return time.perf_counter() - start, report
+        return time.perf_counter() - start, time.process_time() - cpu, report
 
-    first, report = check()
+    first, first_cpu, report = check()
     cached, disk = [], []
     for _ in range(args.rounds):
-        cached.append(check()[0])
+        cached.append(check()[:2])
         token_lengths.clear_cache()
-        disk.append(check()[0])
-    summary = {"rows": len(reviews), "first_check_s": first,
-               "cached_s": {"median": statistics.median(cached), "min": min(cached), "max": max(cached)},
-               "disk_cache_s": {"median": statistics.median(disk), "min": min(disk), "max": max(disk)},
-               "machine": machine_summary(), "recommendations": report["recommendations"],
-               "train_tokens": report["train"]["tokens"], "overlap": report["overlap"]}
-    text = (f"{len(reviews)} reviews: first check {first:.1f} s; cached median {summary['cached_s']['median']:.2f} s "
-          f"[{min(cached):.2f}-{max(cached):.2f}]; disk cache median {summary['disk_cache_s']['median']:.2f} s "
-          f"[{min(disk):.2f}-{max(disk):.2f}] over {args.rounds} rounds")
+        disk.append(check()[:2])
+
+    def spread(values: list[float]) -> dict:
+        return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+    summary = {"rows": len(reviews), "first_check_s": first, "first_check_cpu_s": first_cpu,
+               "cached_s": spread([w for w, _ in cached]), "cached_cpu_s": spread([c for _, c in cached]),
+               "disk_cache_s": spread([w for w, _ in disk]), "disk_cache_cpu_s": spread([c for _, c in disk]),
+               "load_average": os.getloadavg(), "machine": machine_summary(),
+               "recommendations": report["recommendations"], "train_tokens": report["train"]["tokens"],
+               "overlap": report["overlap"]}
+
+    def shown(key: str) -> str:
+        return f"{summary[key]['median']:.2f} s [{summary[key]['min']:.2f}-{summary[key]['max']:.2f}]"
+
+    text = (f"{len(reviews)} reviews: first check {first:.1f} s wall ({first_cpu:.1f} s CPU); cached median "
+            f"{shown('cached_s')} wall, {shown('cached_cpu_s')} CPU; disk cache median {shown('disk_cache_s')} wall, "
+            f"{shown('disk_cache_cpu_s')} CPU, over {args.rounds} rounds; load average {os.getloadavg()[0]:.1f}")
     save_results("data_check", summary, text)
     print(text)
 
