@@ -49,7 +49,7 @@ NOTES = {
             "Ignoring texts shared between the splits: validation metrics on copies of training texts are "
             "optimistic; remove them (the report counts them exactly and ignoring case and spaces).",
             "Expecting a first check of a large dataset to be instant: it counts every text's tokens once "
-            "(about 45 s for 25,000 IMDB reviews on 2 cores); later checks of the same data take seconds.",
+            "(about 20 s of CPU time for 25,000 IMDB reviews); later checks of the same data take seconds.",
         ],
     },
     "PtoAdamW": {
