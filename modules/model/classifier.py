@@ -174,6 +174,11 @@ class TextClassifier:
             lines.append(f"long texts: truncation {self.truncation_rule.describe()}")
         if self.lora:
             lines.append(f"LoRA adapters: r {self.lora['r']} on {', '.join(self.lora['target_modules'])}")
+        if self.calibration:
+            threshold = self.calibrated_threshold
+            lines.append(f"calibrated: temperature {self.calibration.get('temperature')}, ECE "
+                         f"{self.calibration.get('ece_before', 0):.4f} -> {self.calibration.get('ece_after', 0):.4f}"
+                         + (f", threshold {threshold:.4f}" if threshold is not None else ""))
         if self.resume_state is not None:
             lines.append(f"training resumes after epoch {self.resume_state.epochs_done} with the saved "
                          "optimizer state")

@@ -133,6 +133,7 @@ def test_the_threshold_is_stored_saved_and_used(tiny_bert, noisy, tmp_path):
     folder = save_classifier(model, tmp_path, "calibrated").folder
     loaded = load_classifier(folder)
     assert loaded.calibration == record_without_bins(record) and loaded.calibrated_threshold == threshold
+    assert f"threshold {threshold:.4f}" in loaded.describe()
     assert json.loads((folder / "config.json").read_text())["calibration"]["threshold"] == threshold
     card = (folder / "README.md").read_text()
     assert "## Calibration" in card and f"{record['ece_before']:.4f}" in card and f"{record['ece_after']:.4f}" in card
