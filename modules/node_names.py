@@ -28,9 +28,11 @@ NODE_NAMES = {
     "PtPlotTrainingCurves": "Pt Plot Training Curves",
     "PtnLoraAdapter": "Ptn LoRA Adapter",
     "PtPredictClassificationModel": "Pt Predict Classification Model",
-    "PtClassifyTexts": "Pt Classify Texts",
     "PtSaveClassificationModel": "Pt Save Classification Model",
     "PtLoadClassificationModel": "Pt Load Classification Model",
+    "PtClassifyTexts": "Pt Classify Texts",
+    "PtDataCheck": "Pt Data Check",
+    "PtCalibrateClassificationModel": "Pt Calibrate Classification Model",
 }
 
 TOKENIZER_NODE = NODE_NAMES["HfTokenizerEncode"]

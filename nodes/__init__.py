@@ -3,6 +3,8 @@ workflows use it); its display name comes from `modules/node_names.py`, the one 
 modules' messages also name nodes from."""
 
 from ..modules.node_names import NODE_NAMES
+from .calibration_nodes import PtCalibrateClassificationModel
+from .data_check_nodes import PtDataCheck
 from .data_nodes import HfTokenizerEncode, PtDataLoader, PtvHfDatasetWithTokenEncode
 from .data_split_nodes import PtvTrainValidationSplit
 from .eval_nodes import PtEvaluateClassificationModel, PtPlotTrainingCurves
@@ -28,6 +30,7 @@ NODE_CLASSES = (
     PtPredictClassificationModel,
     PtSaveClassificationModel, PtLoadClassificationModel,
     PtClassifyTexts,
+    PtDataCheck, PtCalibrateClassificationModel,
 )
 
 NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in NODE_CLASSES}

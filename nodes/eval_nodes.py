@@ -7,9 +7,11 @@ from ..modules.errors import UserInputError
 from ..modules.figures import image_to_tensor, short_model_name
 from ..modules.host import check_device_name
 from ..modules.precision import INFERENCE_PRECISIONS, check_inference_precision
+from ..modules.results.calibration_error import ECE_BINS
 from ..modules.results.evaluation import evaluate_classifier
 from ..modules.results.metrics import check_threshold
 from ..modules.results.plots import render_report_confusion, render_training_curves
+from ..modules.results.reliability_plot import render_reliability_diagram
 from . import widgets
 from .comfy_services import runtime_hooks, save_preview_images
 from .widgets import category, validation
@@ -21,15 +23,19 @@ class PtEvaluateClassificationModel:
                    "confusion matrix shown on the node. Labels are matched to the model's label names. A "
                    "regression model gets MSE, MAE, Pearson and Spearman and a predicted-against-true plot.")
     CATEGORY = category("eval")
-    RETURN_TYPES = ("STRING", "FLOAT", "FLOAT", "IMAGE")
-    RETURN_NAMES = ("metrics_json", "accuracy", "f1", "confusion_matrix")
+    RETURN_TYPES = ("STRING", "FLOAT", "FLOAT", "IMAGE", "FLOAT", "IMAGE")
+    RETURN_NAMES = ("metrics_json", "accuracy", "f1", "confusion_matrix", "ece", "reliability_diagram")
     OUTPUT_TOOLTIPS = ("Every metric, per-class scores and the confusion counts as JSON.",
                        "Accuracy (0..1); multi-label: share of texts with every label right; regression: -1 "
                        "(see metrics_json).",
                        "F1: of the positive class (binary), macro average (multi-class), micro average "
                        "(multi-label); regression: -1.",
                        "Confusion matrix picture (rows: true class, columns: predicted); regression: predicted "
-                       "against true scores.")
+                       "against true scores.",
+                       "Expected calibration error (15 bins): how far the probabilities are from how often the "
+                       "model is right, 0 = calibrated; regression: -1.",
+                       "Reliability diagram: accuracy per confidence bin against the diagonal of perfect "
+                       "calibration (bars below it: over-confident).")
     FUNCTION = "evaluate"
     OUTPUT_NODE = True
 
@@ -56,6 +62,7 @@ class PtEvaluateClassificationModel:
                                                "dynamically quantized (about 1.5x faster where bf16 is not native): "
                                                "it reports the int8 model's accuracy, not the trained one's.",
                                                INFERENCE_PRECISIONS),
+                "use_calibrated_threshold": widgets.use_calibrated_threshold(),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
@@ -67,15 +74,21 @@ class PtEvaluateClassificationModel:
                           lambda: check_inference_precision(precision, device))
 
     def evaluate(self, model, data, loss_function=None, threshold=0.5, batch_size=32, device="auto",
-                 precision="auto", unique_id=None):
+                 precision="auto", **later_inputs):
+        """`later_inputs`: unique_id (hidden), use_calibrated_threshold (widget)."""
+        unique_id = later_inputs.get("unique_id")
+        threshold = model.threshold_for(threshold, later_inputs.get("use_calibrated_threshold", True))
         report = evaluate_classifier(model, data, loss_function, threshold, device, runtime_hooks(unique_id),
                                      batch_size, precision)
         picture = render_report_confusion(report)
-        summary = report.summary()
+        calibration = getattr(report, "extra", {}).get("calibration")
+        reliability = render_reliability_diagram(calibration)
+        ece = calibration["ece"] if calibration else -1.0
+        summary = report.summary() + (f"\nECE ({ECE_BINS} bins): {ece:.4f}" if calibration else "")
         return {
             "ui": {"images": save_preview_images([picture], "hf_text_finetune_confusion"), "text": [summary]},
             "result": (report.to_json(), getattr(report, "accuracy", -1.0), getattr(report, "f1", -1.0),
-                       image_to_tensor(picture)),
+                       image_to_tensor(picture), ece, image_to_tensor(reliability)),
         }
 
 

@@ -63,6 +63,7 @@ class PtPredictClassificationModel:
                                                "copy with its linear layers dynamically quantized: about 1.5x "
                                                "faster where bf16 is not native; labels can differ from fp32's "
                                                "near the threshold.", INFERENCE_PRECISIONS),
+                "use_calibrated_threshold": widgets.use_calibrated_threshold(),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
@@ -75,8 +76,10 @@ class PtPredictClassificationModel:
 
     def predict(self, model, texts, threshold, label_names="", batch_size=32, device="auto", strip_html_tags=True,
                 **later_inputs):
-        """`later_inputs`: precision (widget), unique_id (hidden)."""
+        """`later_inputs`: precision and use_calibrated_threshold (widgets), unique_id (hidden)."""
         precision, unique_id = later_inputs.get("precision", "auto"), later_inputs.get("unique_id")
+        if later_inputs.get("use_calibrated_threshold", True) and model.calibrated_threshold is not None:
+            threshold = None  # the model's own: predict_texts applies it (to a two-class model too)
         check_texts(texts)
         lines = split_texts(texts)
         target = resolve_device(device, runtime_hooks(unique_id))

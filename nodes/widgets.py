@@ -80,3 +80,10 @@ def validation(*checks: Callable[[], Any]) -> Any:
         except UserInputError as exc:
             return str(exc)
     return True
+
+
+def use_calibrated_threshold() -> Widget:
+    return ("BOOLEAN", {"default": True,
+                        "tooltip": "When the model was calibrated (Pt Calibrate Classification Model) with a "
+                                   "threshold, use that threshold instead of the threshold widget. Off: the "
+                                   "widget's threshold decides."})

@@ -43,6 +43,19 @@ NOTES = {
             "`gradient_accumulation_steps` to 2 to keep the effective batch.",
         ],
     },
+    "PtDataCheck": {
+        "example": "`encode` from Hf Tokenizer Encode (the same one the dataset nodes use), `name` = "
+                   "`stanfordnlp/imdb`, `split` = `train`, `validation_split` = `test`. The report says e.g. "
+                   "`max_length 256 cuts 10286 texts (41.1%)` and recommends head+tail or windows.",
+        "mistakes": [
+            "A different `encode` from the dataset nodes': the token counts then judge another tokenizer and "
+            "max_length than the ones training uses.",
+            "Ignoring texts shared between the splits: validation metrics on copies of training texts are "
+            "optimistic; remove them (the report counts them exactly and ignoring case and spaces).",
+            "Expecting a first check of a large dataset to be instant: it counts every text's tokens once "
+            "(about 20 s of CPU time for 25,000 IMDB reviews); later checks of the same data take seconds.",
+        ],
+    },
     "PtoAdamW": {
         "example": "`learning_rate` = 5e-5, `weight_decay` = 0.01 for fine-tuning a whole encoder; with LoRA "
                    "or a frozen encoder about 5e-4 to 1e-3.",
@@ -170,9 +183,23 @@ NOTES = {
                    "metrics and a confusion matrix.",
         "mistakes": [
             "Evaluating on the data the model was chosen on (the validation split): the numbers are optimistic.",
-            "A `threshold` tuned on the test data: tune it on validation data, then report the test numbers.",
+            "A `threshold` tuned on the test data: tune it on validation data (Pt Calibrate Classification Model "
+            "does, and Evaluate then uses its threshold while `use_calibrated_threshold` is on), then report the "
+            "test numbers.",
             "`precision` int8 to report a model's accuracy: it measures the quantized copy; report fp32 (or auto) "
             "and use int8 to see what a quantized deployment loses.",
+        ],
+    },
+    "PtCalibrateClassificationModel": {
+        "example": "Trainer `model` -> Calibrate (`data` = a validation loader the model did not train on, "
+                   "`threshold_metric` = f1) -> Evaluate on the test split -> Save. The node shows the temperature, "
+                   "the ECE before and after and a reliability diagram.",
+        "mistakes": [
+            "Calibrating on the training data: the model is most over-confident there and the temperature comes "
+            "out wrong; use held-out validation data.",
+            "Calibrating on the test split and then reporting test numbers: they are then optimistic.",
+            "Training a calibrated model further: training drops the calibration (the temperature stays in the "
+            "weights as a starting point); calibrate again afterwards.",
         ],
     },
     "PtPlotTrainingCurves": {

@@ -74,6 +74,7 @@ class TextClassifier:
     resume_state: Optional[TrainingState] = None  # set by Load: the next trainer continues from it
     text_pairs: bool = False  # reads pairs of texts (trained with a text_pair_field), set by training or loading
     checkpoint_run: Optional[str] = None  # checkpoint folder of the run that trained it; a Save node empties it
+    calibration: Optional[dict] = None  # temperature (folded into the head), threshold, ECE before/after (calibration.py)
 
     # --- what the network says ------------------------------------------------------------------
 
@@ -136,6 +137,19 @@ class TextClassifier:
             )
         return names
 
+    @property
+    def calibrated_threshold(self) -> Optional[float]:
+        """The decision threshold calibration chose on validation data (binary, two-class and multi-label models)."""
+        threshold = (self.calibration or {}).get("threshold")
+        return float(threshold) if threshold is not None else None
+
+    def threshold_for(self, given: Optional[float], use_calibrated: bool = True) -> float:
+        """The threshold that decides labels: the calibrated one when there is one and it is wanted, else `given`
+        (None: 0.5)."""
+        if use_calibrated and self.calibrated_threshold is not None:
+            return self.calibrated_threshold
+        return 0.5 if given is None else float(given)
+
     def require_tokenizer(self, action: str = "read text") -> None:
         if self.tokenizer is None:
             raise UserInputError(
@@ -161,6 +175,11 @@ class TextClassifier:
             lines.append(f"long texts: truncation {self.truncation_rule.describe()}")
         if self.lora:
             lines.append(f"LoRA adapters: r {self.lora['r']} on {', '.join(self.lora['target_modules'])}")
+        if self.calibration:
+            threshold = self.calibrated_threshold
+            lines.append(f"calibrated: temperature {self.calibration.get('temperature')}, ECE "
+                         f"{self.calibration.get('ece_before', 0):.4f} -> {self.calibration.get('ece_after', 0):.4f}"
+                         + (f", threshold {threshold:.4f}" if threshold is not None else ""))
         if self.resume_state is not None:
             lines.append(f"training resumes after epoch {self.resume_state.epochs_done} with the saved "
                          "optimizer state")

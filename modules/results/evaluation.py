@@ -21,10 +21,11 @@ from ..errors import UserInputError
 from ..host import RuntimeHooks, resolve_device
 from ..model.classifier import MULTI_LABEL, REGRESSION, TextClassifier
 from ..precision import check_inference_precision
-from ..training.eval_pass import evaluate
+from ..training.eval_pass import EvalResult, evaluate
 from ..training.fit_checks import (align_for_model, check_labels_fit, check_loss_weights, check_text_inputs,
                                    check_tokenizer_fits)
 from ..training.losses import LossSpec, resolve_auto_weights
+from .calibration_error import calibration_summary
 from .metrics import ClassificationReport, RegressionReport, classification_report, regression_report
 from .quantized import inference_network
 
@@ -79,12 +80,12 @@ def warn_if_read_differently(model: TextClassifier, data: EncodedTextDataset) ->
                     trained, data.description, given)
 
 
-def evaluate_classifier(model: TextClassifier, data: TextDataLoader | EncodedTextDataset,
-                        loss_spec: Optional[LossSpec] = None, threshold: float = 0.5, device: str = "auto",
-                        hooks: Optional[RuntimeHooks] = None, batch_size: int = 32,
-                        precision: str = "auto") -> ClassificationReport | RegressionReport:
-    """Full metrics of `model` on labelled data (a loader, or a dataset batched here); a regression model gets
-    MSE, MAE, Pearson and Spearman."""
+def evaluation_outputs(model: TextClassifier, data: TextDataLoader | EncodedTextDataset,
+                       loss_spec: Optional[LossSpec] = None, device: str = "auto",
+                       hooks: Optional[RuntimeHooks] = None, batch_size: int = 32,
+                       precision: str = "auto") -> tuple[EvalResult, TextDataLoader, LossSpec]:
+    """(the logits and labels of every text, in row order; the checked loader; the loss reported), for
+    Evaluate and for Calibrate, which fits on the same outputs."""
     hooks = hooks or RuntimeHooks()
     loader = data if isinstance(data, TextDataLoader) else TextDataLoader(data, batch_size, shuffle=False)
     loader, loss_spec = _checked_loader(model, loader, loss_spec)
@@ -105,11 +106,23 @@ def evaluate_classifier(model: TextClassifier, data: TextDataLoader | EncodedTex
                       on_batch=step, combine=combine)
     if result.logits is None:
         raise UserInputError(f"the evaluation data {loader.dataset.description} has no rows; choose a split with rows")
+    return result, loader, loss_spec
+
+
+def evaluate_classifier(model: TextClassifier, data: TextDataLoader | EncodedTextDataset,
+                        loss_spec: Optional[LossSpec] = None, threshold: Optional[float] = None, device: str = "auto",
+                        hooks: Optional[RuntimeHooks] = None, batch_size: int = 32,
+                        precision: str = "auto") -> ClassificationReport | RegressionReport:
+    """Full metrics of `model` on labelled data (a loader, or a dataset batched here); a regression model gets
+    MSE, MAE, Pearson and Spearman. `threshold` None = the model's own (calibrated, else 0.5)."""
+    result, loader, loss_spec = evaluation_outputs(model, data, loss_spec, device, hooks, batch_size, precision)
     names = loader.dataset.label_names or model.label_names
     if loss_spec.is_regression:
         report = regression_report(result.logits, result.labels, loss=result.loss)
     else:
+        threshold = model.threshold_for(threshold, use_calibrated=threshold is None)
         report = classification_report(result.logits, result.labels, threshold, names, loss=result.loss)
+        report.extra["calibration"] = calibration_summary(result.logits, result.labels)
     log.info("evaluated %s on %s: %s", model.model_name, loader.dataset.description,
              ", ".join(f"{k} {v:.4f}" for k, v in report.headline().items()))
     return report

@@ -163,6 +163,7 @@ def load_classifier(path: str | Path, restore_training_state: bool = True) -> Te
         windows=_saved_setting(Windows, manifest, "windows", folder),
         problem_type=_PROBLEM_TYPES.get(manifest.get("problem_type"), SINGLE_LABEL),
         text_pairs=bool(manifest.get("text_pairs", False)),  # folders saved before pairs hold single texts
+        calibration=manifest.get("calibration") or None,  # its temperature is in the saved weights already
         history=list(_read_json(folder / HISTORY_FILE, [])),
         training_settings=_read_json(folder / SETTINGS_FILE, {}))
     names = manifest.get("label_names")

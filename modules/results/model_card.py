@@ -167,6 +167,29 @@ def _usage(manifest: dict, folder_name: str) -> list[str]:
     return lines
 
 
+def _calibration(manifest: dict) -> list[str]:
+    """The temperature and threshold calibration fitted, with the expected calibration error before and after."""
+    record = manifest.get("calibration")
+    if not record:
+        return []
+    temperature = record["temperature"]
+    shown = ", ".join(f"{t:.4f}" for t in temperature) if isinstance(temperature, list) else f"{temperature:.4f}"
+    lines = ["## Calibration", "",
+             f"Temperature scaling fitted on {record.get('texts', '?')} texts of `{record.get('data', '?')}`: "
+             f"temperature {shown}, already folded into the last layer's weights and bias, so every loader of "
+             "this folder (the Load node, `pipeline`) gives the calibrated probabilities.", "",
+             "| | before | after |", "| --- | --- | --- |",
+             f"| expected calibration error ({record.get('ece_bins', 15)} bins) | {record['ece_before']:.4f} | "
+             f"{record['ece_after']:.4f} |",
+             f"| negative log-likelihood | {record['nll_before']:.4f} | {record['nll_after']:.4f} |", ""]
+    if record.get("threshold") is not None:
+        lines += [f"Decision threshold {record['threshold']:.4f} (best {record['threshold_metric']} on that data: "
+                  f"{record['metric_at_threshold']:.4f}, against {record['metric_at_0.5']:.4f} at 0.5). Predict and "
+                  "Evaluate use it; with `pipeline`, call a text positive when its probability reaches it "
+                  "(`calibration.threshold` in `config.json`).", ""]
+    return lines
+
+
 def _files(manifest: dict) -> list[str]:
     lines = ["## Files", "",
              "- `config.json`, `model.safetensors`: the model (label names in `id2label`/`label2id`)",
@@ -206,6 +229,7 @@ def model_card(manifest: dict, history: list[dict], folder_name: str, settings: 
     if metrics:
         lines += ["## Results (last epoch)", "", "| metric | value |", "| --- | --- |"]
         lines += [f"| {k} | {v:.4f} |" for k, v in metrics.items()] + [""]
+    lines += _calibration(manifest)
     lines += _files(manifest)
     header = card_data(manifest, history, folder_name, settings or {}).to_yaml()
     return str(ModelCard(f"---\n{header}\n---\n" + "\n".join(lines)))

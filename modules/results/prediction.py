@@ -177,12 +177,15 @@ def _scores(texts: list[str], pairs: Optional[list[str]], values: torch.Tensor, 
     return [Prediction(text, name, float(v), {}, pair) for text, pair, v in zip(texts, seconds, values.reshape(-1))]
 
 
-def predict_texts(model: TextClassifier, texts: Inputs, threshold: float = 0.5,
+def predict_texts(model: TextClassifier, texts: Inputs, threshold: Optional[float] = None,
                   label_names: Optional[Sequence[str]] = None, batch_size: int = 32,
                   device: Optional[torch.device] = None, strip_html_tags: bool = False,
                   precision: str = "fp32") -> list[Prediction]:
     """Label(s) and probabilities for each text (a regression model: its score). The threshold decides binary
-    and multi-label models. A pair model takes (text, pair) tuples or tab-separated strings."""
+    and multi-label models; None = the model's own: the one calibration stored (which then decides a two-class
+    model too), else 0.5. A pair model takes (text, pair) tuples or tab-separated strings."""
+    two_class_cut = threshold is None and model.calibrated_threshold is not None
+    threshold = model.threshold_for(threshold, use_calibrated=threshold is None)
     check_threshold(threshold)
     model.require_tokenizer()
     kind = model.output_kind
@@ -206,7 +209,7 @@ def predict_texts(model: TextClassifier, texts: Inputs, threshold: float = 0.5,
         if kind == "multi_label":
             chosen = [i for i, p in enumerate(row) if p >= threshold]
             results.append(Prediction(text, [names[i] for i in chosen], [float(row[i]) for i in chosen], table))
-        elif kind == "binary":
+        elif kind == "binary" or (len(row) == 2 and two_class_cut):  # calibrated two-class: threshold as binary
             index = 1 if row[1] >= threshold else 0
             results.append(Prediction(text, names[index], float(row[index]), table))
         else:

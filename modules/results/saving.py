@@ -65,9 +65,12 @@ def _next_counter(parent: Path, stem: str) -> int:
     return max(found, default=0) + 1
 
 
-def _label_config(config: Any, names: list[str], kind: str) -> Any:
-    """A copy of `config` with label names and the problem type transformers' pipeline reads."""
+def _label_config(config: Any, names: list[str], kind: str, calibration: Optional[dict] = None) -> Any:
+    """A copy of `config` with label names and the problem type transformers' pipeline reads (and the
+    calibration, for readers of config.json: its temperature is already in the weights)."""
     config = copy.deepcopy(config)
+    if calibration is not None:
+        config.calibration = calibration
     id2label = {0: names[1]} if kind == "binary" else dict(enumerate(names))
     config.id2label = id2label
     config.label2id = {name: i for i, name in id2label.items()}
@@ -121,7 +124,7 @@ def _manifest(model: TextClassifier, names: list[str], saved_state: bool, epochs
         "max_length": model.max_length, "base_model": model.base_model, "lora": model.lora,
         "text_pairs": model.text_pairs,
         "truncation": model.truncation_rule.to_dict(), "windows": model.windows.to_dict(),
-        "has_training_state": saved_state, "epochs_done": epochs_done,
+        "has_training_state": saved_state, "epochs_done": epochs_done, "calibration": model.calibration,
         "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),
     }
@@ -133,7 +136,7 @@ def _write_weights(model: TextClassifier, folder: Path, names: list[str]) -> Non
 
     transformers_model = _clean_transformers_model(model)
     transformers_model.save_pretrained(str(folder))
-    _label_config(transformers_model.config, names, model.output_kind).save_pretrained(str(folder))
+    _label_config(transformers_model.config, names, model.output_kind, model.calibration).save_pretrained(str(folder))
     model.tokenizer.save_pretrained(str(folder))
     if model.head_type == LINEAR_HEAD:
         head = {k: v.detach().to("cpu").contiguous() for k, v in model.network.head.state_dict().items()}

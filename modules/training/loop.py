@@ -326,7 +326,8 @@ def finish_run(run: TrainingRun, model: TextClassifier, result: TrainResult) -> 
         label_names=run.train_loader.dataset.label_names, problem_type=problem_type(model, run.loss_spec),
         text_pairs=run.train_loader.dataset.pairs,
         history=(list(model.history) if run.continues_model else []) + result.as_dicts(),
-        training_settings=used, training_state=state, resume_state=None, checkpoint_run=disposable)
+        training_settings=used, training_state=state, resume_state=None, checkpoint_run=disposable,
+        calibration=None)
     return result
 
 

@@ -34,23 +34,28 @@ TODAYS_IDS = [  # saved workflows and the example workflows store these; never r
     "PtvTrainValidationSplit", "PtEvaluateClassificationModel", "PtPlotTrainingCurves", "PtnLoraAdapter",
     "PtPredictClassificationModel", "PtSaveClassificationModel", "PtLoadClassificationModel",
 ]
+ADDED_IDS = [
+    "PtClassifyTexts",  # issue 18: answers other nodes can use
+    "PtDataCheck", "PtCalibrateClassificationModel",  # issue 21: the data check and calibration
+]
+ALL_IDS = TODAYS_IDS + ADDED_IDS
 TRAINERS = ["PtTrainTransformerClassificationModel", "PtTrainFineTuneClassificationTransformerModel"]
 TRAINER_CONNECTIONS = {"model", "train_loader", "optimizer", "loss_function", "val_loader", "lr_scheduler"}
 
 
-def test_registry_lists_todays_23_ids_once_each_under_the_class_name():
-    assert list(NODE_CLASS_MAPPINGS) == TODAYS_IDS
-    assert len(NODE_CLASSES) == len(set(NODE_CLASSES)) == 23
-    assert all(NODE_CLASS_MAPPINGS[node_id].__name__ == node_id for node_id in TODAYS_IDS)
+def test_registry_lists_todays_ids_then_the_added_ones_once_each_under_the_class_name():
+    assert list(NODE_CLASS_MAPPINGS) == ALL_IDS
+    assert len(NODE_CLASSES) == len(set(NODE_CLASSES)) == len(ALL_IDS)
+    assert all(NODE_CLASS_MAPPINGS[node_id].__name__ == node_id for node_id in ALL_IDS)
 
 
 def test_display_names_are_the_node_names_table():
     assert NODE_DISPLAY_NAME_MAPPINGS == NODE_NAMES
-    assert list(NODE_NAMES) == TODAYS_IDS
+    assert list(NODE_NAMES) == ALL_IDS
     assert len(set(NODE_NAMES.values())) == len(NODE_NAMES)
 
 
-@pytest.mark.parametrize("node_id", TODAYS_IDS)
+@pytest.mark.parametrize("node_id", ALL_IDS)
 def test_every_node_has_a_category_a_description_and_tooltips(node_id):
     cls = NODE_CLASS_MAPPINGS[node_id]
     assert cls.CATEGORY.startswith("HF Text Fine-Tune/") and cls.CATEGORY.count("/") == 1
@@ -64,7 +69,7 @@ def test_every_node_has_a_category_a_description_and_tooltips(node_id):
     assert callable(getattr(cls, cls.FUNCTION))
 
 
-@pytest.mark.parametrize("node_id", [n for n in TODAYS_IDS if hasattr(NODE_CLASS_MAPPINGS[n], "VALIDATE_INPUTS")])
+@pytest.mark.parametrize("node_id", [n for n in ALL_IDS if hasattr(NODE_CLASS_MAPPINGS[n], "VALIDATE_INPUTS")])
 def test_linked_inputs_pass_queue_time_checks(node_id):
     """ComfyUI passes nothing for a linked input (its value is known only at run time)."""
     assert NODE_CLASS_MAPPINGS[node_id].VALIDATE_INPUTS() is True
