@@ -62,8 +62,11 @@ class TensorBoardWriter:
         table = "\n".join(f"| {k} | {v} |" for k, v in plain.items())
         self.writer.add_text("settings", "| setting | value |\n| --- | --- |\n" + table, 0)
 
-    def image(self, tag: str, picture: Any, step: int) -> None:
+    def image(self, tag: str, picture: Any, step: int, counts: Optional[list] = None) -> None:
+        """A picture, with the numbers it shows (JSON) as text beside it."""
         self.writer.add_image(tag, np.asarray(picture.convert("RGB")), step, dataformats="HWC")
+        if counts is not None:
+            self.writer.add_text(tag.replace("matrix", "counts"), json.dumps(counts), step)
 
     def close(self) -> None:
         self.writer.close()
@@ -109,8 +112,9 @@ class TrackioWriter:
         if step > self.logged_through:
             self.run.log(dict(values), step=step)
 
-    def image(self, tag: str, picture: Any, step: int) -> None:
-        self.run.log({tag: self.trackio.Image(picture, caption=tag)}, step=step)
+    def image(self, tag: str, picture: Any, step: int, counts: Optional[list] = None) -> None:
+        caption = tag if counts is None else f"{tag}: {json.dumps(counts)}"
+        self.run.log({tag: self.trackio.Image(picture, caption=caption)}, step=step)
 
     def close(self) -> None:
         self.run.finish()

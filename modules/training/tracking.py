@@ -149,7 +149,8 @@ class Tracker:
             title = f"validation, epoch {epoch}"
             draw = render_multilabel_confusion if self.multi_label else render_confusion_matrix
             picture = draw(counts, names, title)
-            self._write("image", "validation/confusion_matrix", picture, epoch * self.batches_per_epoch)
+            self._write("image", "validation/confusion_matrix", picture, epoch * self.batches_per_epoch,
+                        counts.tolist())
         self.close()
 
     def close(self) -> None:
