@@ -7,7 +7,8 @@ from ..modules.errors import UserInputError
 from ..modules.figures import image_to_tensor
 from ..modules.host import check_device_name
 from ..modules.precision import INFERENCE_PRECISIONS, check_inference_precision
-from ..modules.results.evaluation import evaluate_classifier
+from ..modules.results.error_examples import evaluation_errors
+from ..modules.results.evaluation import evaluate_texts
 from ..modules.results.metrics import check_threshold
 from ..modules.results.plots import render_report_confusion, render_training_curves
 from . import widgets
@@ -21,15 +22,18 @@ class PtEvaluateClassificationModel:
                    "confusion matrix shown on the node. Labels are matched to the model's label names. A "
                    "regression model gets MSE, MAE, Pearson and Spearman and a predicted-against-true plot.")
     CATEGORY = category("eval")
-    RETURN_TYPES = ("STRING", "FLOAT", "FLOAT", "IMAGE")
-    RETURN_NAMES = ("metrics_json", "accuracy", "f1", "confusion_matrix")
+    RETURN_TYPES = ("STRING", "FLOAT", "FLOAT", "IMAGE", "STRING", "STRING")
+    RETURN_NAMES = ("metrics_json", "accuracy", "f1", "confusion_matrix", "errors", "errors_json")
     OUTPUT_TOOLTIPS = ("Every metric, per-class scores and the confusion counts as JSON.",
                        "Accuracy (0..1); multi-label: share of texts with every label right; regression: -1 "
                        "(see metrics_json).",
                        "F1: of the positive class (binary), macro average (multi-class), micro average "
                        "(multi-label); regression: -1.",
                        "Confusion matrix picture (rows: true class, columns: predicted); regression: predicted "
-                       "against true scores.")
+                       "against true scores.",
+                       "The misclassified texts with the highest loss (true and predicted label, their "
+                       "probabilities), one per text (windows combined); regression: the largest errors.",
+                       "The same table as JSON: row, text as the model read it, labels, probabilities, loss.")
     FUNCTION = "evaluate"
     OUTPUT_NODE = True
 
@@ -56,6 +60,10 @@ class PtEvaluateClassificationModel:
                                                "dynamically quantized (about 1.5x faster where bf16 is not native): "
                                                "it reports the int8 model's accuracy, not the trained one's.",
                                                INFERENCE_PRECISIONS),
+                "error_examples": ("INT", {"default": 20, "min": 0, "max": 10_000,
+                                           "tooltip": "How many misclassified texts (regression: largest errors) "
+                                                      "the errors outputs list, highest loss first; 0 = only "
+                                                      "their count."}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
@@ -67,15 +75,16 @@ class PtEvaluateClassificationModel:
                           lambda: check_inference_precision(precision, device))
 
     def evaluate(self, model, data, loss_function=None, threshold=0.5, batch_size=32, device="auto",
-                 precision="auto", unique_id=None):
-        report = evaluate_classifier(model, data, loss_function, threshold, device, runtime_hooks(unique_id),
-                                     batch_size, precision)
+                 precision="auto", unique_id=None, error_examples=20):
+        evaluation = evaluate_texts(model, data, loss_function, threshold, device, runtime_hooks(unique_id),
+                                    batch_size, precision)
+        report, errors = evaluation.report, evaluation_errors(evaluation, model, threshold, error_examples)
         picture = render_report_confusion(report)
         summary = report.summary()
         return {
             "ui": {"images": save_preview_images([picture], "hf_text_finetune_confusion"), "text": [summary]},
             "result": (report.to_json(), getattr(report, "accuracy", -1.0), getattr(report, "f1", -1.0),
-                       image_to_tensor(picture)),
+                       image_to_tensor(picture), errors.text(), errors.to_json()),
         }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import torch
@@ -21,7 +21,7 @@ from ..errors import UserInputError
 from ..host import RuntimeHooks, resolve_device
 from ..model.classifier import MULTI_LABEL, REGRESSION, TextClassifier
 from ..precision import check_inference_precision
-from ..training.eval_pass import evaluate
+from ..training.eval_pass import EvalResult, evaluate
 from ..training.fit_checks import (align_for_model, check_labels_fit, check_loss_weights, check_text_inputs,
                                    check_tokenizer_fits)
 from ..training.losses import LossSpec, resolve_auto_weights
@@ -79,12 +79,28 @@ def warn_if_read_differently(model: TextClassifier, data: EncodedTextDataset) ->
                     trained, data.description, given)
 
 
+@dataclass
+class Evaluation:
+    """A report with what it was computed from: one row of logits and labels per text, and the data."""
+
+    report: ClassificationReport | RegressionReport
+    outputs: EvalResult
+    dataset: EncodedTextDataset
+
+
 def evaluate_classifier(model: TextClassifier, data: TextDataLoader | EncodedTextDataset,
                         loss_spec: Optional[LossSpec] = None, threshold: float = 0.5, device: str = "auto",
                         hooks: Optional[RuntimeHooks] = None, batch_size: int = 32,
                         precision: str = "auto") -> ClassificationReport | RegressionReport:
     """Full metrics of `model` on labelled data (a loader, or a dataset batched here); a regression model gets
     MSE, MAE, Pearson and Spearman."""
+    return evaluate_texts(model, data, loss_spec, threshold, device, hooks, batch_size, precision).report
+
+
+def evaluate_texts(model: TextClassifier, data: TextDataLoader | EncodedTextDataset,
+                   loss_spec: Optional[LossSpec] = None, threshold: float = 0.5, device: str = "auto",
+                   hooks: Optional[RuntimeHooks] = None, batch_size: int = 32, precision: str = "auto") -> Evaluation:
+    """evaluate_classifier's report, with the per-text outputs behind it (the error table reads them)."""
     hooks = hooks or RuntimeHooks()
     loader = data if isinstance(data, TextDataLoader) else TextDataLoader(data, batch_size, shuffle=False)
     loader, loss_spec = _checked_loader(model, loader, loss_spec)
@@ -112,4 +128,4 @@ def evaluate_classifier(model: TextClassifier, data: TextDataLoader | EncodedTex
         report = classification_report(result.logits, result.labels, threshold, names, loss=result.loss)
     log.info("evaluated %s on %s: %s", model.model_name, loader.dataset.description,
              ", ".join(f"{k} {v:.4f}" for k, v in report.headline().items()))
-    return report
+    return Evaluation(report, result, loader.dataset)
