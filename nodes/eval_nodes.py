@@ -7,7 +7,7 @@ from ..modules.errors import UserInputError
 from ..modules.figures import image_to_tensor
 from ..modules.host import check_device_name
 from ..modules.precision import INFERENCE_PRECISIONS, check_inference_precision
-from ..modules.results.error_examples import evaluation_errors
+from ..modules.results.error_examples import check_error_examples, evaluation_errors
 from ..modules.results.evaluation import evaluate_texts
 from ..modules.results.metrics import check_threshold
 from ..modules.results.plots import render_report_confusion, render_training_curves
@@ -69,16 +69,20 @@ class PtEvaluateClassificationModel:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, threshold=None, batch_size=None, precision=None, device=None):
+    def VALIDATE_INPUTS(cls, threshold=None, batch_size=None, precision=None, device=None, error_examples=None):
         return validation(lambda: check_threshold(threshold), lambda: check_batch_size(batch_size),
                           lambda: check_device_name(device),
-                          lambda: check_inference_precision(precision, device))
+                          lambda: check_inference_precision(precision, device),
+                          lambda: check_error_examples(error_examples))
 
     def evaluate(self, model, data, loss_function=None, threshold=0.5, batch_size=32, device="auto",
-                 precision="auto", unique_id=None, error_examples=20):
-        evaluation = evaluate_texts(model, data, loss_function, threshold, device, runtime_hooks(unique_id),
-                                    batch_size, precision)
-        report, errors = evaluation.report, evaluation_errors(evaluation, model, threshold, error_examples)
+                 precision="auto", **later):
+        """`later`: ComfyUI's hidden unique_id and the widgets added since (error_examples)."""
+        evaluation = evaluate_texts(model, data, loss_function, threshold, device,
+                                    runtime_hooks(later.get("unique_id")), batch_size, precision)
+        top = later.get("error_examples", 20)
+        check_error_examples(top)
+        report, errors = evaluation.report, evaluation_errors(evaluation, model, threshold, top)
         picture = render_report_confusion(report)
         summary = report.summary()
         return {

@@ -27,8 +27,15 @@ import torch
 import torch.nn.functional as F
 
 from ..data.windows import TEXT_ID
+from ..errors import UserInputError
 
 PREVIEW_CHARACTERS = 300  # of each text in the text table (the JSON has it whole)
+
+
+def check_error_examples(top: Optional[int]) -> None:
+    """How many texts the table lists (None: linked, known at run time)."""
+    if top is not None and top < 0:
+        raise UserInputError(f"error_examples {top} is negative; use 0 for only the count of errors, or e.g. 20")
 
 
 @dataclass

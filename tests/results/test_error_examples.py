@@ -155,3 +155,10 @@ def test_the_evaluate_node_appends_the_error_table_outputs(tiny_bert, encoded_re
     errors = json.loads(outputs[5])
     assert len(outputs) == 6 and len(errors["examples"]) == min(3, errors["wrong"])
     assert outputs[4].splitlines()[0].startswith(f"{errors['wrong']} of 24 texts misclassified")
+
+
+def test_a_negative_count_is_refused_at_queue_time():
+    from helpers.nodes import validate_node
+
+    message = validate_node("PtEvaluateClassificationModel", error_examples=-1)
+    assert "error_examples -1 is negative" in message
