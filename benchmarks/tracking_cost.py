@@ -32,16 +32,17 @@ from common import balanced_sample, imdb_reviews, load_pack, minilm_folder, writ
 VARIANTS = ("off", "tensorboard", "trackio")
 
 
-def _timed(owner, name: str, spent: list[float]) -> None:
-    """Wrap owner.name so its time is added to spent[0]."""
+def _timed(owner, name: str, spent: dict[str, list[float]]) -> None:
+    """Wrap owner.name so the time of each call is appended to spent[name]."""
     original = getattr(owner, name)
+    spent[name] = []
 
     def timed(*args, **kwargs):
         started = time.perf_counter()
         try:
             return original(*args, **kwargs)
         finally:
-            spent[0] += time.perf_counter() - started
+            spent[name].append(time.perf_counter() - started)
 
     setattr(owner, name, timed)
 
@@ -60,7 +61,7 @@ def one_run(parts: dict, variant: str, root: Path, steps: int) -> dict:
         def progress(self, done, total, preview=None):
             stamps.append(time.perf_counter())
 
-    spent = [0.0]
+    spent: dict[str, list[float]] = {}
     saved = {name: getattr(tracking.Tracker, name) for name in ("train_window", "keep_validation", "epoch", "finish")}
     start = loop.start_tracking
     for name in saved:
@@ -79,7 +80,8 @@ def one_run(parts: dict, variant: str, root: Path, steps: int) -> dict:
             setattr(tracking.Tracker, name, method)
         loop.start_tracking = start
     step_times = [b - a for a, b in zip(stamps[:steps], stamps[1:steps])]  # training steps after the first
-    return {"median_step": statistics.median(step_times), "tracker_s": spent[0], "total_s": total}
+    return {"median_step": statistics.median(step_times), "tracker_s": sum(map(sum, spent.values())),
+            "total_s": total, "calls": {k: (len(v), sum(v)) for k, v in spent.items()}}
 
 
 def build_parts(max_length: int, steps: int, folder: Path) -> dict:
@@ -89,7 +91,7 @@ def build_parts(max_length: int, steps: int, folder: Path) -> dict:
 
     reviews = imdb_reviews()
     train_rows = balanced_sample(reviews, steps * 16, seed=0)
-    val_rows = balanced_sample(reviews, 64, seed=1, exclude=train_rows)
+    val_rows = balanced_sample(reviews, min(64, steps * 16), seed=1, exclude=train_rows)
     train = write_csv(folder / "train.csv", [reviews[i] for i in train_rows])
     val = write_csv(folder / "val.csv", [reviews[i] for i in val_rows])
     model_name = str(minilm_folder())
@@ -111,8 +113,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     load_pack()
     with tempfile.TemporaryDirectory(prefix="tracking_cost_") as tmp:
+        warm = build_parts(args.max_length, 2, Path(tmp) / "warm")
+        one_run(warm, "tensorboard", Path(tmp) / "warm", 2)  # imports (tensorboard, matplotlib), first-run caches
+        one_run(warm, "trackio", Path(tmp) / "warm", 2)
         parts = build_parts(args.max_length, args.steps, Path(tmp))
-        one_run(parts, "tensorboard", Path(tmp) / "warm", 3)  # imports, first-run caches
         rows = []
         for round_ in range(args.rounds):
             order = VARIANTS[round_ % 3:] + VARIANTS[:round_ % 3]
@@ -125,6 +129,8 @@ def main() -> None:
                 print(f"round {round_ + 1} {variant:12s} median step {r['median_step'] * 1000:7.1f} ms "
                       f"(x{r['median_step'] / base:.3f} of off), tracker {r['tracker_s'] * 1000:7.1f} ms in all = "
                       f"{share:.3%} of {args.steps} steps, run {r['total_s']:.1f} s", flush=True)
+                print("    tracker calls: " + ", ".join(f"{k} {n} x {t / max(n, 1) * 1000:.2f} ms"
+                                                        for k, (n, t) in r["calls"].items()), flush=True)
     print("\nsummary (median [min-max] over rounds):")
     for variant in VARIANTS:
         ratios = [r[1] for r in rows if r[0] == variant]

@@ -129,7 +129,8 @@ def earlier_runs(kind: str, root: Path) -> list[str]:
         from trackio.sqlite_storage import SQLiteStorage
 
         return [str(name) for name in SQLiteStorage.get_runs(TRACKIO_PROJECT)]
-    except ImportError:
+    except Exception as exc:  # missing (open_writer says so) or unreadable: no earlier run to continue
+        log.debug("no earlier trackio runs read (%s)", exc)
         return []
 
 
@@ -144,4 +145,6 @@ def open_writer(kind: str, root: Path, name: str, continue_from: Optional[int], 
     except ImportError as exc:
         log.warning("tracking %s is off for this run: %s is not installed (%s); install it with `%s`",
                     kind, kind, exc.name or exc, INSTALL[kind])
-        return None
+    except Exception as exc:  # an unwritable folder, a damaged store: training goes on without logs
+        log.warning("tracking %s is off for this run: its logs under %s could not be opened (%s)", kind, root, exc)
+    return None

@@ -138,3 +138,13 @@ def test_confusion_counts_match_the_evaluation_report():
     per_label = tracking.confusion_counts((multi > 0).long(), multi_labels, 2)
     report = classification_report(multi, multi_labels, 0.5, ["x", "y"]).confusion
     assert per_label.long().tolist() == [[tn, fp, fn, tp] for (tn, fp), (fn, tp) in report]
+
+
+def test_a_log_folder_that_cannot_be_written_leaves_one_warning_and_the_run_trains(pipelines, tmp_path, monkeypatch,
+                                                                                   caplog):
+    use_output(monkeypatch, tmp_path)
+    (tmp_path / tracking.LOGS_DIR).write_text("a file where the logs' folder should be")
+    with caplog.at_level(logging.WARNING):
+        model = train(pipelines["bert"], epochs=1, tracking="tensorboard")[0]
+    assert len(model.history) == 1
+    assert [r.getMessage() for r in caplog.records if "could not be opened" in r.getMessage()]
