@@ -146,11 +146,14 @@ class Tracker:
             epoch = final_epoch if final_epoch in self.confusions else max(self.confusions)
             counts = self.confusions[epoch]
             names = self.label_names or [str(i) for i in range(counts.shape[0])]
-            title = f"validation, epoch {epoch}"
             draw = render_multilabel_confusion if self.multi_label else render_confusion_matrix
-            picture = draw(counts, names, title)
-            self._write("image", "validation/confusion_matrix", picture, epoch * self.batches_per_epoch,
-                        counts.tolist())
+            try:
+                picture = draw(counts, names, f"validation, epoch {epoch}")
+            except Exception as exc:  # a picture must never cost the trained model
+                log.warning("tracking: the confusion matrix was not drawn (%s)", exc)
+            else:
+                self._write("image", "validation/confusion_matrix", picture, epoch * self.batches_per_epoch,
+                            counts.tolist())
         self.close()
 
     def close(self) -> None:
