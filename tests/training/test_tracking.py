@@ -148,3 +148,13 @@ def test_a_log_folder_that_cannot_be_written_leaves_one_warning_and_the_run_trai
         model = train(pipelines["bert"], epochs=1, tracking="tensorboard")[0]
     assert len(model.history) == 1
     assert [r.getMessage() for r in caplog.records if "could not be opened" in r.getMessage()]
+
+
+@pytest.mark.parametrize("trainer", ["PtTrainTransformerClassificationModel",
+                                     "PtTrainFineTuneClassificationTransformerModel"])
+def test_the_tracking_widget_comes_last_so_saved_workflows_keep_their_order(trainer):
+    from helpers.nodes import node_class
+
+    optional = node_class(trainer).INPUT_TYPES()["optional"]
+    assert list(optional)[-1] == "tracking"
+    assert optional["tracking"][0] == list(tracking.TRACKING) and optional["tracking"][1]["default"] == "tensorboard"
