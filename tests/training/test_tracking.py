@@ -158,3 +158,18 @@ def test_the_tracking_widget_comes_last_so_saved_workflows_keep_their_order(trai
     optional = node_class(trainer).INPUT_TYPES()["optional"]
     assert list(optional)[-1] == "tracking"
     assert optional["tracking"][0] == list(tracking.TRACKING) and optional["tracking"][1]["default"] == "tensorboard"
+
+
+def test_a_loaded_model_with_its_training_state_continues_its_run(pipelines, tmp_path, monkeypatch):
+    from hf_text_finetune.modules.results.loading import load_classifier
+    from hf_text_finetune.modules.results.saving import save_classifier
+
+    use_output(monkeypatch, tmp_path)
+    first = train(pipelines["bert"], epochs=1, tracking="tensorboard", checkpoint_every_epoch=False)[0]
+    folder = save_classifier(first, tmp_path / "saved", "run", include_training_state=True).folder
+    train(pipelines["bert"], epochs=2, tracking="tensorboard", checkpoint_every_epoch=False,
+          model=load_classifier(folder))
+    (run,) = _runs(tmp_path)
+    reader = _events(run)
+    assert _steps(reader, "train/loss") == [BATCHES, 2 * BATCHES]
+    assert _steps(reader, "validation/loss") == [BATCHES, 2 * BATCHES]
