@@ -1,4 +1,6 @@
-"""Figure helpers shared by every picture the pack draws (matplotlib's object API, Agg canvas).
+"""Figure helpers shared by every picture the pack draws (matplotlib's object API, Agg canvas), and the
+confusion-matrix pictures, which Evaluate (results/plots.py) and the training logs (training/tracking.py)
+both draw.
 
 matplotlib is imported inside the functions: it is heavy, and ComfyUI's start-up must
 not pay for it. No window, no global pyplot state and no display are needed.
