@@ -8,7 +8,8 @@ from ..modules.figures import image_to_tensor, short_model_name
 from ..modules.host import check_device_name
 from ..modules.precision import INFERENCE_PRECISIONS, check_inference_precision
 from ..modules.results.calibration_error import ECE_BINS
-from ..modules.results.evaluation import evaluate_classifier
+from ..modules.results.error_examples import check_error_examples, evaluation_errors
+from ..modules.results.evaluation import evaluate_texts
 from ..modules.results.metrics import check_threshold
 from ..modules.results.plots import render_report_confusion, render_training_curves
 from ..modules.results.reliability_plot import render_reliability_diagram
@@ -23,8 +24,9 @@ class PtEvaluateClassificationModel:
                    "confusion matrix shown on the node. Labels are matched to the model's label names. A "
                    "regression model gets MSE, MAE, Pearson and Spearman and a predicted-against-true plot.")
     CATEGORY = category("eval")
-    RETURN_TYPES = ("STRING", "FLOAT", "FLOAT", "IMAGE", "FLOAT", "IMAGE")
-    RETURN_NAMES = ("metrics_json", "accuracy", "f1", "confusion_matrix", "ece", "reliability_diagram")
+    RETURN_TYPES = ("STRING", "FLOAT", "FLOAT", "IMAGE", "FLOAT", "IMAGE", "STRING", "STRING")
+    RETURN_NAMES = ("metrics_json", "accuracy", "f1", "confusion_matrix", "ece", "reliability_diagram",
+                    "errors", "errors_json")
     OUTPUT_TOOLTIPS = ("Every metric, per-class scores and the confusion counts as JSON.",
                        "Accuracy (0..1); multi-label: share of texts with every label right; regression: -1 "
                        "(see metrics_json).",
@@ -35,7 +37,10 @@ class PtEvaluateClassificationModel:
                        "Expected calibration error (15 bins): how far the probabilities are from how often the "
                        "model is right, 0 = calibrated; regression: -1.",
                        "Reliability diagram: accuracy per confidence bin against the diagonal of perfect "
-                       "calibration (bars below it: over-confident).")
+                       "calibration (bars below it: over-confident).",
+                       "The misclassified texts with the highest loss (true and predicted label, their "
+                       "probabilities), one per text (windows combined); regression: the largest errors.",
+                       "The same table as JSON: row, text as the model read it, labels, probabilities, loss.")
     FUNCTION = "evaluate"
     OUTPUT_NODE = True
 
@@ -63,23 +68,31 @@ class PtEvaluateClassificationModel:
                                                "it reports the int8 model's accuracy, not the trained one's.",
                                                INFERENCE_PRECISIONS),
                 "use_calibrated_threshold": widgets.use_calibrated_threshold(),
+                "error_examples": ("INT", {"default": 20, "min": 0, "max": 10_000,
+                                           "tooltip": "How many misclassified texts (regression: largest errors) "
+                                                      "the errors outputs list, highest loss first; 0 = only "
+                                                      "their count."}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, threshold=None, batch_size=None, precision=None, device=None):
+    def VALIDATE_INPUTS(cls, threshold=None, batch_size=None, precision=None, device=None, error_examples=None):
         return validation(lambda: check_threshold(threshold), lambda: check_batch_size(batch_size),
                           lambda: check_device_name(device),
-                          lambda: check_inference_precision(precision, device))
+                          lambda: check_inference_precision(precision, device),
+                          lambda: check_error_examples(error_examples))
 
     def evaluate(self, model, data, loss_function=None, threshold=0.5, batch_size=32, device="auto",
-                 precision="auto", **later_inputs):
-        """`later_inputs`: unique_id (hidden), use_calibrated_threshold (widget)."""
-        unique_id = later_inputs.get("unique_id")
-        threshold = model.threshold_for(threshold, later_inputs.get("use_calibrated_threshold", True))
-        report = evaluate_classifier(model, data, loss_function, threshold, device, runtime_hooks(unique_id),
-                                     batch_size, precision)
+                 precision="auto", **later):
+        """`later`: ComfyUI's hidden unique_id and the widgets added since (use_calibrated_threshold,
+        error_examples)."""
+        threshold = model.threshold_for(threshold, later.get("use_calibrated_threshold", True))
+        evaluation = evaluate_texts(model, data, loss_function, threshold, device,
+                                    runtime_hooks(later.get("unique_id")), batch_size, precision)
+        top = later.get("error_examples", 20)
+        check_error_examples(top)
+        report, errors = evaluation.report, evaluation_errors(evaluation, model, evaluation.threshold, top)
         picture = render_report_confusion(report)
         calibration = getattr(report, "extra", {}).get("calibration")
         reliability = render_reliability_diagram(calibration)
@@ -88,7 +101,8 @@ class PtEvaluateClassificationModel:
         return {
             "ui": {"images": save_preview_images([picture], "hf_text_finetune_confusion"), "text": [summary]},
             "result": (report.to_json(), getattr(report, "accuracy", -1.0), getattr(report, "f1", -1.0),
-                       image_to_tensor(picture), ece, image_to_tensor(reliability)),
+                       image_to_tensor(picture), ece, image_to_tensor(reliability), errors.text(),
+                       errors.to_json()),
         }
 
 

@@ -8,6 +8,7 @@ from ..modules.training.loop import train_classifier
 from ..modules.training.optimizers import check_learning_rate
 from ..modules.training.settings import (TrainResult, TrainSettings, check_checkpoint_settings, check_epochs,
                                          check_resume_choice)
+from ..modules.training.tracking import TRACKING
 from . import widgets
 from .comfy_services import output_directory, runtime_hooks
 from .local_sources import resume_source
@@ -96,6 +97,19 @@ def _long_run_inputs() -> dict:
     }
 
 
+def _tracking_inputs() -> dict:
+    """Experiment tracking (issue 21); last in "optional" so saved workflows keep their order."""
+    return {
+        "tracking": (list(TRACKING), {"default": "tensorboard",
+                                      "tooltip": "Log train loss, learning rate, samples/s, every validation metric, "
+                                                 "the settings and the final confusion matrix to the output folder's "
+                                                 "hf_text_finetune_logs (one run per folder, named by start time). "
+                                                 "tensorboard: open with tensorboard --logdir <that folder>; trackio: "
+                                                 "its trackio/ store, open with trackio show (see docs/tracking.md). "
+                                                 "A resumed run continues its earlier run."}),
+    }
+
+
 def _check_long_run(checkpoint_minutes=None, keep_checkpoints=None, resume=None):
     return (lambda: check_checkpoint_settings(checkpoint_minutes, keep_checkpoints),
             lambda: check_resume_choice(resume_source(resume)))
@@ -119,6 +133,7 @@ class PtTrainTransformerClassificationModel:
         spec = _common_inputs()
         spec["optional"].update(_model_selection_inputs())
         spec["optional"].update(_long_run_inputs())
+        spec["optional"].update(_tracking_inputs())
         return spec
 
     @classmethod
@@ -171,6 +186,7 @@ class PtTrainFineTuneClassificationTransformerModel(PtTrainTransformerClassifica
                   "The optimizer's own rate applies once the encoder is unfrozen.")
         spec["optional"].update(_model_selection_inputs())
         spec["optional"].update(_long_run_inputs())
+        spec["optional"].update(_tracking_inputs())
         return spec
 
     @classmethod

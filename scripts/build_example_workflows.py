@@ -404,8 +404,8 @@ def long_reviews_head_tail() -> Graph:
                             encode={"max_length": 512, "truncation_mode": "head+tail", "head_share": 0.25})
     evaluate = g.node("PtEvaluateClassificationModel", (1900, 300), "Evaluate on test")
     test_metrics = g.node("PreviewAny", (2280, 300), "Test metrics")
-    save = g.node("PtSaveClassificationModel", (1900, 620), "Save model", filename_prefix="imdb_head_tail")
-    predict = g.node("PtPredictClassificationModel", (2280, 620), "Predict", texts=LONG_REVIEW + "\n" + PREDICT_TEXTS)
+    save = g.node("PtSaveClassificationModel", (1900, 700), "Save model", filename_prefix="imdb_head_tail")
+    predict = g.node("PtPredictClassificationModel", (2280, 700), "Predict", texts=LONG_REVIEW + "\n" + PREDICT_TEXTS)
     g.link(trainer, 0, evaluate, "model")
     val_loader = next(node["id"] for node in g.nodes if node.get("title") == "Validation loader")
     g.link(val_loader, 0, evaluate, "data")  # the test split

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import torch
@@ -109,20 +109,38 @@ def evaluation_outputs(model: TextClassifier, data: TextDataLoader | EncodedText
     return result, loader, loss_spec
 
 
+@dataclass
+class Evaluation:
+    """A report with what it was computed from: one row of logits and labels per text, the data, and the
+    threshold that decided the labels (the error table decides the same way)."""
+
+    report: ClassificationReport | RegressionReport
+    outputs: EvalResult
+    dataset: EncodedTextDataset
+    threshold: float
+
+
 def evaluate_classifier(model: TextClassifier, data: TextDataLoader | EncodedTextDataset,
                         loss_spec: Optional[LossSpec] = None, threshold: Optional[float] = None, device: str = "auto",
                         hooks: Optional[RuntimeHooks] = None, batch_size: int = 32,
                         precision: str = "auto") -> ClassificationReport | RegressionReport:
     """Full metrics of `model` on labelled data (a loader, or a dataset batched here); a regression model gets
     MSE, MAE, Pearson and Spearman. `threshold` None = the model's own (calibrated, else 0.5)."""
+    return evaluate_texts(model, data, loss_spec, threshold, device, hooks, batch_size, precision).report
+
+
+def evaluate_texts(model: TextClassifier, data: TextDataLoader | EncodedTextDataset,
+                   loss_spec: Optional[LossSpec] = None, threshold: Optional[float] = None, device: str = "auto",
+                   hooks: Optional[RuntimeHooks] = None, batch_size: int = 32, precision: str = "auto") -> Evaluation:
+    """evaluate_classifier's report, with the per-text outputs behind it (the error table reads them)."""
     result, loader, loss_spec = evaluation_outputs(model, data, loss_spec, device, hooks, batch_size, precision)
     names = loader.dataset.label_names or model.label_names
+    threshold = model.threshold_for(threshold, use_calibrated=threshold is None)
     if loss_spec.is_regression:
         report = regression_report(result.logits, result.labels, loss=result.loss)
     else:
-        threshold = model.threshold_for(threshold, use_calibrated=threshold is None)
         report = classification_report(result.logits, result.labels, threshold, names, loss=result.loss)
         report.extra["calibration"] = calibration_summary(result.logits, result.labels)
     log.info("evaluated %s on %s: %s", model.model_name, loader.dataset.description,
              ", ".join(f"{k} {v:.4f}" for k, v in report.headline().items()))
-    return report
+    return Evaluation(report, result, loader.dataset, threshold)

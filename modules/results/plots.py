@@ -14,7 +14,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
-from ..figures import figure_to_image, new_figure
+from ..figures import figure_to_image, new_figure, render_confusion_matrix, render_multilabel_confusion
 
 _TRAIN, _VAL, _STEPS = "#1f77b4", "#d62728", "#9ecae1"
 
@@ -104,53 +104,6 @@ def render_training_curves(history: Sequence[dict], step_losses: Sequence[tuple[
     note = f" ({hidden[0]} NaN/inf values not drawn)" if hidden[0] else ""
     if title or note:
         figure.suptitle(f"{title}{note}", fontsize=CURVE_FONT + 1)
-    return figure_to_image(figure)
-
-
-def _short(name: str, limit: int = 14) -> str:
-    return name if len(name) <= limit else name[: limit - 1] + "…"
-
-
-def render_confusion_matrix(confusion: Sequence, label_names: Sequence[str], title: str = "") -> Any:
-    """A K x K confusion matrix (rows: true class, columns: predicted) as a PIL image.
-    Cells are coloured by the share of their row, so rare classes stay readable."""
-    matrix = np.asarray(confusion, dtype=np.int64)
-    classes = matrix.shape[0]
-    side = min(3.5 + 0.45 * classes, 14)
-    figure = new_figure(side + 1.2, side)
-    ax = figure.subplots()
-    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    if classes <= 25:
-        for (row, col), count in np.ndenumerate(matrix):
-            ax.text(col, row, str(count), ha="center", va="center", fontsize=8,
-                    color="white" if shares[row, col] > 0.5 else "black")
-    ticks = range(classes)
-    names = [_short(n) for n in label_names]
-    ax.set_xticks(ticks, names if classes <= 40 else [""] * classes, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(ticks, names if classes <= 40 else [""] * classes, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title or "confusion matrix", fontsize=10)
-    return figure_to_image(figure)
-
-
-def render_multilabel_confusion(confusion: Sequence, label_names: Sequence[str], title: str = "") -> Any:
-    """Per-label counts (true negatives, false positives, false negatives, true positives)
-    as a table-like heat map: one row per label."""
-    per_label = np.asarray(confusion, dtype=np.int64).reshape(-1, 4)  # tn, fp, fn, tp
-    labels = per_label.shape[0]
-    figure = new_figure(6, min(1.5 + 0.35 * labels, 14))
-    ax = figure.subplots()
-    shares = per_label / np.maximum(per_label.sum(axis=1, keepdims=True), 1)
-    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
-    if labels <= 60:
-        for (row, col), count in np.ndenumerate(per_label):
-            ax.text(col, row, str(count), ha="center", va="center", fontsize=8,
-                    color="white" if shares[row, col] > 0.5 else "black")
-    ax.set_xticks(range(4), ["true neg", "false pos", "false neg", "true pos"], fontsize=8)
-    ax.set_yticks(range(labels), [_short(n) for n in label_names] if labels <= 60 else [""] * labels, fontsize=8)
-    ax.set_title(title or "per-label confusion", fontsize=10)
     return figure_to_image(figure)
 
 

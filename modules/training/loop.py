@@ -31,7 +31,7 @@ from ..host import RuntimeHooks, resolve_device
 from ..model.classifier import TextClassifier
 from ..precision import choose_precision
 from ..termination import Terminated, training_scope
-from .autosave import after_batch, start_checkpoints
+from .autosave import after_batch, data_fingerprint, run_identity, start_checkpoints
 from .run_snapshot import apply_resumed_schedule, restore, restore_saved_extras, saved_extras, torch_generators
 from .distributed import (check_enough_batches, describe as describe_processes, device_for, evaluation_shard,
                           from_environment, global_loader, start_process_group, sum_across, wrap_for_training)
@@ -48,6 +48,7 @@ from .run import Progress, TrainingRun, build_optimizer, progress_total, trainab
 from .schedulers import SchedulerSpec
 from .short_runs import short_run_note
 from .settings import EpochMetrics, TrainResult, TrainSettings
+from .tracking import start_tracking
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ def start_run(model: TextClassifier, train_loader: TextDataLoader, val_loader: O
     val_batches = len(run.val_loader) if run.val_loader is not None else 0
     run.progress.total = (progress_total(settings, run.batches_per_epoch, val_batches, run.epochs_done)
                           - run.position.batches_done)
+    run.tracker = start_tracking(run, model.base_model, lambda: run.checkpointer.run_name if run.checkpointer else
+                                 run_identity(run, model.base_model, data_fingerprint(train_loader.dataset))[0])
     return run
 
 
@@ -161,6 +164,7 @@ def log_step(run: TrainingRun, epoch: int, step: int, batches: int) -> Optional[
     log.info("epoch %d step %d/%d: train loss %.4f", epoch + 1, step + 1, batches, total / pos.seen)
     run.progress.hooks.training_update(epoch + 1, run.settings.epochs, total / pos.seen)
     run.curves.add_step_loss(epoch + (step + 1) / batches, window)
+    run.tracker.train_window(run, epoch, step + 1, window, pos.seen - pos.logged[1])
     pos.logged = (total, pos.seen)
     return run.curves.preview()
 
@@ -182,7 +186,8 @@ def train_epoch(run: TrainingRun, epoch: int) -> tuple[float, Optional[float]]:
         pos.end_batch(loss_sum, hits, size, pending_grads=not boundary)
         if run.guard.start is None:  # the run's starting loss: one host sync per run
             run.guard.check(float(loss_sum) / size, f"epoch {epoch + 1}, step {step + 1}", run.learning_rate)
-        preview = log_step(run, epoch, step, batches) if (step + 1) % run.settings.log_every == 0 else None
+        logs = (step + 1) % run.settings.log_every == 0 or step + 1 == batches  # and the epoch's last batch
+        preview = log_step(run, epoch, step, batches) if logs else None
         run.progress.step(preview)
         after_batch(run, boundary)
     running, correct, seen = sum_across([pos.running, pos.correct, torch.tensor(float(pos.seen))], run.processes)
@@ -195,7 +200,8 @@ def train_epoch(run: TrainingRun, epoch: int) -> tuple[float, Optional[float]]:
 def validate(run: TrainingRun) -> EvalResult:
     """Validation loss and accuracy; several processes each take a share and add up their sums."""
     val = evaluate(run.network, run.val_loader, run.loss_spec, run.device, run.precision,
-                   on_batch=run.progress.step)
+                   keep_outputs=run.tracker.wants_outputs, on_batch=run.progress.step)
+    run.tracker.keep_validation(val, run.processes, max(run.network.num_outputs, 2))
     if not run.processes.active:
         return val
     count = torch.tensor(float(val.count), dtype=torch.float64)
@@ -226,6 +232,7 @@ def record_epoch(run: TrainingRun, metrics: EpochMetrics) -> bool:
     log.info(metrics.line(run.settings.epochs))
     run.report_epochs(run.history)
     run.curves.add_epoch(asdict(metrics))
+    run.tracker.epoch(metrics)
     run.progress.show(run.curves.preview())
     return run.stopping.update(metrics.epoch, getattr(metrics, run.stopping.metric), run.network)
 
@@ -236,6 +243,7 @@ def frozen_phase(run: TrainingRun) -> None:
     run.history += frozen
     for metrics in frozen:
         run.curves.add_epoch(asdict(metrics))
+        run.tracker.epoch(metrics)
     run.stopping.update(frozen[-1].epoch, getattr(frozen[-1], run.stopping.metric), run.network)
     run.position.epochs_done = run.epochs_done = run.settings.frozen_epochs
     if run.checkpointer is not None and run.settings.checkpoint_every_epoch:
@@ -303,6 +311,7 @@ def finish_run(run: TrainingRun, model: TextClassifier, result: TrainResult) -> 
     if note:
         result.notes.append(note)
         log.info(note)
+    run.tracker.finish(result.restored_epoch or run.last_epoch)
     run.progress.show(run.curves.preview(force=True))
     disposable = None  # the run folder a Save node empties once it has saved this model
     if run.checkpointer is not None:
@@ -378,6 +387,9 @@ def train_classifier(model: TextClassifier, train_loader: TextDataLoader, optimi
             if raised is error:
                 raise
             raise raised from None
+        finally:
+            if run is not None:
+                run.tracker.close()  # flushes what a stopped run logged
 
 
 def train_phases(run: TrainingRun, model: TextClassifier, result: TrainResult) -> TrainResult:

@@ -28,6 +28,7 @@ from .optimizers import OptimizerSpec, freeze_lower_encoder, parameter_groups
 from .schedulers import BuiltScheduler, SchedulerSpec
 from .distributed import Processes, shard_batches
 from .settings import EpochMetrics, TrainSettings, metrics_text
+from .tracking import Tracker
 
 
 def progress_total(settings: TrainSettings, train_batches: int, val_batches: int, epochs_done: int) -> int:
@@ -135,6 +136,7 @@ class TrainingRun:
     batch_plan: Optional[TextDataLoader] = None  # the loader at the global batch size (several processes)
     resumed_schedule: Optional[dict] = None  # a checkpoint's scheduler state and learning rates
     continues_model: bool = False  # the input model carries a Load node's state: its history goes first
+    tracker: Tracker = field(default_factory=Tracker)  # TensorBoard / Trackio logs (tracking.py); off by default
 
     @property
     def learning_rate(self) -> float:

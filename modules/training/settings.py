@@ -15,6 +15,7 @@ from ..model.classifier import TextClassifier
 from ..node_names import SPLIT_NODE
 from .early_stopping import EarlyStopping
 from .optimizers import check_learning_rate
+from .tracking import check_tracking
 
 
 def check_epochs(epochs: Optional[int], freeze: Optional[int] = None) -> None:
@@ -70,6 +71,8 @@ class TrainSettings:
     gradient_checkpointing: bool = False  # recompute activations in backward: far less memory
     auto_batch_size: bool = False  # out of memory: halve the training batch size and start again
     keep_finished_checkpoints: bool = False  # off: a finished run keeps its final checkpoint, none once saved
+    tracking: str = "tensorboard"  # off, tensorboard or trackio (tracking.py)
+    tracking_root: Optional[str] = None  # the output folder logs go under; None = checkpoint_root; both None: none
 
     @property
     def frozen_epochs(self) -> int:
@@ -88,6 +91,7 @@ class TrainSettings:
         if self.max_grad_norm < 0:
             raise UserInputError(f"max_grad_norm {self.max_grad_norm} is negative; use 0 to turn clipping off")
         check_checkpoint_settings(self.checkpoint_minutes, self.keep_checkpoints)
+        check_tracking(self.tracking)
         stopping = self.early_stopping()  # checks its own values
         if stopping.active and not has_validation:
             what = "early_stopping_patience" if self.early_stopping_patience else "restore_best_weights"

@@ -33,7 +33,9 @@ def main() -> int:
     parser.add_argument("--patience", type=int, default=0, help="early stopping on val_accuracy, best weights back")
     parser.add_argument("--step-delay", type=float, default=0.0,
                         help="seconds each progress step lasts longer; the steps done go to <out>/steps<rank>")
+    parser.add_argument("--tracking", default="off", help="off, tensorboard or trackio (logs under --checkpoints)")
     args = parser.parse_args()
+    attempts = block_network()
     os.environ["HF_TEXT_FINETUNE_OUTPUT_DIR"] = args.checkpoints
     from hf_text_finetune.modules.errors import UserInputError
     from hf_text_finetune.modules.termination import EXIT_CODE, Terminated, stop_on_sigterm
@@ -51,7 +53,7 @@ def main() -> int:
                              precision="fp32", device="cpu", resume=args.resume,
                              early_stopping_patience=args.patience,
                              early_stopping_metric="val_accuracy", restore_best_weights=args.patience > 0,
-                             keep_finished_checkpoints=True)[0]
+                             keep_finished_checkpoints=True, tracking=args.tracking)[0]
     except UserInputError as exc:
         print(f"UserInputError: {exc}", flush=True)
         return 2
@@ -63,6 +65,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().clone() for k, v in model.network.state_dict().items()}, out / f"rank{rank}.pt")
     (out / f"history{rank}.json").write_text(json.dumps(model.history))
+    (out / f"network{rank}.json").write_text(json.dumps(attempts))
     return 0
 
 
@@ -83,6 +86,22 @@ def _slow_steps(delay: float, out: Path) -> None:
             time.sleep(delay)
 
     train_nodes.runtime_hooks = lambda node_id=None: SlowHooks()
+
+
+def block_network() -> list:
+    """Python-level connections (HTTP clients: the hub, a tracker) fail and are recorded; torch.distributed's
+    own C++ sockets are not touched."""
+    import socket
+
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(repr(args[1:] or args)[:200])
+        raise OSError("network blocked by the test")
+
+    socket.socket.connect = refuse
+    socket.create_connection = refuse
+    return attempts
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def test_evaluate_node_outputs_json_accuracy_f1_and_a_confusion_image(trained_be
     before = state_snapshot(model.network)
     loader = TextDataLoader(val, 16, shuffle=False)
     output = PtEvaluateClassificationModel().evaluate(model, loader, device="cpu", precision="fp32")
-    metrics_json, accuracy, f1, image, ece, reliability = output["result"]
+    metrics_json, accuracy, f1, image, ece, reliability = output["result"][:6]
     metrics = json.loads(metrics_json)
     assert ece == metrics["extra"]["calibration"]["ece"] and 0 <= ece <= 1 and reliability.shape[-1] == 3
     assert metrics["task"] == "binary" and metrics["count"] == len(val)
@@ -133,7 +133,7 @@ def test_text_labelled_multi_class_data_trains_and_evaluates_for_every_architect
     assert model.label_names == ["meh", "neg", "pos"]
     assert model.problem_type == "single_label_classification"
     evaluated = PtEvaluateClassificationModel().evaluate(model, val_loader, device="cpu", precision="fp32")
-    metrics_json, accuracy, _, image, _, _ = evaluated["result"]
+    metrics_json, accuracy, _, image, _, _ = evaluated["result"][:6]
     metrics = json.loads(metrics_json)
     assert metrics["task"] == "multiclass" and metrics["label_names"] == ["meh", "neg", "pos"]
     assert accuracy == pytest.approx(output["result"][2])  # the trainer's validation accuracy, same data

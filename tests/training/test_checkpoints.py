@@ -26,7 +26,7 @@ def _runs(root):
 @pytest.mark.parametrize("trainer", TRAINERS)
 def test_new_trainer_widgets_come_last_so_saved_workflows_keep_their_order(trainer):
     optional = list(trainer.INPUT_TYPES()["optional"])
-    assert optional[-len(NEW_WIDGETS):] == NEW_WIDGETS
+    assert optional[-len(NEW_WIDGETS) - 1:-1] == NEW_WIDGETS and optional[-1] == "tracking"  # issue 21's after them
     assert trainer.INPUT_TYPES()["optional"]["resume"][1]["default"] == "off"
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hf_text_finetune.modules.training import checkpoints as checkpoint_files
+from hf_text_finetune.modules.training import checkpoints as checkpoint_files, tracking
 from hf_text_finetune.modules.training.distributed import Processes, shard_batches
 
 WORKER = Path(__file__).resolve().parents[1] / "helpers" / "distributed_worker.py"
@@ -56,15 +56,16 @@ def _launcher(name, processes):
             str(29_500 + os.getpid() % 1000)]
 
 
-def _worker_args(out, data, batch, epochs=2, resume="off", checkpoints=None, patience=0):
+def _worker_args(out, data, batch, epochs=2, resume="off", checkpoints=None, patience=0, tracking="off"):
     model, train, val = data
     return [str(WORKER), "--model", str(model), "--train", str(train), "--val", str(val), "--out", str(out),
             "--batch", str(batch), "--epochs", str(epochs), "--resume", resume, "--patience", str(patience),
-            "--checkpoints", str(checkpoints or Path(out) / "ckpt")]
+            "--checkpoints", str(checkpoints or Path(out) / "ckpt"), "--tracking", tracking]
 
 
-def _launch(processes, out, data, batch, epochs=2, resume="off", checkpoints=None, launcher="torchrun", patience=0):
-    args = _worker_args(out, data, batch, epochs, resume, checkpoints, patience)
+def _launch(processes, out, data, batch, epochs=2, resume="off", checkpoints=None, launcher="torchrun", patience=0,
+            tracking="off"):
+    args = _worker_args(out, data, batch, epochs, resume, checkpoints, patience, tracking)
     if processes == 1:
         return _run([sys.executable, *args])
     isolated = {"HF_HOME": str(Path(out) / "hf")} if launcher == "accelerate" else {}
@@ -94,7 +95,7 @@ def data(no_dropout_bert, reviews_csv, val_csv):
 @pytest.fixture(scope="module")
 def two_processes(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("two")
-    code, log = _launch(2, out, data, batch=4)
+    code, log = _launch(2, out, data, batch=4, tracking="tensorboard")
     assert code == 0, log
     return out
 
@@ -144,6 +145,57 @@ def test_a_checkpoint_of_two_processes_resumes_in_one_and_back(two_processes, da
     assert _close(_weights(tmp_path / "two", 0), _weights(tmp_path / "two", 1)) == 0.0
     history = json.loads((tmp_path / "two" / "history0.json").read_text())
     assert [m["epoch"] for m in history] == [1, 2]
+
+
+def _events(folder):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    reader = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    reader.Reload()
+    return reader
+
+
+def _trackio_logs(store) -> dict:
+    """{run: its logged rows}, read by Trackio's own storage in a fresh process (it reads TRACKIO_DIR on import)."""
+    script = ("import json, sys; from trackio.sqlite_storage import SQLiteStorage as S; "
+              "print(json.dumps({r: S.get_logs('hf_text_finetune', r) for r in S.get_runs('hf_text_finetune')}))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TRACKIO_DIR": str(store)})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_two_processes_log_to_tensorboard_once_from_rank_0(two_processes):
+    pytest.importorskip("tensorboard")
+    (run,) = (two_processes / "ckpt" / tracking.LOGS_DIR).iterdir()
+    assert len(list(run.glob("events.out.tfevents.*"))) == 1  # rank 1 wrote nothing
+    reader = _events(run)
+    batches = 6  # 48 rows at a global batch of 2 x 4
+    assert [e.step for e in reader.Scalars("train/loss")] == [batches, 2 * batches]
+    history = json.loads((two_processes / "history0.json").read_text())
+    assert [(e.step, e.value) for e in reader.Scalars("validation/loss")] == \
+        [(m["epoch"] * batches, pytest.approx(m["val_loss"], rel=1e-6)) for m in history]
+    (picture,) = reader.Images("validation/confusion_matrix")
+    assert picture.step == 2 * batches
+    counts = json.loads(reader.Tensors("validation/confusion_counts/text_summary")[0].tensor_proto.string_val[0])
+    assert sum(map(sum, counts)) == 24  # both ranks' validation shards, summed
+
+
+def test_trackio_under_two_processes_and_across_a_resume_holds_one_run_with_every_step_once(data, tmp_path):
+    pytest.importorskip("trackio")
+    code, log = _launch(2, tmp_path, data, batch=4, epochs=1, tracking="trackio")
+    assert code == 0, log
+    code, log = _launch(2, tmp_path, data, batch=4, epochs=2, resume="latest", tracking="trackio")
+    assert code == 0, log
+    store = tmp_path / "ckpt" / tracking.LOGS_DIR / "trackio"
+    (rows,) = _trackio_logs(store).values()
+    steps = sorted(row["step"] for row in rows if "train/loss" in row)
+    assert steps == [6, 12]
+    assert sorted(row["step"] for row in rows if "validation/loss" in row) == [6, 12]
+    # each of the two runs ended with the confusion matrix of its last epoch
+    assert sorted(row["step"] for row in rows if "validation/confusion_matrix" in row) == [6, 12]
+    for rank in (0, 1):
+        assert json.loads((tmp_path / f"network{rank}.json").read_text()) == []  # nothing tried to go out
 
 
 def test_the_ranks_take_the_same_early_stopping_decision_and_restore_the_same_best_epoch(data, tmp_path):
