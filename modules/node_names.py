@@ -30,6 +30,7 @@ NODE_NAMES = {
     "PtPredictClassificationModel": "Pt Predict Classification Model",
     "PtSaveClassificationModel": "Pt Save Classification Model",
     "PtLoadClassificationModel": "Pt Load Classification Model",
+    "PtExportClassificationModelOnnx": "Pt Export Classification Model ONNX",
 }
 
 TOKENIZER_NODE = NODE_NAMES["HfTokenizerEncode"]
@@ -37,3 +38,4 @@ MODEL_NODE = NODE_NAMES["PtnHfFineTunedClassificationModel"]
 SPLIT_NODE = NODE_NAMES["PtvTrainValidationSplit"]
 SAVE_NODE = NODE_NAMES["PtSaveClassificationModel"]
 LOAD_NODE = NODE_NAMES["PtLoadClassificationModel"]
+EXPORT_NODE = NODE_NAMES["PtExportClassificationModelOnnx"]

@@ -8,6 +8,7 @@ from ..modules.figures import image_to_tensor
 from ..modules.host import check_device_name
 from ..modules.precision import INFERENCE_PRECISIONS, check_inference_precision
 from ..modules.results.evaluation import evaluate_classifier
+from ..modules.results.backends import Runtime, check_backend
 from ..modules.results.metrics import check_threshold
 from ..modules.results.plots import render_report_confusion, render_training_curves
 from . import widgets
@@ -56,20 +57,22 @@ class PtEvaluateClassificationModel:
                                                "dynamically quantized (about 1.5x faster where bf16 is not native): "
                                                "it reports the int8 model's accuracy, not the trained one's.",
                                                INFERENCE_PRECISIONS),
+                "backend": widgets.backend(),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, threshold=None, batch_size=None, precision=None, device=None):
+    def VALIDATE_INPUTS(cls, threshold=None, batch_size=None, precision=None, device=None, backend=None):
         return validation(lambda: check_threshold(threshold), lambda: check_batch_size(batch_size),
                           lambda: check_device_name(device),
-                          lambda: check_inference_precision(precision, device))
+                          lambda: check_inference_precision(precision, device),
+                          lambda: check_backend(backend, device, precision))
 
     def evaluate(self, model, data, loss_function=None, threshold=0.5, batch_size=32, device="auto",
-                 precision="auto", unique_id=None):
+                 precision="auto", unique_id=None, backend="auto"):
         report = evaluate_classifier(model, data, loss_function, threshold, device, runtime_hooks(unique_id),
-                                     batch_size, precision)
+                                     batch_size, Runtime(precision, backend))
         picture = render_report_confusion(report)
         summary = report.summary()
         return {

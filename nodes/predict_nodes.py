@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..modules.data.batching import check_batch_size
 from ..modules.host import check_device_name, resolve_device
 from ..modules.precision import INFERENCE_PRECISIONS, check_inference_precision
+from ..modules.results.backends import Runtime, check_backend
 from ..modules.results.metrics import check_threshold
 from ..modules.results.prediction import (check_texts, parse_label_names, predict_texts, predicted_labels,
                                           predictions_json, predictions_text, split_texts)
@@ -62,24 +63,27 @@ class PtPredictClassificationModel:
                                                "copy with its linear layers dynamically quantized: about 1.5x "
                                                "faster where bf16 is not native; labels can differ from fp32's "
                                                "near the threshold.", INFERENCE_PRECISIONS),
+                "backend": widgets.backend(),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, threshold=None, texts=None, batch_size=None, precision=None, device=None):
+    def VALIDATE_INPUTS(cls, threshold=None, texts=None, batch_size=None, precision=None, device=None, backend=None):
         return validation(lambda: check_threshold(threshold), lambda: check_texts(texts),
                           lambda: check_batch_size(batch_size), lambda: check_device_name(device),
-                          lambda: check_inference_precision(precision, device))
+                          lambda: check_inference_precision(precision, device),
+                          lambda: check_backend(backend, device, precision))
 
     def predict(self, model, texts, threshold, label_names="", batch_size=32, device="auto", strip_html_tags=True,
                 **later_inputs):
-        """`later_inputs`: precision (widget), unique_id (hidden)."""
+        """`later_inputs`: precision and backend (widgets), unique_id (hidden)."""
         precision, unique_id = later_inputs.get("precision", "auto"), later_inputs.get("unique_id")
+        runtime = Runtime(precision, later_inputs.get("backend", "auto"))
         check_texts(texts)
         lines = split_texts(texts)
         target = resolve_device(device, runtime_hooks(unique_id))
         predictions = predict_texts(model, lines, threshold, parse_label_names(label_names), batch_size, target,
-                                    strip_html_tags, precision)
+                                    strip_html_tags, runtime)
         text = predictions_text(predictions)
         return {"ui": {"text": [text]}, "result": (text, predicted_labels(predictions), predictions_json(predictions))}
