@@ -6,7 +6,7 @@ from ..modules.node_names import NODE_NAMES
 from .data_nodes import HfTokenizerEncode, PtDataLoader, PtvHfDatasetWithTokenEncode
 from .data_split_nodes import PtvTrainValidationSplit
 from .eval_nodes import PtEvaluateClassificationModel, PtPlotTrainingCurves
-from .io_nodes import PtLoadClassificationModel, PtSaveClassificationModel
+from .io_nodes import PtExportClassificationModelOnnx, PtLoadClassificationModel, PtSaveClassificationModel
 from .lora_nodes import PtnLoraAdapter
 from .loss_nodes import PtnBCEWithLogitsLoss, PtnCrossEntropyLoss, PtnMSELoss
 from .model_nodes import PtnHfFineTunedClassificationModel
@@ -26,7 +26,7 @@ NODE_CLASSES = (
     PtEvaluateClassificationModel, PtPlotTrainingCurves,
     PtnLoraAdapter,
     PtPredictClassificationModel,
-    PtSaveClassificationModel, PtLoadClassificationModel,
+    PtSaveClassificationModel, PtLoadClassificationModel, PtExportClassificationModelOnnx,
 )
 
 NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in NODE_CLASSES}

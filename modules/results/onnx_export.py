@@ -11,13 +11,14 @@ weights of the matrix multiplies), made once and reused while the fp32 file is u
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import torch
 
@@ -58,7 +59,8 @@ class OnnxExport:
         return "\n".join(lines)
 
 
-def _require_exporter() -> None:
+def check_exporter() -> None:
+    """onnxruntime, onnx and onnxscript are optional extras: one clear message when one is missing."""
     require_onnxruntime("ONNX export")
     try:
         import onnx  # noqa: F401
@@ -83,14 +85,28 @@ def _sample(model: TextClassifier, texts: Optional[Sequence[str]]) -> list[dict]
     return rows
 
 
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The exporter and the quantizer log each graph pass at INFO (dozens of lines); only warnings pass."""
+    names = ("onnx_ir", "onnxscript", "torch.onnx", "torch.export", "")  # "": the quantizer logs to the root
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def _write_graph(network: torch.nn.Module, names: list[str], rows: list[dict], model: TextClassifier,
                  path: Path) -> None:
     batch = next(length_sorted_batches(rows, pad_id(model), len(rows)))[1]
     batch.setdefault("attention_mask", torch.ones_like(batch["input_ids"]))  # left out when nothing is padded
     axes = {0: "batch", 1: "sequence"}
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad(), _quiet_exporter():
         warnings.simplefilter("ignore")
-        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         torch.onnx.export(network, (), str(path), kwargs={k: batch[k] for k in names}, input_names=names,
                           output_names=["logits"], dynamic_shapes={k: axes for k in names}, opset_version=OPSET,
                           dynamo=True, external_data=False, verbose=False)
@@ -114,7 +130,7 @@ def quantize_int8(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     partial = target.with_name(f".{target.name}.partial")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_exporter():
         warnings.simplefilter("ignore")
         quantize_dynamic(str(source), str(partial), per_channel=True, reduce_range=False,
                          weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
@@ -146,7 +162,7 @@ def export_classifier_onnx(model: TextClassifier, folder: Path | str, int8: bool
                            sample_texts: Optional[Sequence[str]] = None) -> OnnxExport:
     """Write `folder/onnx/model.onnx` (and model_int8.onnx with `int8`) for `model`, checked against PyTorch on
     `sample_texts` (a few built-in ones when None); the classifier is not changed."""
-    _require_exporter()
+    check_exporter()
     model.require_tokenizer("be exported")
     out = Path(folder) / ONNX_FOLDER
     out.mkdir(parents=True, exist_ok=True)
