@@ -95,3 +95,8 @@ def test_optimum_loads_the_export_with_pipeline_where_it_is_installable(tiny_ber
     pipe = pipeline("text-classification", model=ort_model, tokenizer=AutoTokenizer.from_pretrained(str(folder)))
     expected = [p.label for p in predict_texts(load_classifier(folder), MANY)]
     assert [r["label"] for r in pipe(MANY)] == expected
+
+
+def test_the_docs_show_the_snippet_tested_here():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "saving_and_loading.md").read_text(encoding="utf-8")
+    assert TORCH_FREE_SNIPPET.format(folder="output/imdb_00001") in docs
