@@ -70,9 +70,11 @@ class PtEvaluateClassificationModel:
                           lambda: check_backend(backend, device, precision))
 
     def evaluate(self, model, data, loss_function=None, threshold=0.5, batch_size=32, device="auto",
-                 precision="auto", unique_id=None, backend="auto"):
-        report = evaluate_classifier(model, data, loss_function, threshold, device, runtime_hooks(unique_id),
-                                     batch_size, Runtime(precision, backend))
+                 precision="auto", **later_inputs):
+        """`later_inputs`: backend (widget), unique_id (hidden)."""
+        runtime = Runtime(precision, later_inputs.get("backend", "auto"))
+        report = evaluate_classifier(model, data, loss_function, threshold, device,
+                                     runtime_hooks(later_inputs.get("unique_id")), batch_size, runtime)
         picture = render_report_confusion(report)
         summary = report.summary()
         return {

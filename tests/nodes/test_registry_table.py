@@ -33,14 +33,15 @@ TODAYS_IDS = [  # saved workflows and the example workflows store these; never r
     "PtTrainTransformerClassificationModel", "PtTrainFineTuneClassificationTransformerModel",
     "PtvTrainValidationSplit", "PtEvaluateClassificationModel", "PtPlotTrainingCurves", "PtnLoraAdapter",
     "PtPredictClassificationModel", "PtSaveClassificationModel", "PtLoadClassificationModel",
+    "PtExportClassificationModelOnnx",
 ]
 TRAINERS = ["PtTrainTransformerClassificationModel", "PtTrainFineTuneClassificationTransformerModel"]
 TRAINER_CONNECTIONS = {"model", "train_loader", "optimizer", "loss_function", "val_loader", "lr_scheduler"}
 
 
-def test_registry_lists_todays_23_ids_once_each_under_the_class_name():
+def test_registry_lists_todays_24_ids_once_each_under_the_class_name():
     assert list(NODE_CLASS_MAPPINGS) == TODAYS_IDS
-    assert len(NODE_CLASSES) == len(set(NODE_CLASSES)) == 23
+    assert len(NODE_CLASSES) == len(set(NODE_CLASSES)) == 24
     assert all(NODE_CLASS_MAPPINGS[node_id].__name__ == node_id for node_id in TODAYS_IDS)
 
 
