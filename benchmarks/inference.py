@@ -247,7 +247,9 @@ def main() -> None:
         runners[name](texts[:args.batch_size])
     times, single_times, gemm, outputs = timed_rounds(args, runners, singles, texts, shape,
                                                       int(sum(lengths) / len(lengths)))
-    held = accuracies(args, build_runners(args, folder, texts, labels, trained)[0], trained) if args.heldout else {}
+    held = {}
+    if args.heldout and args.heldout_count:
+        held = accuracies(args, build_runners(args, folder, texts, labels, trained)[0], trained)
     text = report(args, folder, texts, times, single_times, gemm, outputs, flops, held, export_s)
     print("\n" + text)
     payload = {"args": vars(args), "machine": machine_summary(), "times": times, "single": single_times,

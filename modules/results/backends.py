@@ -150,8 +150,8 @@ def inference_forward(model: TextClassifier, runtime: Runtime, device: torch.dev
         return _torch(model, precision, device)
     if backend == "onnxruntime":
         return _onnx(model, precision, export_if_missing=True)
-    native = choose_precision("auto", device).name if precision == "auto" else precision
-    if device.type != "cpu" or native in ("bf16", "fp16") or probe is None or not onnxruntime_available():
+    # precision auto: PyTorch's choice (bf16 where native) against ONNX Runtime's fp32; bf16/fp16 asked for: PyTorch
+    if device.type != "cpu" or precision in ("bf16", "fp16") or probe is None or not onnxruntime_available():
         return _torch(model, precision, device)
     onnx = _onnx(model, precision, export_if_missing=False)
     if onnx is None:
