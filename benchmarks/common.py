@@ -114,6 +114,11 @@ class EncoderShape:
         softmax, the head and the optimizer are left out (a few percent)."""
         return length * (6 * self.matmul_params + 12 * self.layers * self.hidden * length)
 
+    def inference_flops(self, length: int) -> int:
+        """Forward FLOPs of one sequence of `length` real tokens: 2 P per token for the weight matmuls plus
+        attention's QK^T and attention x V (4 * layers * d * length per token)."""
+        return length * (2 * self.matmul_params + 4 * self.layers * self.hidden * length)
+
     def describe(self) -> str:
         return (f"FLOPs per sequence of n real tokens = n x (6 x {self.matmul_params:,} + "
                 f"{12 * self.layers * self.hidden:,} x n)  "

@@ -33,6 +33,7 @@ NODE_NAMES = {
     "PtClassifyTexts": "Pt Classify Texts",
     "PtDataCheck": "Pt Data Check",
     "PtCalibrateClassificationModel": "Pt Calibrate Classification Model",
+    "PtExportClassificationModelOnnx": "Pt Export Classification Model ONNX",
 }
 
 TOKENIZER_NODE = NODE_NAMES["HfTokenizerEncode"]
@@ -40,3 +41,4 @@ MODEL_NODE = NODE_NAMES["PtnHfFineTunedClassificationModel"]
 SPLIT_NODE = NODE_NAMES["PtvTrainValidationSplit"]
 SAVE_NODE = NODE_NAMES["PtSaveClassificationModel"]
 LOAD_NODE = NODE_NAMES["PtLoadClassificationModel"]
+EXPORT_NODE = NODE_NAMES["PtExportClassificationModelOnnx"]

@@ -8,7 +8,7 @@ from .data_check_nodes import PtDataCheck
 from .data_nodes import HfTokenizerEncode, PtDataLoader, PtvHfDatasetWithTokenEncode
 from .data_split_nodes import PtvTrainValidationSplit
 from .eval_nodes import PtEvaluateClassificationModel, PtPlotTrainingCurves
-from .io_nodes import PtLoadClassificationModel, PtSaveClassificationModel
+from .io_nodes import PtExportClassificationModelOnnx, PtLoadClassificationModel, PtSaveClassificationModel
 from .lora_nodes import PtnLoraAdapter
 from .loss_nodes import PtnBCEWithLogitsLoss, PtnCrossEntropyLoss, PtnMSELoss
 from .model_nodes import PtnHfFineTunedClassificationModel
@@ -31,6 +31,7 @@ NODE_CLASSES = (
     PtSaveClassificationModel, PtLoadClassificationModel,
     PtClassifyTexts,
     PtDataCheck, PtCalibrateClassificationModel,
+    PtExportClassificationModelOnnx,
 )
 
 NODE_CLASS_MAPPINGS = {cls.__name__: cls for cls in NODE_CLASSES}

@@ -10,6 +10,7 @@ from ..modules.precision import INFERENCE_PRECISIONS, check_inference_precision
 from ..modules.results.calibration_error import ECE_BINS
 from ..modules.results.error_examples import check_error_examples, evaluation_errors
 from ..modules.results.evaluation import evaluate_texts
+from ..modules.results.backends import Runtime, check_backend
 from ..modules.results.metrics import check_threshold
 from ..modules.results.plots import render_report_confusion, render_training_curves
 from ..modules.results.reliability_plot import render_reliability_diagram
@@ -72,24 +73,28 @@ class PtEvaluateClassificationModel:
                                            "tooltip": "How many misclassified texts (regression: largest errors) "
                                                       "the errors outputs list, highest loss first; 0 = only "
                                                       "their count."}),
+                "backend": widgets.backend(),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, threshold=None, batch_size=None, precision=None, device=None, error_examples=None):
+    def VALIDATE_INPUTS(cls, threshold=None, batch_size=None, precision=None, device=None, error_examples=None,
+                        backend=None):
         return validation(lambda: check_threshold(threshold), lambda: check_batch_size(batch_size),
                           lambda: check_device_name(device),
                           lambda: check_inference_precision(precision, device),
-                          lambda: check_error_examples(error_examples))
+                          lambda: check_error_examples(error_examples),
+                          lambda: check_backend(backend, device, precision))
 
     def evaluate(self, model, data, loss_function=None, threshold=0.5, batch_size=32, device="auto",
                  precision="auto", **later):
         """`later`: ComfyUI's hidden unique_id and the widgets added since (use_calibrated_threshold,
-        error_examples)."""
+        error_examples, backend)."""
         threshold = model.threshold_for(threshold, later.get("use_calibrated_threshold", True))
+        runtime = Runtime(precision, later.get("backend", "auto"))
         evaluation = evaluate_texts(model, data, loss_function, threshold, device,
-                                    runtime_hooks(later.get("unique_id")), batch_size, precision)
+                                    runtime_hooks(later.get("unique_id")), batch_size, runtime)
         top = later.get("error_examples", 20)
         check_error_examples(top)
         report, errors = evaluation.report, evaluation_errors(evaluation, model, evaluation.threshold, top)

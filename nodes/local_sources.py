@@ -10,6 +10,7 @@ value linked from another node (known only at run time) is held to the same rule
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +18,7 @@ from ..modules.data.local_files import list_data_files, resolve_dataset_name
 from ..modules.local_paths import check_plain_text, check_remote_code_allowed, confine, list_model_folders
 from ..modules.model_folders import check_remote_code
 from ..modules.pretrained import normalize_model_name, resolve_model_name
-from .comfy_services import data_folders, encoder_folders, path_rules
+from .comfy_services import EXTRA_PATHS_ENV, EXTRA_ROOTS, data_folders, encoder_folders, path_rules, saved_model_roots
 from .widgets import Widget
 
 NO_FILE = "(none: use name)"
@@ -77,6 +78,17 @@ def readable_folder(path: str, role: str) -> Path:
     """A folder a prompt names (Load's path, a resume checkpoint): `~` expanded, confined inside a server."""
     check_plain_text(path, role)
     return confine(Path(os.path.expanduser(path.strip())), path.strip(), role, path_rules())
+
+
+def writable_folder(path: str, role: str) -> Path:
+    """A folder a prompt asks the pack to write into (the ONNX export's saved folder): inside a server only
+    the output folder, the text_classifiers folders and the owner's extra folders, where Save writes too."""
+    rules = path_rules()
+    if rules.confined:
+        roots = tuple(saved_model_roots().items()) + tuple((EXTRA_PATHS_ENV, root) for root in EXTRA_ROOTS)
+        rules = replace(rules, allowed=roots)
+    check_plain_text(path, role)
+    return confine(Path(os.path.expanduser(path.strip())), path.strip(), role, rules)
 
 
 def resume_source(resume: Optional[str]) -> Optional[str]:

@@ -6,6 +6,7 @@ from ..modules.data.batching import check_batch_size
 from ..modules.host import check_device_name, resolve_device
 from ..modules.precision import INFERENCE_PRECISIONS, check_inference_precision
 from ..modules.results.answers import answers
+from ..modules.results.backends import Runtime, check_backend
 from ..modules.results.metrics import check_threshold
 from ..modules.results.prediction import (check_texts, parse_label_names, predict_texts, predicted_labels,
                                           predictions_json, predictions_text, split_texts)
@@ -64,27 +65,35 @@ class PtPredictClassificationModel:
                                                "faster where bf16 is not native; labels can differ from fp32's "
                                                "near the threshold.", INFERENCE_PRECISIONS),
                 "use_calibrated_threshold": widgets.use_calibrated_threshold(),
+                "backend": widgets.backend(),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, threshold=None, texts=None, batch_size=None, precision=None, device=None):
+    def VALIDATE_INPUTS(cls, threshold=None, texts=None, batch_size=None, precision=None, device=None, backend=None):
         return validation(lambda: check_threshold(threshold), lambda: check_texts(texts),
                           lambda: check_batch_size(batch_size), lambda: check_device_name(device),
-                          lambda: check_inference_precision(precision, device))
+                          lambda: check_inference_precision(precision, device),
+                          lambda: check_backend(backend, device, precision))
 
-    def predict(self, model, texts, threshold, label_names="", batch_size=32, device="auto", strip_html_tags=True,
-                **later_inputs):
-        """`later_inputs`: precision and use_calibrated_threshold (widgets), unique_id (hidden)."""
+    @staticmethod
+    def predictions(model, texts, threshold, label_names, batch_size, device, strip_html_tags, later_inputs):
+        """Predict's and Classify Texts' shared work: the widgets added since read from `later_inputs`."""
         precision, unique_id = later_inputs.get("precision", "auto"), later_inputs.get("unique_id")
         if later_inputs.get("use_calibrated_threshold", True) and model.calibrated_threshold is not None:
             threshold = None  # the model's own: predict_texts applies it (to a two-class model too)
+        runtime = Runtime(precision, later_inputs.get("backend", "auto"))
         check_texts(texts)
-        lines = split_texts(texts)
         target = resolve_device(device, runtime_hooks(unique_id))
-        predictions = predict_texts(model, lines, threshold, parse_label_names(label_names), batch_size, target,
-                                    strip_html_tags, precision)
+        return predict_texts(model, split_texts(texts), threshold, parse_label_names(label_names), batch_size,
+                             target, strip_html_tags, runtime)
+
+    def predict(self, model, texts, threshold, label_names="", batch_size=32, device="auto", strip_html_tags=True,
+                **later_inputs):
+        """`later_inputs`: precision, use_calibrated_threshold and backend (widgets), unique_id (hidden)."""
+        predictions = self.predictions(model, texts, threshold, label_names, batch_size, device, strip_html_tags,
+                                       later_inputs)
         text = predictions_text(predictions)
         return {"ui": {"text": [text]}, "result": (text, predicted_labels(predictions), predictions_json(predictions))}
 
@@ -113,12 +122,9 @@ class PtClassifyTexts(PtPredictClassificationModel):
 
     def classify(self, model, texts, threshold, label_names="", batch_size=32, device="auto", strip_html_tags=True,
                  **later_inputs):
-        """`later_inputs`: precision (widget), unique_id (hidden)."""
-        precision, unique_id = later_inputs.get("precision", "auto"), later_inputs.get("unique_id")
-        check_texts(texts)
-        target = resolve_device(device, runtime_hooks(unique_id))
-        predictions = predict_texts(model, split_texts(texts), threshold, parse_label_names(label_names), batch_size,
-                                    target, strip_html_tags, precision)
+        """`later_inputs`: as Predict's."""
+        predictions = self.predictions(model, texts, threshold, label_names, batch_size, device, strip_html_tags,
+                                       later_inputs)
         text, per_text = predictions_text(predictions), answers(predictions)
         return {"ui": {"text": [text]},
                 "result": (per_text.labels, per_text.indices, per_text.numbers, text, predictions_json(predictions))}

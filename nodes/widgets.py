@@ -43,6 +43,19 @@ def precision(tooltip: str, choices: tuple[str, ...] = PRECISIONS) -> Widget:
     return (list(choices), {"default": "auto", "tooltip": tooltip})
 
 
+BACKEND_TOOLTIP = ("auto = whichever of PyTorch and ONNX Runtime measures faster on this host for this model (timed "
+                   "once on the first batch; it needs an ONNX export of these weights, made by Pt Export "
+                   "Classification Model ONNX, else PyTorch runs). torch = PyTorch. onnxruntime (CPU, optional "
+                   "package) = the ONNX export (made once into a cache folder when the model has none); with "
+                   "precision int8 its int8 model, made once. Outputs equal PyTorch's within 1e-4 at fp32.")
+
+
+def backend(tooltip: str = BACKEND_TOOLTIP) -> Widget:
+    from ..modules.results.backends import BACKENDS
+
+    return (list(BACKENDS), {"default": "auto", "tooltip": tooltip})
+
+
 def seed(tooltip: str, control_after_generate: bool = True) -> Widget:
     """ComfyUI's seed widget; `control_after_generate` adds its randomize/increment menu."""
     options: dict[str, Any] = {"default": 0, "min": 0, "max": 0xFFFFFFFF}

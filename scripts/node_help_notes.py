@@ -254,6 +254,18 @@ NOTES = {
             "model node instead.",
         ],
     },
+    "PtExportClassificationModelOnnx": {
+        "example": "Connect Pt Save Classification Model's `folder` output to `folder`, turn `int8` on, queue: the "
+                   "folder gains `onnx/model.onnx`, `onnx/model_int8.onnx` and an ONNX section in its README.md; "
+                   "Predict and Evaluate with backend auto then time both backends once and keep the faster.",
+        "mistakes": [
+            "onnxruntime, onnx or onnxscript not installed: the node says so at queue time; install the optional "
+            "extras (`pip install onnxruntime onnx onnxscript`), or keep backend torch.",
+            "A model trained on head+tail or windows: the ONNX graph reads token ids; the model card shows the "
+            "code that cuts texts the same way (Predict does it for you).",
+            "A damaged or half-copied `onnx/model.onnx`: export again (the node replaces the files).",
+        ],
+    },
 }
 
 # Combo inputs whose choices come from disk (see the module docstring): {node id: {input: text}}.

@@ -3,17 +3,15 @@
 Windows of one text (sliding windows) are combined into one prediction, so the metrics count
 texts. The data's labels are renumbered to the model's label names (names it never saw are an
 error), the same fit checks as training run first, and the classifier is not changed:
-on another device a copy runs.
+on another device a copy runs. The batches go through the one batched routine on the chosen backend.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass, replace
 from typing import Optional
 
-import torch
 
 from ..data.batching import TextDataLoader
 from ..data.dataset import EncodedTextDataset
@@ -21,13 +19,14 @@ from ..errors import UserInputError
 from ..host import RuntimeHooks, resolve_device
 from ..model.classifier import MULTI_LABEL, REGRESSION, TextClassifier
 from ..precision import check_inference_precision
-from ..training.eval_pass import EvalResult, evaluate
+from ..model.inference import Batch
+from ..training.eval_pass import EvalResult, evaluate_batches
 from ..training.fit_checks import (align_for_model, check_labels_fit, check_loss_weights, check_text_inputs,
                                    check_tokenizer_fits)
 from ..training.losses import LossSpec, resolve_auto_weights
 from .calibration_error import calibration_summary
 from .metrics import ClassificationReport, RegressionReport, classification_report, regression_report
-from .quantized import inference_network
+from .backends import Runtime, inference_forward
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +56,13 @@ def _checked_loader(model: TextClassifier, loader: TextDataLoader,
     return loader, loss_spec
 
 
-def _network_on(model: TextClassifier, device: torch.device, hooks: RuntimeHooks) -> torch.nn.Module:
-    """The classifier's network on `device`: itself when it is there, else a copy (the input stays put)."""
-    if next(model.network.parameters()).device == device:
-        return model.network
-    hooks.prepare_for_training(device)
-    return copy.deepcopy(model.network).to(device)
+def _probe(loader: TextDataLoader) -> Optional[Batch]:
+    """Up to 8 of the longest rows: what backend auto times its candidates on."""
+    indices = loader.batch_indices(shuffle=False, by_length=True)
+    if not indices or not indices[0]:
+        return None
+    batch = next(iter(loader.batches_of([indices[0][:8]])))
+    return {k: v for k, v in batch.items() if k != "labels"}
 
 
 def warn_if_read_differently(model: TextClassifier, data: EncodedTextDataset) -> None:
@@ -83,15 +83,19 @@ def warn_if_read_differently(model: TextClassifier, data: EncodedTextDataset) ->
 def evaluation_outputs(model: TextClassifier, data: TextDataLoader | EncodedTextDataset,
                        loss_spec: Optional[LossSpec] = None, device: str = "auto",
                        hooks: Optional[RuntimeHooks] = None, batch_size: int = 32,
-                       precision: str = "auto") -> tuple[EvalResult, TextDataLoader, LossSpec]:
+                       precision: "str | Runtime" = "auto") -> tuple[EvalResult, TextDataLoader, LossSpec]:
     """(the logits and labels of every text, in row order; the checked loader; the loss reported), for
-    Evaluate and for Calibrate, which fits on the same outputs."""
+    Evaluate and for Calibrate, which fits on the same outputs. `precision`: a name (torch backend) or a
+    `Runtime` naming the backend too (results/backends.py)."""
     hooks = hooks or RuntimeHooks()
     loader = data if isinstance(data, TextDataLoader) else TextDataLoader(data, batch_size, shuffle=False)
     loader, loss_spec = _checked_loader(model, loader, loss_spec)
     target = resolve_device(device, hooks)
-    check_inference_precision(precision, target)
-    network, chosen_precision = inference_network(_network_on(model, target, hooks), precision, target)
+    runtime = Runtime.of(precision)
+    check_inference_precision(runtime.precision, target)
+    if next(model.network.parameters()).device != target:
+        hooks.prepare_for_training(target)  # room on the device for the copy that runs there
+    forward = inference_forward(model, runtime, target, _probe(loader))
     total, done = len(loader), 0
 
     def step() -> None:
@@ -102,8 +106,7 @@ def evaluation_outputs(model: TextClassifier, data: TextDataLoader | EncodedText
 
     warn_if_read_differently(model, loader.dataset)
     combine = model.windows.combine if model.windows.enabled else None  # the saved choice; else the data's
-    result = evaluate(network, loader, loss_spec, target, chosen_precision, keep_outputs=True,
-                      on_batch=step, combine=combine)
+    result = evaluate_batches(forward, loader, loss_spec, keep_outputs=True, on_batch=step, combine=combine)
     if result.logits is None:
         raise UserInputError(f"the evaluation data {loader.dataset.description} has no rows; choose a split with rows")
     return result, loader, loss_spec
@@ -123,7 +126,7 @@ class Evaluation:
 def evaluate_classifier(model: TextClassifier, data: TextDataLoader | EncodedTextDataset,
                         loss_spec: Optional[LossSpec] = None, threshold: Optional[float] = None, device: str = "auto",
                         hooks: Optional[RuntimeHooks] = None, batch_size: int = 32,
-                        precision: str = "auto") -> ClassificationReport | RegressionReport:
+                        precision: "str | Runtime" = "auto") -> ClassificationReport | RegressionReport:
     """Full metrics of `model` on labelled data (a loader, or a dataset batched here); a regression model gets
     MSE, MAE, Pearson and Spearman. `threshold` None = the model's own (calibrated, else 0.5)."""
     return evaluate_texts(model, data, loss_spec, threshold, device, hooks, batch_size, precision).report
@@ -131,7 +134,8 @@ def evaluate_classifier(model: TextClassifier, data: TextDataLoader | EncodedTex
 
 def evaluate_texts(model: TextClassifier, data: TextDataLoader | EncodedTextDataset,
                    loss_spec: Optional[LossSpec] = None, threshold: Optional[float] = None, device: str = "auto",
-                   hooks: Optional[RuntimeHooks] = None, batch_size: int = 32, precision: str = "auto") -> Evaluation:
+                   hooks: Optional[RuntimeHooks] = None, batch_size: int = 32,
+                   precision: "str | Runtime" = "auto") -> Evaluation:
     """evaluate_classifier's report, with the per-text outputs behind it (the error table reads them)."""
     result, loader, loss_spec = evaluation_outputs(model, data, loss_spec, device, hooks, batch_size, precision)
     names = loader.dataset.label_names or model.label_names

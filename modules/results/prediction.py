@@ -13,21 +13,19 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
-import numpy as np
 import torch
 
-from ..data.batching import check_batch_size, pad_batch
-from ..data.dataset import MODEL_INPUTS
-from ..data.encoding import TokenEncoder
+from ..data.batching import check_batch_size
 from ..data.text_cleaning import strip_html
 from ..data.windows import combine_window_logits
 from ..errors import UserInputError
 from ..model.classifier import TextClassifier
-from ..precision import check_inference_precision
+from ..model.inference import length_sorted_batches, logits_in_order
+from .backends import Runtime, inference_forward
+from .encoded_texts import encoded_rows, pad_id
 from .metrics import check_threshold
-from .quantized import inference_network
 
 log = logging.getLogger(__name__)
 
@@ -95,68 +93,22 @@ def split_texts(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
-def _model_max_length(model: TextClassifier) -> Optional[int]:
-    max_length = model.max_length or getattr(model.tokenizer, "model_max_length", None)
-    if max_length is not None and max_length >= 1_000_000:  # tokenizers say 1e30 when they know no limit
-        return None
-    return max_length
-
-
-def _encoded_rows(model: TextClassifier, texts: Sequence[str],
-                  pairs: Optional[Sequence[str]] = None) -> tuple[list[dict], Optional[list[int]]]:
-    """Each text as the model was trained to read it, all in one tokenizer call: cut (head, tail,
-    head+tail) or split into windows, as recorded on the classifier; a pair model's pairs cut
-    longest-first. (rows of token ids, the text of each row when windowed)."""
-    max_length = _model_max_length(model)
-    encoder = TokenEncoder(model.model_name, model.tokenizer, max_length or 0, truncation=max_length is not None,
-                           fingerprint="prediction (never cached)", truncation_rule=model.truncation_rule,
-                           windows=model.windows)
-    encoded = encoder.encode_pairs(list(texts), list(pairs)) if pairs is not None else encoder(list(texts))
-    keys = [k for k in MODEL_INPUTS if k in encoded]
-    rows = [{k: encoded[k][i] for k in keys} for i in range(len(encoded["input_ids"]))]
-    return rows, encoded.get("text_index")
-
-
-def length_sorted_batches(rows: list[dict], pad_id: int,
-                          batch_size: int) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
-    """(row numbers, padded batch), longest rows first: rows of similar length share a batch, so little
-    is computed on padding (the caller puts rows back in order)."""
-    order = np.argsort([-len(row["input_ids"]) for row in rows], kind="stable").tolist()
-    for start in range(0, len(order), batch_size):
-        chosen = order[start:start + batch_size]
-        yield chosen, pad_batch([rows[i] for i in chosen], pad_id)
-
-
 @torch.inference_mode()
 def predict_logits(model: TextClassifier, texts: Sequence[str], batch_size: int = 32,
                    device: Optional[torch.device] = None, pairs: Optional[Sequence[str]] = None,
-                   precision: str = "fp32") -> torch.Tensor:
+                   precision: "str | Runtime" = "fp32") -> torch.Tensor:
     """Raw logits in the texts' order, one row per text (a windowed model's windows combined; `pairs`: each
-    text's second text, for a pair model); the network comes back on its own device and in its own mode.
-    `precision` auto = bf16/fp16 autocast where the device computes it natively, int8 = a dynamically quantized
-    copy on the CPU (modules/results/quantized.py)."""
+    text's second text, for a pair model), through the one batched routine (model/inference.py); the model is
+    not changed or moved. `precision` auto = bf16/fp16 autocast where the device computes it natively, int8 =
+    an int8 model made once; a `Runtime` also names the backend (torch, onnxruntime or auto; backends.py)."""
     model.require_tokenizer()
     check_batch_size(batch_size)
-    tokenizer, network = model.tokenizer, model.network
-    rows, owners = _encoded_rows(model, texts, pairs) if len(texts) else ([], None)
-    home, was_training = next(network.parameters()).device, network.training
-    device = device or home
-    check_inference_precision(precision, device)
-    network.eval()
-    if device != home:
-        network.to(device)
-    try:
-        runner, chosen_precision = inference_network(network, precision, device)
-        logits = torch.zeros((len(rows), model.num_outputs))
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        for chosen, batch in length_sorted_batches(rows, pad_id, batch_size):
-            with chosen_precision.autocast():
-                out = runner(**{k: v.to(device) for k, v in batch.items()})
-            logits[chosen] = out.float().cpu()
-    finally:
-        if device != home:
-            network.to(home)
-        network.train(was_training)
+    rows, owners = encoded_rows(model, texts, pairs) if len(texts) else ([], None)
+    device = device or next(model.network.parameters()).device
+    batches = list(length_sorted_batches(rows, pad_id(model), batch_size))
+    probe = {k: v[:8] for k, v in batches[0][1].items()} if batches else None
+    forward = inference_forward(model, Runtime.of(precision), device, probe)
+    logits = logits_in_order(forward, batches, len(rows), model.num_outputs)
     if owners is not None and len(logits):
         logits, _ = combine_window_logits(logits, torch.as_tensor(owners), model.windows.combine)
     return logits
@@ -180,10 +132,12 @@ def _scores(texts: list[str], pairs: Optional[list[str]], values: torch.Tensor, 
 def predict_texts(model: TextClassifier, texts: Inputs, threshold: Optional[float] = None,
                   label_names: Optional[Sequence[str]] = None, batch_size: int = 32,
                   device: Optional[torch.device] = None, strip_html_tags: bool = False,
-                  precision: str = "fp32") -> list[Prediction]:
+                  precision: "str | Runtime" = "fp32") -> list[Prediction]:
     """Label(s) and probabilities for each text (a regression model: its score). The threshold decides binary
     and multi-label models; None = the model's own: the one calibration stored (which then decides a two-class
-    model too), else 0.5. A pair model takes (text, pair) tuples or tab-separated strings."""
+    model too), else 0.5. A pair model takes (text, pair) tuples or tab-separated strings. `precision`: a
+    name (torch backend) or a `Runtime` naming the backend too (auto: torch unless an ONNX export of these
+    weights is at hand and measures faster; backends.py)."""
     two_class_cut = threshold is None and model.calibrated_threshold is not None
     threshold = model.threshold_for(threshold, use_calibrated=threshold is None)
     check_threshold(threshold)
@@ -197,9 +151,10 @@ def predict_texts(model: TextClassifier, texts: Inputs, threshold: Optional[floa
     def cleaned(items: Optional[list[str]]) -> Optional[list[str]]:
         return [strip_html(t) if strip_html_tags else t for t in items] if items is not None else None
 
-    if kind == "regression" and precision == "auto":
-        precision = "fp32"  # bf16 logits keep 3 significant digits: too coarse for a score
-    logits = predict_logits(model, cleaned(texts), batch_size, device, cleaned(pairs), precision)
+    runtime = Runtime.of(precision)
+    if kind == "regression" and runtime.precision == "auto":
+        runtime = runtime.with_precision("fp32")  # bf16 logits keep 3 significant digits: too coarse for a score
+    logits = predict_logits(model, cleaned(texts), batch_size, device, cleaned(pairs), runtime)
     if kind == "regression":
         return _scores(texts, pairs, logits, names[0])
     probs = probabilities_from_logits(logits, kind).tolist()

@@ -1,5 +1,6 @@
-"""The per-batch arithmetic shared by the loop, the frozen phase and evaluation, and the quick
-no-gradient pass over a loader that a trainer runs after each epoch.
+"""The per-batch arithmetic shared by the loop, the frozen phase and evaluation, and the
+no-gradient pass over a loader that a trainer runs after each epoch and Evaluate runs on any backend
+(both through model/inference.py's one batched routine).
 
 Sums stay on the device: the host reads them once per pass, not once per batch.
 """
@@ -14,6 +15,7 @@ import torch
 
 from ..data.batching import TextDataLoader
 from ..data.windows import TEXT_ID, combine_window_logits
+from ..model.inference import LABELS, Forward, batched_logits, torch_forward
 from ..precision import Precision
 from .losses import LossSpec
 
@@ -120,32 +122,37 @@ class _Totals:
 def evaluate(model: torch.nn.Module, loader: TextDataLoader, loss_spec: LossSpec, device: torch.device,
              precision: Precision, keep_outputs: bool = False,
              on_batch: Optional[Callable[[], None]] = None, combine: Optional[str] = None) -> EvalResult:
-    """Mean loss and accuracy (regression: MAE and Pearson instead); `on_batch` runs after each batch
-    (progress, Cancel). Batches hold rows of similar length; kept logits and labels come back in the
-    dataset's row order. On windows of texts, the windows of each text are combined (`combine`, else the
-    encoder's) and texts are counted."""
-    windowed = getattr(loader.dataset, "windowed", False)
-    keep_outputs = keep_outputs or windowed
-    loss_fn = loss_spec.build(device)
+    """The trainers' validation pass over their own network (in eval mode for the pass, then back):
+    `evaluate_batches` with PyTorch's forward on `device` under `precision`."""
     was_training = model.training
     model.eval()
+    try:
+        return evaluate_batches(torch_forward(model, device, precision), loader, loss_spec, keep_outputs, on_batch,
+                                combine)
+    finally:
+        model.train(was_training)
+
+
+def evaluate_batches(forward: Forward, loader: TextDataLoader, loss_spec: LossSpec, keep_outputs: bool = False,
+                     on_batch: Optional[Callable[[], None]] = None, combine: Optional[str] = None) -> EvalResult:
+    """Mean loss and accuracy (regression: MAE and Pearson instead) of `forward`'s logits (any backend, through
+    the one batched routine); `on_batch` runs after each batch (progress, Cancel). Batches hold rows of similar
+    length; kept logits and labels come back in the dataset's row order. On windows of texts, the windows of
+    each text are combined (`combine`, else the encoder's) and texts are counted."""
+    windowed = getattr(loader.dataset, "windowed", False)
+    keep_outputs = keep_outputs or windowed
+    device = forward.device
+    loss_fn = loss_spec.build(device)
     totals = _Totals(loss_spec, device)
     kept_logits, kept_labels = [], []
     indices = loader.batch_indices(shuffle=False, by_length=True)  # similar lengths share a batch: less padding
-    for batch in loader.batches_of(indices):
-        batch = move_batch(batch, device)
-        labels = batch.pop("labels")
-        with precision.autocast():
-            logits = model(**batch)
-        logits = logits.float()
+    for _, logits, batch in batched_logits(forward, zip(indices, loader.batches_of(indices)), on_batch):
+        labels = batch[LABELS].to(device, non_blocking=True)
         if not windowed:
             totals.add(loss_fn, logits, labels)
         if keep_outputs:
             kept_logits.append(logits.cpu())
             kept_labels.append(labels.cpu())
-        if on_batch is not None:
-            on_batch()
-    model.train(was_training)
     if windowed and kept_logits:
         order = [row for batch in indices for row in batch]
         logits, labels = outputs_per_text(torch.cat(kept_logits), torch.cat(kept_labels), loader, order, combine)

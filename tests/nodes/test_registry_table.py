@@ -37,6 +37,7 @@ TODAYS_IDS = [  # saved workflows and the example workflows store these; never r
 ADDED_IDS = [
     "PtClassifyTexts",  # issue 18: answers other nodes can use
     "PtDataCheck", "PtCalibrateClassificationModel",  # issue 21: the data check and calibration
+    "PtExportClassificationModelOnnx",  # issue 22: the ONNX export
 ]
 ALL_IDS = TODAYS_IDS + ADDED_IDS
 TRAINERS = ["PtTrainTransformerClassificationModel", "PtTrainFineTuneClassificationTransformerModel"]

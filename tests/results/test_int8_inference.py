@@ -12,7 +12,7 @@ from helpers.nodes import node_class, validate_node
 
 from hf_text_finetune.modules.errors import UserInputError
 from hf_text_finetune.modules.precision import check_inference_precision
-from hf_text_finetune.modules.results.quantized import inference_network
+from hf_text_finetune.modules.results.quantized import quantized_network
 from hf_text_finetune.modules.results.evaluation import evaluate_classifier
 from hf_text_finetune.modules.results.prediction import predict_logits, predict_texts
 from hf_text_finetune.nodes.eval_nodes import PtEvaluateClassificationModel
@@ -103,7 +103,7 @@ def test_a_torch_without_dynamic_quantization_gets_a_clear_error(tiny_bert, monk
     monkeypatch.delattr(torch.ao.quantization, "quantize_dynamic")
     network = ready_model(tiny_bert, 1).network
     with pytest.raises(UserInputError, match=r"int8' needs PyTorch's dynamic quantization.*choose auto or fp32"):
-        inference_network(network, "int8", torch.device("cpu"))
+        quantized_network(network)
 
 
 @pytest.mark.parametrize("arch", ["bert", "roberta", "distilbert", "albert"])
