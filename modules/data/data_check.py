@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import UserInputError
 from .data_check_advice import recommendations
 from .encoding import TokenEncoder
+from .labels import is_number
 from .sources import load_split
 from .token_lengths import content_token_lengths
 from .truncation import HEAD_TAIL, Truncation
@@ -107,17 +108,9 @@ def class_counts(split: RawSplit) -> dict[str, int]:
     counts = Counter(value for row in split.labels for value in row)
 
     def order(value: str) -> tuple:
-        return (0, float(value), "") if _is_number(value) else (1, 0.0, value)
+        return (0, float(value), "") if is_number(value) else (1, 0.0, value)
 
     return {value: counts[value] for value in sorted(counts, key=order)}
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 def _duplicates(split: RawSplit) -> dict:

@@ -91,7 +91,7 @@ def _distinct_values(data: Any, label_field: str, multi_label: bool) -> list[Any
     return pc.unique(pc.list_flatten(column)).to_pylist()
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         float(text)
         return True
@@ -102,9 +102,9 @@ def _is_number(text: str) -> bool:
 def _check_one_kind(names: Sequence[str], where: str) -> None:
     """Numbers and names in one column (a typo, or two files pasted together) would become
     classes of their own, silently; refuse them."""
-    numbers = [n for n in names if _is_number(n)]
+    numbers = [n for n in names if is_number(n)]
     if numbers and len(numbers) < len(names):
-        words = [n for n in names if not _is_number(n)]
+        words = [n for n in names if not is_number(n)]
         raise UserInputError(
             f"{where} mixes numbers {numbers[:10]} and names {words[:10]}; use one kind for every row "
             "(all integers 0..N-1, or all names)"
