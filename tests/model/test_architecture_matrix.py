@@ -57,7 +57,9 @@ class FamilyRun:
         self.model = self.model_node()
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv(OUTPUT_DIR_ENV, str(root / "output"))
-            self.trained, _, self.val_accuracy, _, _ = self.train(self.model, epochs=EPOCHS)
+            # the resume step reads its checkpoints after Save ran: keep them
+            self.trained, _, self.val_accuracy, _, _ = self.train(self.model, epochs=EPOCHS,
+                                                                  keep_finished_checkpoints=True)
 
     def model_node(self, head: str = HF_HEAD, **widgets):
         return run_node("PtnHfFineTunedClassificationModel", model_name=str(self.folder), num_outputs=1,

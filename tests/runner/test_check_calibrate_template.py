@@ -31,7 +31,7 @@ def test_check_train_calibrate_template_runs_headless(tiny_models, reviews_csv, 
     assert calibration["texts"] == 12 and 0 < calibration["threshold"] < 1  # 25% of 48, two classes
     assert calibration["nll_after"] <= calibration["nll_before"] + 1e-9  # what temperature scaling minimises
     assert 0 <= ece_after <= 1 and 0 <= ece_before <= 1 and diagram.shape[0] == 1
-    metrics, *_, ece, reliability = node_output(prompt, result, "Evaluate on test")
+    metrics, _, _, _, ece, reliability, *_errors = node_output(prompt, result, "Evaluate on test")
     metrics = json.loads(metrics)
     assert metrics["threshold"] == calibration["threshold"] and metrics["count"] == 24
     assert ece == metrics["extra"]["calibration"]["ece"] and reliability.shape[-1] == 3

@@ -229,7 +229,7 @@ def test_multiclass_example_workflow_runs_headless_and_repeats(tmp_path, tiny_mo
     assert _model_of(prompt, first, "PtTrainTransformerClassificationModel").head_type == "hf_sequence_classification"
     assert metrics["count"] == 15
     curves = next(nid for nid, node in prompt.items() if node["class_type"] == "PtPlotTrainingCurves")
-    assert tuple(first.outputs[curves][0].shape) == (1, 320, 800, 3)
+    assert tuple(first.outputs[curves][0].shape) == (1, 300, 640, 3)
     history = _model_of(prompt, first, "PtTrainTransformerClassificationModel").history
     assert history[-1]["train_loss"] < history[0]["train_loss"]  # it learns
     _, second = run_file(str(SOURCE / "ag_news_multiclass.json"), overrides, executor)

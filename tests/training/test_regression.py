@@ -131,4 +131,4 @@ def test_training_curves_show_pearson_for_regression(tiny_bert, scores):
     model = _train(build_classification_model(str(tiny_bert), 1, seed=0), scores, mse_node(), epochs=2,
                    val=scores).model
     (curves,) = run_node("PtPlotTrainingCurves", model=model)
-    assert tuple(curves.shape) == (1, 320, 800, 3)
+    assert tuple(curves.shape) == (1, 300, 640, 3)
