@@ -184,6 +184,7 @@ def train_epoch(run: TrainingRun, epoch: int) -> tuple[float, Optional[float]]:
         if boundary:
             optimizer_step(run)
         pos.end_batch(loss_sum, hits, size, pending_grads=not boundary)
+        run.tracker.note_step(epoch, step + 1, loss_sum, size)
         if run.guard.start is None:  # the run's starting loss: one host sync per run
             run.guard.check(float(loss_sum) / size, f"epoch {epoch + 1}, step {step + 1}", run.learning_rate)
         logs = (step + 1) % run.settings.log_every == 0 or step + 1 == batches  # and the epoch's last batch

@@ -102,6 +102,7 @@ class Tracker:
         self.confusions: dict[int, np.ndarray] = {}  # epoch -> counts
         self._pending: Optional[np.ndarray] = None
         self._window_start = time.perf_counter()
+        self._step_losses: list[tuple[int, torch.Tensor, int]] = []  # (step, loss sum, rows) since the last flush
 
     def _write(self, call: str, *args: Any) -> None:
         """A failing writer (disk full, a broken store) turns tracking off; it never stops training."""
@@ -113,16 +114,36 @@ class Tracker:
             log.warning("tracking stopped: %s failed (%s)", call, exc)
             self.close()
 
+    def note_step(self, epoch: int, batch: int, loss_sum: torch.Tensor, rows: int) -> None:
+        """Batch `batch` (1-based) of `epoch`: its summed loss, kept on the device and read back with the
+        window (or when the run stops), so logging every step adds no host sync."""
+        if self.writer is not None:
+            self._step_losses.append((epoch * self.batches_per_epoch + batch, loss_sum.detach(), rows))
+
+    def _flush_steps(self, keep_last: bool = False) -> Optional[float]:
+        """Writes each noted step's loss; with `keep_last` the last one is returned for the caller to write."""
+        steps, self._step_losses = self._step_losses, []
+        if not steps or self.writer is None:
+            return None
+        means = [total / max(rows, 1) for total, (_, _, rows) in
+                 zip(torch.stack([loss.float() for _, loss, _ in steps]).tolist(), steps)]
+        for (step, _, _), mean in zip(steps[:-1] if keep_last else steps, means):
+            self._write("scalars", {"train/loss": mean}, step)
+        return means[-1] if keep_last else None
+
     def train_window(self, run: Any, epoch: int, batch: int, loss: float, rows: int) -> None:
-        """Train loss over the batches since the last log, ending with `batch` (1-based) of `epoch` (0-based)."""
+        """The train loss of every step since the last log point (the window's mean where steps were not
+        noted), then the learning rate and samples/s at the window's end: `batch` (1-based) of `epoch`."""
         if self.writer is None:
             return
         now = time.perf_counter()
         seconds, self._window_start = now - self._window_start, now
-        values = {"train/loss": loss, "train/learning_rate": run.learning_rate}
+        end = epoch * self.batches_per_epoch + batch
+        last = self._flush_steps(keep_last=True)
+        values = {"train/loss": loss if last is None else last, "train/learning_rate": run.learning_rate}
         if seconds > 0:
             values["train/samples_per_second"] = rows * self.world_size / seconds
-        self._write("scalars", values, epoch * self.batches_per_epoch + batch)
+        self._write("scalars", values, end)
 
     def keep_validation(self, result: Any, processes: Processes, classes: int) -> None:
         """Confusion counts of a validation pass (every rank calls this: the counts are summed)."""
@@ -157,6 +178,7 @@ class Tracker:
         self.close()
 
     def close(self) -> None:
+        self._flush_steps()  # the steps a cancelled or stopped run did since its last log point
         writer, self.writer = self.writer, None
         if writer is not None:
             try:
