@@ -33,7 +33,8 @@ import urllib.parse
 import urllib.request
 import uuid
 
-NODE_TEXT_EVENT = "hf-text-finetune.node-text"
+NODE_TEXT_EVENT = "hf-text-finetune.node-text"  # older ComfyUI: the pack's own event
+PROGRESS_TEXT_EVENT = "progress_text"  # ComfyUI's own node text (binary frame), decoded here
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 MUTED, BYPASSED = 2, 4
@@ -104,7 +105,9 @@ class WebSocket:
             self._send(0xA, payload)
         if opcode == 0x8:
             raise ConnectionError("the server closed the websocket")
-        return json.loads(payload) if opcode == 0x1 else {}  # binary frames: preview images, skipped
+        if opcode == 0x2:  # binary: a node's progress text (ComfyUI's send_progress_text); preview images skipped
+            return _progress_text(payload)
+        return json.loads(payload) if opcode == 0x1 else {}
 
     def close(self) -> None:
         try:
@@ -178,6 +181,18 @@ def apply_setting(prompt: dict, assignment: str) -> None:
         prompt[matches[0]]["inputs"][name] = raw
 
 
+BINARY_TEXT = 3  # ComfyUI's BinaryEventTypes.TEXT: the node's progress text (the trainer's epoch lines)
+
+
+def _progress_text(payload: bytes) -> dict:
+    """A binary frame: event type (4 bytes), then for TEXT the node id's length (4 bytes), the id and the text."""
+    if len(payload) < 8 or struct.unpack(">I", payload[:4])[0] != BINARY_TEXT:
+        return {}
+    size = struct.unpack(">I", payload[4:8])[0]
+    node, text = payload[8:8 + size].decode("utf-8"), payload[8 + size:].decode("utf-8", "replace")
+    return {"type": PROGRESS_TEXT_EVENT, "data": {"node": node, "text": text}}
+
+
 class Follower:
     """Prints a job's events as they come; `ended` says how it ended (success, error, interrupted)."""
 
@@ -200,7 +215,7 @@ class Follower:
             print(f"running {self.title(data['node'])}", flush=True)
         elif kind == "progress":
             self._progress(data)
-        elif kind == NODE_TEXT_EVENT:
+        elif kind in (NODE_TEXT_EVENT, PROGRESS_TEXT_EVENT) and data.get("text"):
             print(f"  {self.title(data['node'])}: {data['text'].splitlines()[-1]}", flush=True)
         elif kind == "execution_error":
             print(f"failed in {self.title(data.get('node_id'))}: {data.get('exception_message', '').strip()}")

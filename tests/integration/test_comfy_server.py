@@ -105,7 +105,7 @@ def test_saved_example_workflows_mean_what_the_guide_says(server, tmp_path):
         assert (inputs["4"]["name"], inputs["4"]["split"]) == ("stanfordnlp/imdb", "test")
         assert (inputs["5"]["batch_size"], inputs["5"]["shuffle"], inputs["5"]["seed"]) == (16, True, 0)
         assert (inputs["6"]["batch_size"], inputs["6"]["shuffle"]) == (32, False)
-        assert inputs[MODEL_NODE]["num_outputs"] == 1 and inputs[MODEL_NODE]["pooling"] == "cls"
+        assert inputs[MODEL_NODE]["num_outputs"] == 1 and inputs[MODEL_NODE]["pooling"] == "auto"
         assert (inputs["8"]["learning_rate"], inputs["8"]["head_learning_rate"]) == (1e-4, 3e-3)
         assert {k: inputs[TRAINER][k] for k in trainer} == trainer
         assert (inputs[TRAINER]["seed"], inputs[TRAINER]["device"]) == (0, "auto")
@@ -372,7 +372,7 @@ def test_multiclass_workflow_trains_and_evaluates_on_a_test_set_in_comfyui(serve
     (confusion_image,) = history["outputs"][evaluate]["images"]
     assert min(png_size(server.view(confusion_image))) > 100
     (curves_image,) = history["outputs"][node_id(workflow, "Training curves")]["images"]
-    assert png_size(server.view(curves_image)) == (800, 320)
+    assert png_size(server.view(curves_image)) == (640, 300)
 
 
 def glue_settings(tiny: dict[str, Path], task: str) -> dict[str, object]:
