@@ -79,16 +79,18 @@ def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV) or default)
 
 
-def _export_folders(model: TextClassifier, digest: str) -> list[Path]:
-    own = Path(model.model_name) / ONNX_FOLDER
+def _export_folders(own: Path, digest: str) -> list[Path]:
     return ([own] if own.is_dir() else []) + [cache_root() / digest / ONNX_FOLDER]
 
 
 def onnx_model_file(model: TextClassifier, int8: bool, export_if_missing: bool) -> Optional[Path]:
     """The ONNX file of these very weights (fp32, or int8 made from it once), exporting into the cache when
     there is none and `export_if_missing`; else None."""
+    own = Path(model.model_name) / ONNX_FOLDER
+    if not export_if_missing and not own.is_dir() and not cache_root().is_dir():
+        return None  # no export can be at hand: the weights need no fingerprint
     digest = network_digest(model.network)
-    found = next((f for f in _export_folders(model, digest)
+    found = next((f for f in _export_folders(own, digest)
                   if (f / FP32_FILE).is_file() and (read_info(f) or {}).get("weights_digest") == digest), None)
     if found is None:
         if not export_if_missing:

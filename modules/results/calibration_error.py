@@ -18,11 +18,9 @@ from typing import Optional
 import numpy as np
 import torch
 
+from .metrics import sigmoid
+
 ECE_BINS = 15
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
 def confidences(logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -31,7 +29,7 @@ def confidences(logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np.nda
     labels = np.asarray(labels)
     logits = logits.reshape(len(logits), -1)
     if labels.ndim == 2 or logits.shape[1] == 1:
-        positive = _sigmoid(logits).reshape(-1)
+        positive = sigmoid(logits).reshape(-1)
         truth = labels.reshape(-1).astype(bool)
         return np.maximum(positive, 1 - positive), (positive >= 0.5) == truth
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from ..data.windows import TEXT_ID
 from ..errors import UserInputError
+from .prediction import probabilities_from_logits
 
 PREVIEW_CHARACTERS = 300  # of each text in the text table (the JSON has it whole)
 
@@ -99,12 +100,11 @@ def _single_label(logits: torch.Tensor, labels: torch.Tensor, threshold: float,
                   names: Optional[Sequence[str]]) -> tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(task, per-text loss, predicted class, probabilities of every class)."""
     labels = labels.reshape(-1).long()
-    if logits.shape[1] == 1:
-        positive = torch.sigmoid(logits[:, 0])
-        probabilities = torch.stack([1 - positive, positive], dim=1)
+    one_logit = logits.shape[1] == 1
+    probabilities = probabilities_from_logits(logits, "binary" if one_logit else "multiclass")
+    if one_logit:
         loss = F.binary_cross_entropy_with_logits(logits[:, 0], labels.double(), reduction="none")
     else:
-        probabilities = torch.softmax(logits, dim=1)
         loss = F.cross_entropy(logits, labels, reduction="none")
     classes = max(probabilities.shape[1], int(labels.max()) + 1 if len(labels) else 0)
     binary = classes == 2

@@ -101,7 +101,7 @@ def roc_auc(scores: np.ndarray, positives: np.ndarray) -> Optional[float]:
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large |x|
 
 
@@ -129,7 +129,7 @@ def _single_label(logits: np.ndarray, labels: np.ndarray, threshold: float,
     classes = max(outputs, 2, int(labels.max()) + 1 if len(labels) else 0)
     binary = classes == 2
     if outputs == 1:
-        positive_score = _sigmoid(logits[:, 0])
+        positive_score = sigmoid(logits[:, 0])
     else:
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         probabilities = shifted / shifted.sum(axis=1, keepdims=True)
@@ -159,7 +159,7 @@ def _single_label(logits: np.ndarray, labels: np.ndarray, threshold: float,
 
 def _multi_label(logits: np.ndarray, labels: np.ndarray, threshold: float,
                  label_names: Optional[Sequence[str]]) -> ClassificationReport:
-    predicted = (_sigmoid(logits) > threshold).astype(np.int64)
+    predicted = (sigmoid(logits) > threshold).astype(np.int64)
     truth = labels.astype(np.int64)
     tp = (predicted & truth).sum(axis=0)
     fp = (predicted & (1 - truth)).sum(axis=0)

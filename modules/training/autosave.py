@@ -27,7 +27,7 @@ from ..errors import UserInputError
 from ..termination import Terminated, requested, watching
 from .checkpoints import (FORMAT, FORMAT_VERSION, Checkpoint, CheckpointFolder, checkpoint_name,
                           load_first_readable, resume_candidates, run_id)
-from .distributed import any_across, sum_across
+from .distributed import any_each_across, sum_across
 from .optimizers import LEVER_DEFAULTS
 from .resume import _plain
 from .run import TrainingRun
@@ -162,8 +162,7 @@ def after_batch(run: TrainingRun, boundary: bool) -> None:
     due = boundary and timed and checkpoints.due_by_time()
     stop = False
     if run.processes.active and (timed or watching()):
-        due = any_across(due, run.processes) if timed else False
-        stop = watching() and any_across(requested(), run.processes)
+        due, stop = any_each_across((due, watching() and requested()), run.processes)  # one all-reduce a batch
     if due:
         checkpoints.write(run, f"every {run.settings.checkpoint_minutes:g} minutes", agreed=True)
     if stop:

@@ -128,15 +128,16 @@ def sum_across(values: list[torch.Tensor], processes: Processes) -> list[torch.T
     return list(stacked.to(values[0].device).unbind())
 
 
-def any_across(flag: bool, processes: Processes) -> bool:
-    """True on every rank when any rank says True (all ranks must call it at the same step)."""
+def any_each_across(flags: tuple[bool, ...], processes: Processes) -> tuple[bool, ...]:
+    """Each flag True on every rank when any rank says it (all ranks call this at the same step): one
+    all-reduce for all of them."""
     if not processes.active:
-        return flag
-    value = torch.tensor(float(flag))
+        return tuple(flags)
+    value = torch.tensor([float(flag) for flag in flags])
     if torch.distributed.get_backend() == "nccl":
         value = value.cuda()
     torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
-    return bool(value.item())
+    return tuple(bool(v) for v in value.tolist())
 
 
 def describe(processes: Processes, loader: TextDataLoader) -> Optional[str]:
