@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ui_queue_check import load_module, wait_for_frontend  # noqa: E402
+from ui_queue_check import frontend_page, load_module, report_main  # noqa: E402
 
 from comfy_client import HARNESS  # noqa: E402
 
@@ -54,22 +53,11 @@ OPEN_JS = r"""
 
 def run(args) -> dict:
     ui = load_module("comfy_harness_ui_check", HARNESS / "comfy_ui_check.py")
-    cr = ui.cr
     base = args.server_url.rstrip("/")
-    cr.http(base, "/settings/Comfy.TutorialCompleted", True)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     report: dict = {"workflows": []}
-    browser = ui.start_chromium(shutil.which(args.chromium), 1600, 1000, str(workdir / "chromium.log"))
-    try:
-        _, targets = cr.http(f"http://127.0.0.1:{browser[2]}", "/json/list")
-        page = next(t for t in targets if t.get("type") == "page")
-        cdp = ui.CDP(page["webSocketDebuggerUrl"])
-        for domain in ("Runtime.enable", "Page.enable", "Log.enable"):
-            cdp.call(domain)
-        cdp.call("Page.navigate", {"url": base + "/"})
-        if not wait_for_frontend(cdp):
-            raise RuntimeError("the ComfyUI frontend did not become ready")
+    with frontend_page(ui, base, args.chromium, workdir) as cdp:
         cdp.pump(2.0)  # the extensions' setup (the clash toast) runs after the graph exists
         report["startup_toasts"] = json.loads(cdp.evaluate(TOASTS_JS))
         report["templates"] = json.loads(cdp.evaluate(TEMPLATES_JS))  # as the template browser gets them
@@ -84,8 +72,6 @@ def run(args) -> dict:
             cdp.evaluate("document.querySelectorAll('.p-dialog-close-button').forEach(b => b.click())")
             report["workflows"].append(seen)
         report["console"] = [m for m in cdp.console if not ui.BENIGN.search(m)]
-    finally:
-        ui.stop_chromium(*browser[:2])
     return report
 
 
@@ -96,14 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--chromium", default="chromium")
     parser.add_argument("--settle-ms", type=int, default=1500)
-    args = parser.parse_args(argv)
-    if not shutil.which(args.chromium):
-        print(json.dumps({"error": "no chromium; apt-get install -y chromium"}))
-        return 2
-    report = run(args)
-    Path(args.workdir, "report.json").write_text(json.dumps(report, indent=1))
-    print(json.dumps(report, indent=1))
-    return 0
+    return report_main(parser.parse_args(argv), run, passed=lambda report: True)  # the tests read the report
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ import os
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from comfy_client import HARNESS  # noqa: E402
@@ -108,6 +110,36 @@ def wait_for_frontend(cdp, tries: int = 240) -> bool:
     return False
 
 
+@contextmanager
+def frontend_page(ui, base: str, chromium: str, workdir: Path) -> Iterator:
+    """A headless Chromium page on ComfyUI's frontend, ready (the tutorial marked done); closed afterwards."""
+    ui.cr.http(base, "/settings/Comfy.TutorialCompleted", True)
+    browser = ui.start_chromium(shutil.which(chromium), 1600, 1000, str(workdir / "chromium.log"))
+    try:
+        _, targets = ui.cr.http(f"http://127.0.0.1:{browser[2]}", "/json/list")
+        page = next(t for t in targets if t.get("type") == "page")
+        cdp = ui.CDP(page["webSocketDebuggerUrl"])
+        for domain in ("Runtime.enable", "Page.enable", "Log.enable"):
+            cdp.call(domain)
+        cdp.call("Page.navigate", {"url": base + "/"})
+        if not wait_for_frontend(cdp):
+            raise RuntimeError("the ComfyUI frontend did not become ready")
+        yield cdp
+    finally:
+        ui.stop_chromium(*browser[:2])
+
+
+def report_main(args, run: Callable[[Any], dict], passed: Callable[[dict], bool] = None) -> int:
+    """Run a check, write <workdir>/report.json, print it; exit 0 when every check passed."""
+    if not shutil.which(args.chromium):
+        print(json.dumps({"error": "no chromium; apt-get install -y chromium"}))
+        return 2
+    report = run(args)
+    Path(args.workdir, "report.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+    return 0 if (passed or (lambda r: all(r["checks"].values())))(report) else 1
+
+
 def wait_for_run(cr, base: str, known: set, timeout: float, on_tick=None) -> dict:
     """The history entry of the prompt queued after `known` was taken, once it finished;
     `on_tick()` is called about twice a second while it runs."""
@@ -128,22 +160,12 @@ def run(args) -> dict:
     ui = load_module("comfy_harness_ui_check", HARNESS / "comfy_ui_check.py")
     cr = ui.cr
     base = args.server_url.rstrip("/")
-    cr.http(base, "/settings/Comfy.TutorialCompleted", True)
     workflow = json.load(open(args.workflow, encoding="utf-8"))
     settings = [parse_setting(s) for s in args.set]
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     report: dict = {"workflow": args.workflow}
-    browser = ui.start_chromium(shutil.which(args.chromium), 1600, 1000, str(workdir / "chromium.log"))
-    try:
-        _, targets = cr.http(f"http://127.0.0.1:{browser[2]}", "/json/list")
-        page = next(t for t in targets if t.get("type") == "page")
-        cdp = ui.CDP(page["webSocketDebuggerUrl"])
-        for domain in ("Runtime.enable", "Page.enable", "Log.enable"):
-            cdp.call(domain)
-        cdp.call("Page.navigate", {"url": base + "/"})
-        if not wait_for_frontend(cdp):
-            raise RuntimeError("the ComfyUI frontend did not become ready")
+    with frontend_page(ui, base, args.chromium, workdir) as cdp:
         cdp.pump(1.0)
         report["extensions"] = [e for e in json.loads(cdp.evaluate(
             "JSON.stringify((window.app.extensions || []).map(e => e.name))")) if not e.startswith("Comfy.")]
@@ -172,8 +194,6 @@ def run(args) -> dict:
         cdp.pump(0.5)
         ui.save_screenshot(cdp, args.screenshot or str(workdir / "queued.png"))
         report["console"] = [m for m in cdp.console if not ui.BENIGN.search(m)]
-    finally:
-        ui.stop_chromium(*browser[:2])
     output_text = "\n".join(entry.get("outputs", {}).get(str(args.node), {}).get("text", []))
     report["checks"] = {
         "run succeeded": report["status"] == "success",
@@ -204,14 +224,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--live", action="store_true",
                         help="also check that the node's text fills in epoch by epoch while it runs")
-    args = parser.parse_args(argv)
-    if not shutil.which(args.chromium):
-        print(json.dumps({"error": "no chromium; apt-get install -y chromium"}))
-        return 2
-    report = run(args)
-    Path(args.workdir, "report.json").write_text(json.dumps(report, indent=1))
-    print(json.dumps(report, indent=1))
-    return 0 if all(report["checks"].values()) else 1
+    return report_main(parser.parse_args(argv), run)
 
 
 if __name__ == "__main__":

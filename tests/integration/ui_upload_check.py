@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ui_queue_check import load_module, wait_for_frontend  # noqa: E402
+from ui_queue_check import frontend_page, load_module, report_main  # noqa: E402
 
 from comfy_client import HARNESS  # noqa: E402
 
@@ -73,23 +72,12 @@ def upload_through_the_button(cdp, path: Path) -> None:
 
 def run(args) -> dict:
     ui = load_module("comfy_harness_ui_check", HARNESS / "comfy_ui_check.py")
-    cr = ui.cr
     base = args.server_url.rstrip("/")
-    cr.http(base, "/settings/Comfy.TutorialCompleted", True)
     workflow = json.load(open(args.workflow, encoding="utf-8"))
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     report: dict = {"workflow": args.workflow, "file": args.file}
-    browser = ui.start_chromium(shutil.which(args.chromium), 1600, 1000, str(workdir / "chromium.log"))
-    try:
-        _, targets = cr.http(f"http://127.0.0.1:{browser[2]}", "/json/list")
-        page = next(t for t in targets if t.get("type") == "page")
-        cdp = ui.CDP(page["webSocketDebuggerUrl"])
-        for domain in ("Runtime.enable", "Page.enable", "Log.enable"):
-            cdp.call(domain)
-        cdp.call("Page.navigate", {"url": base + "/"})
-        if not wait_for_frontend(cdp):
-            raise RuntimeError("the ComfyUI frontend did not become ready")
+    with frontend_page(ui, base, args.chromium, workdir) as cdp:
         cdp.pump(1.0)
         report["before"] = json.loads(cdp.evaluate(LOAD_JS % {"workflow": json.dumps(workflow), "node": args.node}))
         upload_through_the_button(cdp, Path(args.file).resolve())
@@ -105,8 +93,6 @@ def run(args) -> dict:
         cdp.pump(0.8)
         ui.save_screenshot(cdp, args.screenshot or str(workdir / "uploaded.png"))
         report["console"] = [m for m in cdp.console if not ui.BENIGN.search(m)]
-    finally:
-        ui.stop_chromium(*browser[:2])
     stored = Path(args.input_dir) / state.get("file", "")
     report["checks"] = {
         "the node has the upload button": report["before"]["has_button"],
@@ -132,14 +118,7 @@ def main(argv=None) -> int:
     parser.add_argument("--screenshot")
     parser.add_argument("--workdir", default=os.path.join("/tmp", f"ui-upload-check-{os.getpid()}"))
     parser.add_argument("--chromium", default="chromium")
-    args = parser.parse_args(argv)
-    if not shutil.which(args.chromium):
-        print(json.dumps({"error": "no chromium; apt-get install -y chromium"}))
-        return 2
-    report = run(args)
-    Path(args.workdir, "report.json").write_text(json.dumps(report, indent=1))
-    print(json.dumps(report, indent=1))
-    return 0 if all(report["checks"].values()) else 1
+    return report_main(parser.parse_args(argv), run)
 
 
 if __name__ == "__main__":
