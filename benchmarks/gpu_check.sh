@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One GPU check (under 8 minutes on one GPU): the CUDA tests, a DistilBERT-shaped 2-epoch run with
 # checkpoints, a simulated Cancel and a resume, a torchrun --nproc_per_node=1 run of the example
-# workflow with the offline MiniLM and IMDB csv, and benchmarks/gpu_throughput.py; one summary at the end.
+# workflow with the offline MiniLM and IMDB csv, benchmarks/gpu_throughput.py, and a Qwen2.5-0.5B-shaped decoder
+# with LoRA (fp32 and bf16 weights) next to DistilBERT (benchmarks/gpu_decoder_lora.py); one summary at the end.
 #   bash benchmarks/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,11 +32,13 @@ step torchrun_1 120 torchrun --nproc_per_node=1 run_workflow.py examples/workflo
   --set "Train dataset.name=${data[0]}" --set "Validation dataset.name=${data[1]}" \
   --set "Validation dataset.split=train" --set "Pt Train Transformer Classification Model.epochs=1"
 step throughput 120 python benchmarks/gpu_throughput.py --steps 20 --rounds 1
+step decoder_lora 180 python benchmarks/gpu_decoder_lora.py --steps 20 --rounds 2
 
 echo "=== GPU check summary ($(python -c 'import torch; print(torch.cuda.get_device_name())')) ==="
-for name in cuda_tests checkpoint_cancel_resume torchrun_1 throughput; do
+for name in cuda_tests checkpoint_cancel_resume torchrun_1 throughput decoder_lora; do
   echo "$name: ${status[$name]}"
 done
 echo "checkpoint/resume: $(grep '^{' "$out/checkpoint_cancel_resume.log" | tail -n 1)"
 echo "torchrun: $(grep -E 'epoch 1/1|val accuracy' "$out/torchrun_1.log" | tail -n 1)"
+echo "decoder with LoRA (tokens/s, peak memory):"; grep -E '^  (distilbert|qwen_lora)' "$out/decoder_lora.log"
 echo "logs: $out"

@@ -145,10 +145,12 @@ def ensure_pad_token(tokenizer: Any) -> None:
     log.info("the tokenizer has no pad token; padding with its end-of-text token %r", tokenizer.eos_token)
 
 
-def load_pretrained(auto_class: Any, model_name: str, config: Any, trust_remote_code: bool = False) -> Any:
-    """`auto_class.from_pretrained` in fp32 with PyTorch's fused attention where the model supports it.
+def load_pretrained(auto_class: Any, model_name: str, config: Any, trust_remote_code: bool = False,
+                    dtype: Any = None) -> Any:
+    """`auto_class.from_pretrained` in fp32 (or `dtype`) with PyTorch's fused attention where the model supports it.
 
-    fp32 master weights: transformers v5 would otherwise keep a checkpoint's half-precision dtype.
+    fp32 master weights: transformers v5 would otherwise keep a checkpoint's half-precision dtype; bf16 only
+    when asked (modules/model/weight_dtype.py), loaded so directly, never through an fp32 copy.
     A ValueError that is not about attention (e.g. no such head for this architecture) propagates.
     """
     import torch
@@ -157,7 +159,7 @@ def load_pretrained(auto_class: Any, model_name: str, config: Any, trust_remote_
     local = os.path.isdir(name)
     if local:
         check_remote_code(Path(name), trust_remote_code)
-    kwargs: dict[str, Any] = {"config": config, "trust_remote_code": trust_remote_code, "dtype": torch.float32,
+    kwargs: dict[str, Any] = {"config": config, "trust_remote_code": trust_remote_code, "dtype": dtype or torch.float32,
                               "output_loading_info": True}
     try:
         with _own_load_report():
@@ -226,12 +228,12 @@ def report_loading(model: Any, name: str, info: dict[str, Any]) -> None:
                  name, len(unused), ", ".join(sorted(unused)[:5]))
 
 
-def load_encoder(model_name: str, config: Any, trust_remote_code: bool = False) -> Any:
+def load_encoder(model_name: str, config: Any, trust_remote_code: bool = False, dtype: Any = None) -> Any:
     """The bare encoder (no task head)."""
     from transformers import AutoModel
 
     try:
-        return load_pretrained(AutoModel, model_name, config, trust_remote_code)
+        return load_pretrained(AutoModel, model_name, config, trust_remote_code, dtype)
     except ValueError as exc:
         raise load_failed("model weights", model_name, exc) from exc
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ..modules.errors import UserInputError
-from ..modules.model.build import (FAST_ATTENTION_CHOICES, build_classification_model, check_model_choices,
-                                   resolve_fast_attention)
+from ..modules.model.build import (FAST_ATTENTION_CHOICES, WeightLoading, build_classification_model,
+                                   check_model_choices, resolve_fast_attention)
 from ..modules.model.pooling import AUTO, POOLING_CHOICES
 from ..modules.model.network import HEAD_TYPES, check_head_settings
+from ..modules.model.weight_dtype import FP32, WEIGHT_DTYPES
 from . import widgets
 from .local_sources import NO_MODEL, allow_remote_code, check_model_source, local_model_widget, model_source
 from .widgets import category, validation
@@ -70,6 +71,13 @@ class PtnHfFineTunedClassificationModel:
                                                        "transformers.pipeline('text-classification'). Decoders "
                                                        "(Qwen, Llama, ...) need this head."}),
                 "local_model": local_model_widget(),
+                "weight_dtype": (list(WEIGHT_DTYPES), {
+                    "default": FP32,
+                    "tooltip": "fp32 = the pretrained weights in full precision. bf16 = in half the memory, for a "
+                               "decoder (Qwen, Llama, ...) too big for the GPU in fp32: train it with a Ptn LoRA "
+                               "Adapter (the adapters and the head stay fp32; the trainer refuses bf16 without "
+                               "LoRA, whose small updates bf16 would round away). Needs a GPU that computes bf16 "
+                               "(Ampere or newer); see docs/models.md."}),
             },
         }
 
@@ -85,8 +93,8 @@ class PtnHfFineTunedClassificationModel:
 
     def build(self, model_name, num_outputs, pooling, dropout, fast_attention=FAST_ATTENTION_DEFAULT, seed=0,
               trust_remote_code=False, **later):
-        """`later`: the optional widgets after trust_remote_code (head, local_model)."""
+        """`later`: the optional widgets after trust_remote_code (head, local_model, weight_dtype)."""
         name = model_source(model_name, later.get("local_model", NO_MODEL))
+        loading = WeightLoading(allow_remote_code(trust_remote_code, name), later.get("weight_dtype", FP32))
         return (build_classification_model(name, num_outputs, pooling, dropout, fast_attention, seed,
-                                           allow_remote_code(trust_remote_code, name),
-                                           head_type=later.get("head", "linear")),)
+                                           head_type=later.get("head", "linear"), loading=loading),)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Optional, Union
 
 import torch
@@ -15,6 +16,7 @@ from .hf_head import HfSequenceNetwork, load_sequence_model, set_classifier_drop
 from .linear_head import LinearHeadNetwork
 from .network import HF_HEAD, LINEAR_HEAD, check_head_settings, check_head_type
 from .pooling import AUTO, check_pooling_choice, resolve_pooling
+from .weight_dtype import FP32, use_weight_dtype, weight_torch_dtype
 
 _ATTENTION_DROPOUT_FIELDS = ("attention_probs_dropout_prob", "attention_dropout")
 FAST_ATTENTION_CHOICES = ("auto", "on", "off")
@@ -43,22 +45,34 @@ def without_attention_dropout(config) -> None:
             setattr(config, field, 0.0)
 
 
-def _hf_network(name: str, config, num_outputs: int, dropout: float, seed: int,
-                trust_remote_code: bool) -> HfSequenceNetwork:
+def _hf_network(name: str, config, num_outputs: int, dropout: float, seed: int, trust_remote_code: bool,
+                dtype: torch.dtype) -> HfSequenceNetwork:
     """Hugging Face's own head, its new weights drawn from a seeded global generator."""
     config.num_labels = num_outputs
     set_classifier_dropout(config, dropout)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return HfSequenceNetwork(load_sequence_model(name, config, trust_remote_code))
+        return HfSequenceNetwork(load_sequence_model(name, config, trust_remote_code, dtype))
+
+
+@dataclass(frozen=True)
+class WeightLoading:
+    """How the pretrained weights load: whether the model's own code may run (the node decides who may allow
+    that) and their dtype (weight_dtype.py)."""
+
+    trust_remote_code: bool = False
+    weight_dtype: str = FP32
 
 
 def build_classification_model(model_name: str, num_outputs: int = 1, pooling: str = AUTO,
                                dropout: float = 0.1, fast_attention: Union[bool, str] = False, seed: int = 0,
-                               trust_remote_code: bool = False, head_type: str = "linear") -> TextClassifier:
+                               head_type: str = "linear", loading: WeightLoading = WeightLoading()) -> TextClassifier:
     """A pretrained encoder with a new head: ours (`linear`) or Hugging Face's (`hf_sequence_classification`).
-    `pooling` auto: the model's own (pooling.py); decoders get their pad token set (decoders.py)."""
+    `pooling` auto: the model's own (pooling.py); decoders get their pad token set (decoders.py);
+    `loading.weight_dtype` bf16: the pretrained weights in bf16, the head in fp32 (weight_dtype.py)."""
     check_head_type(head_type)
+    dtype = weight_torch_dtype(loading.weight_dtype)
+    trust_remote_code = loading.trust_remote_code
     check_head_settings(num_outputs, dropout)
     name = normalize_model_name(model_name)
     config = load_config(name, trust_remote_code)
@@ -68,10 +82,11 @@ def build_classification_model(model_name: str, num_outputs: int = 1, pooling: s
     if resolve_fast_attention(fast_attention):
         without_attention_dropout(config)
     if head_type == HF_HEAD:
-        network = _hf_network(name, config, num_outputs, dropout, seed, trust_remote_code)
+        network = _hf_network(name, config, num_outputs, dropout, seed, trust_remote_code, dtype)
     else:
-        encoder = load_encoder(name, config, trust_remote_code)
+        encoder = load_encoder(name, config, trust_remote_code, dtype)
         network = LinearHeadNetwork(encoder, num_outputs, pooling, dropout, init_seed=seed)
+    use_weight_dtype(network, dtype)
     return TextClassifier(network=network, model_name=name)
 
 

@@ -131,12 +131,13 @@ def last_token(hidden: torch.Tensor, input_ids: torch.Tensor, config: Any) -> to
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), (positions * not_pad).argmax(-1)]
 
 
-def load_sequence_model(name: str, config: Any, trust_remote_code: bool = False) -> nn.Module:
+def load_sequence_model(name: str, config: Any, trust_remote_code: bool = False,
+                        dtype: Optional[torch.dtype] = None) -> nn.Module:
     """The family's `*ForSequenceClassification` model; an architecture without one is a clear error."""
     from transformers import AutoModelForSequenceClassification
 
     try:
-        return load_pretrained(AutoModelForSequenceClassification, name, config, trust_remote_code)
+        return load_pretrained(AutoModelForSequenceClassification, name, config, trust_remote_code, dtype)
     except ValueError as exc:
         if "Unrecognized configuration class" in str(exc):
             raise UserInputError(

@@ -162,13 +162,16 @@ def merged_encoder(network: ClassifierNetwork) -> nn.Module:
     return merged_copy(network).encoder
 
 
-def merged_copy(network: ClassifierNetwork) -> ClassifierNetwork:
+def merged_copy(network: ClassifierNetwork, dtype: Optional[torch.dtype] = None) -> ClassifierNetwork:
     """A deep copy with ordinary tensors whose adapters, if it has any, are folded into plain linear layers
-    (what a quantizer or an exporter that knows no PEFT layers needs); the input is unchanged."""
+    (what a quantizer or an exporter that knows no PEFT layers needs), all in `dtype` where one is given
+    (fp32 for them: bf16 pretrained weights are neither quantized nor exported as such); the input is unchanged."""
     plain = _detached_copy(network)
-    if hasattr(plain.encoder, "merge_and_unload"):
-        with torch.inference_mode(False), torch.no_grad():
+    with torch.inference_mode(False), torch.no_grad():
+        if hasattr(plain.encoder, "merge_and_unload"):
             plain.replace_encoder(plain.encoder.merge_and_unload())
+        if dtype is not None:
+            plain.to(dtype)
     return plain
 
 

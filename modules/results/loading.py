@@ -18,6 +18,7 @@ from ..model.hf_head import HfSequenceNetwork, load_sequence_model
 from ..model.linear_head import LinearHeadNetwork
 from ..model.lora import restore_lora
 from ..model.network import HF_HEAD, LINEAR_HEAD, ClassifierNetwork
+from ..model.weight_dtype import use_weight_dtype, weight_torch_dtype
 from ..model_folders import short_detail
 from ..node_names import SAVE_NODE
 from ..pretrained import load_config, load_encoder, load_tokenizer, normalize_model_name
@@ -103,6 +104,8 @@ def _network(folder: Path, name: str, manifest: dict) -> ClassifierNetwork:
                                  f"says {manifest['num_outputs']}; save the model again")
         if manifest.get("lora"):
             restore_lora(network, folder)
+        # loaded in fp32 (bf16 values widen exactly), so the fp32 head keeps its saved values; then back to bf16
+        use_weight_dtype(network, weight_torch_dtype(manifest.get("weight_dtype")))
     return network.eval()
 
 

@@ -166,7 +166,7 @@ def export_classifier_onnx(model: TextClassifier, folder: Path | str, int8: bool
     model.require_tokenizer("be exported")
     out = Path(folder) / ONNX_FOLDER
     out.mkdir(parents=True, exist_ok=True)
-    network = merged_copy(model.network).eval()
+    network = merged_copy(model.network, torch.float32).eval()
     rows = _sample(model, sample_texts)
     names = input_names(network, rows[0])
     partial = out / f".{FP32_FILE}.partial"

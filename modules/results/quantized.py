@@ -29,7 +29,7 @@ def quantized_network(network: torch.nn.Module) -> torch.nn.Module:
     if quantize is None:
         raise UserInputError(f"precision 'int8' needs PyTorch's dynamic quantization, which torch {torch.__version__} "
                              "does not have; choose auto or fp32, or backend onnxruntime")
-    plain = merged_copy(network).eval()
+    plain = merged_copy(network, torch.float32).eval()
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # torch 2.10+ marks torch.ao.quantization deprecated; it still works
         built = quantize(plain, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)

@@ -45,6 +45,7 @@ from ..errors import UserInputError
 from ..model.classifier import TextClassifier
 from ..model.lora import merged_encoder, save_adapter
 from ..model.network import HF_HEAD, LINEAR_HEAD
+from ..model.weight_dtype import weight_dtype_of
 from .model_card import model_card
 from .saved_folder import (COUNTER_DIGITS, FORMAT, FORMAT_VERSION, HEAD_FILE, HISTORY_FILE, MANIFEST_FILE,
                            SETTINGS_FILE, STATE_FILE, save_parent)
@@ -122,7 +123,7 @@ def _manifest(model: TextClassifier, names: list[str], saved_state: bool, epochs
         "label_names": list(model.label_names) if model.label_names else None, "output_labels": names,
         "pooling": model.pooling, "dropout": network.dropout if model.head_type == LINEAR_HEAD else None,
         "max_length": model.max_length, "base_model": model.base_model, "lora": model.lora,
-        "text_pairs": model.text_pairs,
+        "text_pairs": model.text_pairs, "weight_dtype": weight_dtype_of(network),
         "truncation": model.truncation_rule.to_dict(), "windows": model.windows.to_dict(),
         "has_training_state": saved_state, "epochs_done": epochs_done, "calibration": model.calibration,
         "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

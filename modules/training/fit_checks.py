@@ -10,6 +10,7 @@ from ..data.labels import align_labels
 from ..errors import UserInputError
 from ..model.classifier import MULTI_LABEL, REGRESSION, SINGLE_LABEL, TextClassifier
 from ..model.decoders import decoder_pad_mismatch
+from ..model.weight_dtype import check_trains_in_fp32
 from ..node_names import MODEL_NODE, NODE_NAMES, TOKENIZER_NODE
 from .losses import LossSpec
 from .settings import TrainSettings
@@ -321,6 +322,7 @@ def check_ready(model: TextClassifier, train: EncodedTextDataset, val: EncodedTe
             f"{val.description} holds {_inputs(val.pairs)}; give both the same text_pair_field on {_DATASET_NODE}"
         )
     check_loss_weights(model, loss)
+    check_trains_in_fp32(model.network, model.lora is not None)
     check_tokenizer_fits(model, train)
     check_labels_fit(model, train, loss, "training", exact=True)
     if val is not None:

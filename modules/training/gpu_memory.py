@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import gc
 import logging
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
 from ..errors import UserInputError
-from ..node_names import NODE_NAMES
+from ..node_names import MODEL_NODE, NODE_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,14 @@ def _config_value(config, *names: str, default: int = 0) -> int:
 
 def training_bytes(network: torch.nn.Module, optimizer_kind: str, batch_size: int, max_tokens: int,
                    gradient_checkpointing: bool = False, activation_bytes: int = 2) -> int:
-    """Bytes a training run will hold on the device (an estimate, meant to be generous)."""
-    params = sum(p.numel() for p in network.parameters())
-    states = 2 + OPTIMIZER_VALUES.get(optimizer_kind.lower(), 2)  # weights, gradients, optimizer state
+    """Bytes a training run will hold on the device (an estimate, meant to be generous): every weight in its own
+    dtype (bf16 pretrained weights take 2 bytes), and an fp32 gradient and optimizer state for each weight that
+    trains (with LoRA, the adapters and the head)."""
+    named = list(network.named_parameters())
+    weights = sum(p.numel() * p.element_size() for _, p in named)
+    adapters = any("lora_" in name for name, _ in named)  # LoRA: the base stays frozen, all else trains
+    trained = sum(p.numel() for name, p in named if not adapters or "lora_" in name or p.requires_grad)
+    states = 1 + OPTIMIZER_VALUES.get(optimizer_kind.lower(), 2)  # gradients, optimizer state
     config = getattr(getattr(network, "encoder", None), "config", None)
     hidden = _config_value(config, "hidden_size", "dim", default=768)
     layers = _config_value(config, "num_hidden_layers", "n_layers", default=12)
@@ -61,12 +66,14 @@ def training_bytes(network: torch.nn.Module, optimizer_kind: str, batch_size: in
         activations = layers * s * b * hidden + per_layer
     else:
         activations = layers * per_layer
-    return int(params * 4 * states + activations * activation_bytes)
+    return int(weights + trained * 4 * states + activations * activation_bytes)
 
 
 def out_of_memory_message(device: torch.device, batch_size: int, max_tokens: int, where: str,
-                          gradient_checkpointing: bool, checkpoint_note: str, has_lora: bool = False) -> str:
-    """The fixes, cheapest first; for a model too big to fine-tune whole, LoRA and gradient checkpointing."""
+                          gradient_checkpointing: bool, checkpoint_note: str, has_lora: bool = False,
+                          offer_bf16_weights: bool = False) -> str:
+    """The fixes, cheapest first; for a model too big to fine-tune whole, LoRA and gradient checkpointing, and
+    for a decoder in fp32 on a GPU that computes bf16, its weights in bf16."""
     fixes = [f"a smaller batch_size on the data loader (now {batch_size}) with gradient_accumulation_steps to keep "
              "the effective batch",
              f"a smaller max_length on the tokenizer node (the longest batch has {max_tokens} tokens)"]
@@ -76,6 +83,9 @@ def out_of_memory_message(device: torch.device, batch_size: int, max_tokens: int
         fixes.append(f"LoRA: a {NODE_NAMES['PtnLoraAdapter']} between the model node and the trainer (only the "
                      "adapters and the head keep gradients and optimizer state, so a model too big to fine-tune "
                      "whole fits; docs/models.md)")
+    if offer_bf16_weights:
+        fixes.append(f"weight_dtype bf16 on {MODEL_NODE} (the decoder's pretrained weights in half the memory; it "
+                     "then trains with LoRA; docs/models.md)")
     fixes.append("fast_attention on the model node")
     return (f"training ran out of {device} memory at {where}. Try " + "; ".join(fixes)
             + f". The memory was freed and your input model is unchanged.{checkpoint_note}")
@@ -90,16 +100,30 @@ def free_after_failure(device: Optional[torch.device]) -> None:
         torch.mps.empty_cache()
 
 
+def _checkpointing_switch(encoder: Optional[torch.nn.Module], action: str) -> Optional[Any]:
+    """The encoder's `activation_checkpointing_<action>` (transformers' newer name, which warns about nothing), else
+    its `gradient_checkpointing_<action>`; None where it has neither."""
+    if encoder is None:
+        return None
+    return getattr(encoder, f"activation_checkpointing_{action}", None) or \
+        getattr(encoder, f"gradient_checkpointing_{action}", None)
+
+
 def set_gradient_checkpointing(network: torch.nn.Module, on: bool) -> None:
     """The encoder's own gradient checkpointing (non-reentrant: works with frozen inputs, LoRA, DDP)."""
     encoder = getattr(network, "encoder", None)
     if not on:
-        if encoder is not None and hasattr(encoder, "gradient_checkpointing_disable"):
-            encoder.gradient_checkpointing_disable()
+        disable = _checkpointing_switch(encoder, "disable")
+        if disable is not None:
+            disable()
         return
-    if encoder is None or not getattr(encoder, "supports_gradient_checkpointing", True) \
-            or not hasattr(encoder, "gradient_checkpointing_enable"):
+    enable = _checkpointing_switch(encoder, "enable")
+    if enable is None or not getattr(encoder, "supports_gradient_checkpointing", True):
         base = encoder.get_base_model() if hasattr(encoder, "get_base_model") else encoder  # under LoRA: the model
         raise UserInputError(f"gradient_checkpointing: the encoder {type(base).__name__} does not support it; "
                              "turn gradient_checkpointing off (LoRA or a smaller batch_size also save memory)")
-    encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    non_reentrant = {"use_reentrant": False}
+    if enable.__name__.startswith("activation"):
+        enable(activation_checkpointing_kwargs=non_reentrant)
+    else:
+        enable(gradient_checkpointing_kwargs=non_reentrant)

@@ -29,6 +29,7 @@ from ..errors import TrainingDivergedError, UserInputError
 from ..figures import short_model_name
 from ..host import RuntimeHooks, resolve_device
 from ..model.classifier import TextClassifier
+from ..model.weight_dtype import bf16_weights_would_help, check_device_computes
 from ..precision import choose_precision
 from ..termination import Terminated, training_scope
 from .autosave import after_batch, data_fingerprint, run_identity, start_checkpoints
@@ -78,6 +79,7 @@ def build_run(model: TextClassifier, train_loader: TextDataLoader, val_loader: O
     device = device_for(processes, resolve_device(settings.device, hooks))
     start_process_group(processes, device)
     precision = choose_precision(settings.precision, device)
+    check_device_computes(model.network, device, precision.name)
     hooks.prepare_for_training(device, training_bytes(
         model.network, optimizer_spec.kind, train_loader.batch_size, int(train_loader.token_lengths().max()),
         settings.gradient_checkpointing, 2 if precision.dtype is not None else 4))
@@ -294,7 +296,8 @@ def stopped(run: Optional[TrainingRun], error: BaseException) -> BaseException:
     message = out_of_memory_message(run.device, run.train_loader.batch_size,
                                     int(run.train_loader.token_lengths().max()), where,
                                     run.settings.gradient_checkpointing, note,
-                                    has_lora=any("lora_" in name for name, _ in run.network.named_parameters()))
+                                    has_lora=any("lora_" in name for name, _ in run.network.named_parameters()),
+                                    offer_bf16_weights=bf16_weights_would_help(run.network, run.device))
     traceback.clear_frames(error.__traceback__)  # the failed step's activations
     run.optimizer.state.clear()
     run.network.to("cpu")
