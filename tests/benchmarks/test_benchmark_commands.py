@@ -35,3 +35,16 @@ def test_time_to_accuracy_levers_become_overrides_only_when_changed(tmp_path):
     assert time_to_accuracy.lever_sets(settings) == []
     settings.layer_lr_decay, settings.freeze_layers = 0.9, 2
     assert time_to_accuracy.lever_sets(settings) == ["PtoAdamW.layer_lr_decay=0.9", "PtoAdamW.freeze_layers=2"]
+
+
+def test_the_gpu_decoder_lora_run_works_end_to_end_at_tiny_size_on_the_cpu(monkeypatch, capsys):
+    """gpu_check.sh runs it on a lent GPU, with little device time to spare: it must not fail there first."""
+    import gpu_decoder_lora
+
+    monkeypatch.setattr(gpu_decoder_lora, "save_results", lambda name, payload, text: Path("not saved"))
+    monkeypatch.setattr(sys, "argv", ["gpu_decoder_lora.py", "--device", "cpu", "--tiny", "--steps", "2",
+                                      "--rounds", "1", "--max-length", "64"])
+    gpu_decoder_lora.main()
+    summary = capsys.readouterr().out.split("Decoder with LoRA next to DistilBERT")[-1]
+    for name in gpu_decoder_lora.MODELS:
+        assert f"  {name}" in summary and "real tokens/s" in summary
