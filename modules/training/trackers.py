@@ -17,8 +17,9 @@ import json
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -36,6 +37,22 @@ def hparam_value(value: Any) -> Any:
     return "none" if value is None else json.dumps(value, sort_keys=True, default=str)
 
 
+def _tensorboard_thread_failure(previous: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A `threading.excepthook` that says in one line what TensorBoard's writer thread failed at (a full disk,
+    usually) instead of Python's raw traceback. The thread keeps the error and TensorBoard raises it again at
+    the run's next write, where Tracker turns tracking off and training goes on. Other threads: `previous`."""
+
+    def hook(args: Any) -> None:
+        if type(args.thread).__name__ == "_AsyncWriterThread" and isinstance(args.exc_value, OSError):
+            log.warning("TensorBoard could not write its event file (%s); tracking stops, training goes on",
+                        args.exc_value)
+            return
+        previous(args)
+
+    hook.hf_text_finetune = True  # type: ignore[attr-defined]
+    return hook
+
+
 class TensorBoardWriter:
     """Event files in one folder per run; `first_step` > 0 continues the folder's run."""
 
@@ -43,6 +60,8 @@ class TensorBoardWriter:
                  metrics: list[str]) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
+        if not getattr(threading.excepthook, "hf_text_finetune", False):
+            threading.excepthook = _tensorboard_thread_failure(threading.excepthook)
         self.where = folder
         self.writer = SummaryWriter(str(folder), purge_step=continue_from, flush_secs=30)
         if continue_from is None:

@@ -35,6 +35,7 @@ def _fill_before_write(monkeypatch, disk, call, leave):
     monkeypatch.setattr(autosave, "check_free_space", lambda *args: None)
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")  # TensorBoard's thread too
 @pytest.mark.parametrize("leave, writer", [(0, "weights.safetensors"), (200_000, "state.pt")],
                          ids=["fills-in-the-weights", "fills-in-the-state"])
 def test_a_disk_that_fills_during_a_checkpoint_costs_no_epoch(pipelines, tmp_path, monkeypatch, caplog, leave,

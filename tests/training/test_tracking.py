@@ -151,6 +151,29 @@ def test_a_log_folder_that_cannot_be_written_leaves_one_warning_and_the_run_trai
     assert [r.getMessage() for r in caplog.records if "could not be opened" in r.getMessage()]
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_disk_that_fills_under_tensorboard_s_writer_thread_leaves_one_line_and_the_run_trains(
+        pipelines, tmp_path, monkeypatch, caplog):
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    written = []
+
+    def full_disk(self, data):  # the event file's header and the settings fit; then the disk is full
+        if len(written) >= 4:
+            raise OSError(28, "No space left on device")
+        written.append(data)
+
+    use_output(monkeypatch, tmp_path)
+    monkeypatch.setattr(RecordWriter, "write", full_disk)  # TensorBoard's writer thread writes through it
+    with caplog.at_level(logging.WARNING):
+        model = train(pipelines["bert"], epochs=2, tracking="tensorboard")[0]
+    assert len(model.history) == 2
+    said = [r.getMessage() for r in caplog.records if "No space left on device" in r.getMessage()]
+    assert any("TensorBoard could not write its event file" in line for line in said), said
+    assert any("tracking stopped" in line for line in said), said  # the next write turned tracking off
+    assert "Traceback" not in caplog.text
+
+
 @pytest.mark.parametrize("trainer", ["PtTrainTransformerClassificationModel",
                                      "PtTrainFineTuneClassificationTransformerModel"])
 def test_the_tracking_widget_comes_last_so_saved_workflows_keep_their_order(trainer):
