@@ -45,6 +45,11 @@ def check_head_type(head_type: str) -> None:
         raise UserInputError(f"head '{head_type}' is unknown; use one of {list(HEAD_TYPES)}")
 
 
+def is_adapter_weight(name: str) -> bool:
+    """A LoRA adapter's weight (PEFT names them lora_A, lora_B, ...), by its parameter name."""
+    return "lora_" in name
+
+
 class ClassifierNetwork(nn.Module):
     """Base of both heads: what they share (encoder inputs, trainability, vocabulary size)."""
 
@@ -73,12 +78,16 @@ class ClassifierNetwork(nn.Module):
             kwargs["token_type_ids"] = token_type_ids
         return kwargs
 
+    @property
+    def has_adapters(self) -> bool:
+        """Whether LoRA adapters wrap the encoder (lora.py)."""
+        return any(is_adapter_weight(name) for name, _ in self.encoder.named_parameters())
+
     def set_encoder_trainable(self, trainable: bool) -> None:
         """With LoRA adapters on the encoder only the adapter weights ever train; the base stays frozen."""
-        named = list(self.encoder.named_parameters())
-        adapters_only = any("lora_" in name for name, _ in named)
-        for name, param in named:
-            param.requires_grad_(trainable and (not adapters_only or "lora_" in name))
+        adapters_only = self.has_adapters
+        for name, param in self.encoder.named_parameters():
+            param.requires_grad_(trainable and (not adapters_only or is_adapter_weight(name)))
 
     def set_all_trainable(self) -> None:
         self.set_encoder_trainable(True)

@@ -22,7 +22,9 @@ from torch import nn
 
 from ..errors import UserInputError
 from ..node_names import MODEL_NODE, NODE_NAMES
+from ..precision import cpu_has_native_bf16
 from .decoders import is_decoder
+from .network import is_adapter_weight
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ def use_weight_dtype(network: nn.Module, dtype: torch.dtype) -> None:
     fp32. Buffers keep their dtype (rotary frequencies, for one, are computed in fp32 on purpose)."""
     with torch.no_grad():
         for name, param in network.encoder.named_parameters():
-            if param.is_floating_point() and "lora_" not in name and param.dtype != dtype:
+            if param.is_floating_point() and not is_adapter_weight(name) and param.dtype != dtype:
                 param.data = param.data.to(dtype)
         if dtype == torch.float32:
             return
@@ -101,12 +103,9 @@ def check_device_computes(network: nn.Module, device: torch.device, precision_na
     if precision_name == "fp16":
         raise UserInputError(f"precision fp16 does not fit weight_dtype bf16 on {MODEL_NODE}; set precision to bf16 "
                              "or auto")
-    if device.type == "cpu":
-        from ..precision import cpu_has_native_bf16
-
-        if not cpu_has_native_bf16():
-            log.warning("weight_dtype bf16 on a CPU without native bf16: it runs, but slower than fp32 (bf16 "
-                        "weights are meant for GPUs)")
+    if device.type == "cpu" and not cpu_has_native_bf16():
+        log.warning("weight_dtype bf16 on a CPU without native bf16: it runs, but slower than fp32 (bf16 "
+                    "weights are meant for GPUs)")
 
 
 def bf16_weights_would_help(network: nn.Module, device: torch.device) -> bool:

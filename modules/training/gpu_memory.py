@@ -17,6 +17,7 @@ from typing import Any, Optional
 import torch
 
 from ..errors import UserInputError
+from ..model.network import ClassifierNetwork, is_adapter_weight
 from ..node_names import MODEL_NODE, NODE_NAMES
 
 log = logging.getLogger(__name__)
@@ -46,15 +47,15 @@ def _config_value(config, *names: str, default: int = 0) -> int:
     return default
 
 
-def training_bytes(network: torch.nn.Module, optimizer_kind: str, batch_size: int, max_tokens: int,
+def training_bytes(network: ClassifierNetwork, optimizer_kind: str, batch_size: int, max_tokens: int,
                    gradient_checkpointing: bool = False, activation_bytes: int = 2) -> int:
     """Bytes a training run will hold on the device (an estimate, meant to be generous): every weight in its own
     dtype (bf16 pretrained weights take 2 bytes), and an fp32 gradient and optimizer state for each weight that
     trains (with LoRA, the adapters and the head)."""
-    named = list(network.named_parameters())
-    weights = sum(p.numel() * p.element_size() for _, p in named)
-    adapters = any("lora_" in name for name, _ in named)  # LoRA: the base stays frozen, all else trains
-    trained = sum(p.numel() for name, p in named if not adapters or "lora_" in name or p.requires_grad)
+    weights = sum(p.numel() * p.element_size() for p in network.parameters())
+    trained = sum(p.numel() for p in network.parameters())
+    if network.has_adapters:  # LoRA: the pretrained weights stay frozen, all else trains
+        trained -= sum(p.numel() for name, p in network.encoder.named_parameters() if not is_adapter_weight(name))
     states = 1 + OPTIMIZER_VALUES.get(optimizer_kind.lower(), 2)  # gradients, optimizer state
     config = getattr(getattr(network, "encoder", None), "config", None)
     hidden = _config_value(config, "hidden_size", "dim", default=768)

@@ -296,7 +296,7 @@ def stopped(run: Optional[TrainingRun], error: BaseException) -> BaseException:
     message = out_of_memory_message(run.device, run.train_loader.batch_size,
                                     int(run.train_loader.token_lengths().max()), where,
                                     run.settings.gradient_checkpointing, note,
-                                    has_lora=any("lora_" in name for name, _ in run.network.named_parameters()),
+                                    has_lora=run.network.has_adapters,
                                     offer_bf16_weights=bf16_weights_would_help(run.network, run.device))
     traceback.clear_frames(error.__traceback__)  # the failed step's activations
     run.optimizer.state.clear()
