@@ -50,7 +50,7 @@ def _timed(owner, name: str, spent: dict[str, list[float]]) -> None:
 def one_run(parts: dict, variant: str, root: Path, steps: int) -> dict:
     from hf_text_finetune.modules.data.batching import TextDataLoader
     from hf_text_finetune.modules.host import RuntimeHooks
-    from hf_text_finetune.modules.training import loop, tracking
+    from hf_text_finetune.modules.training import loop, preparation, tracking
     from hf_text_finetune.modules.training.losses import LossSpec
     from hf_text_finetune.modules.training.optimizers import OptimizerSpec
     from hf_text_finetune.modules.training.settings import TrainSettings
@@ -63,10 +63,10 @@ def one_run(parts: dict, variant: str, root: Path, steps: int) -> dict:
 
     spent: dict[str, list[float]] = {}
     saved = {name: getattr(tracking.Tracker, name) for name in ("train_window", "keep_validation", "epoch", "finish")}
-    start = loop.start_tracking
+    start = preparation.start_tracking
     for name in saved:
         _timed(tracking.Tracker, name, spent)
-    _timed(loop, "start_tracking", spent)
+    _timed(preparation, "start_tracking", spent)
     try:
         settings = TrainSettings(epochs=1, seed=0, device="cpu", precision="auto", tracking=variant,
                                  tracking_root=str(root), live_plot_interval_s=0)
@@ -78,7 +78,7 @@ def one_run(parts: dict, variant: str, root: Path, steps: int) -> dict:
     finally:
         for name, method in saved.items():
             setattr(tracking.Tracker, name, method)
-        loop.start_tracking = start
+        preparation.start_tracking = start
     step_times = [b - a for a, b in zip(stamps[:steps], stamps[1:steps])]  # training steps after the first
     return {"median_step": statistics.median(step_times), "tracker_s": sum(map(sum, spent.values())),
             "total_s": total, "calls": {k: (len(v), sum(v)) for k, v in spent.items()}}

@@ -76,7 +76,11 @@ def build_classification_model(model_name: str, num_outputs: int = 1, pooling: s
     check_head_settings(num_outputs, dropout)
     name = normalize_model_name(model_name)
     config = load_config(name, trust_remote_code)
-    pooling = resolve_pooling(name, config, pooling, head_type)
+    if head_type == HF_HEAD:  # the family's own head reads what it reads: nothing to resolve, only to refuse
+        check_pooling_choice(pooling)
+        check_decoder_choices(name, config, pooling, head_type)
+    else:
+        pooling = resolve_pooling(name, config, pooling, head_type)
     if is_decoder(config):
         prepare_decoder_config(name, config, load_tokenizer(name, trust_remote_code))
     if resolve_fast_attention(fast_attention):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Optional
@@ -124,8 +123,7 @@ class Checkpointer:
         run folder a Save node empties once it saved the model (None: kept, or not written here)."""
         if not self.may_write or keep_all:
             return None
-        for old in self.folder.checkpoints()[:-1]:
-            shutil.rmtree(old, ignore_errors=True)
+        self.folder.prune(keep=1)
         return str(self.folder.folder)
 
     def after_failure(self, run: TrainingRun, reason: str, agreed: bool = False) -> Optional[Path]:
@@ -155,14 +153,15 @@ class Checkpointer:
 
 def after_batch(run: TrainingRun, boundary: bool) -> None:
     """After each training batch: a checkpoint when one is due by time (at an optimizer step), a stop when
-    SIGTERM asked. Several processes decide together (one small all-reduce per batch, only when a timer or
-    a SIGTERM handler is on), so they write and stop after the same batch."""
+    SIGTERM asked. Several processes decide together (one small all-reduce of CPU flags per batch, only when a
+    timer or a SIGTERM handler is on; under NCCL over a gloo group, so it never waits for the GPU), so they
+    write and stop after the same batch."""
     checkpoints = run.checkpointer
     timed = checkpoints is not None and checkpoints.minutes > 0
     due = boundary and timed and checkpoints.due_by_time()
     stop = False
     if run.processes.active and (timed or watching()):
-        due, stop = any_each_across((due, watching() and requested()), run.processes)  # one all-reduce a batch
+        due, stop = any_each_across((due, watching() and requested()), run.processes)  # one all-reduce a batch, on the CPU
     if due:
         checkpoints.write(run, f"every {run.settings.checkpoint_minutes:g} minutes", agreed=True)
     if stop:

@@ -155,15 +155,14 @@ class CheckpointFolder:
             raise
         if self.replace_earlier:
             self.replace_earlier = False
-            for old in self.checkpoints():
-                if old != target:
-                    shutil.rmtree(old, ignore_errors=True)
+            self.prune(protect=target, keep=0)
         return target
 
-    def prune(self, protect: Optional[Path] = None) -> None:
-        """Keep the last `keep` checkpoints, and `protect` (the best epoch's) too."""
+    def prune(self, protect: Optional[Path] = None, keep: Optional[int] = None) -> None:
+        """Keep the last `keep` checkpoints (the folder's own number when None), and `protect` too."""
+        keep = self.keep if keep is None else keep
         found = self.checkpoints()
-        for old in found[:-self.keep]:
+        for old in found[:max(len(found) - keep, 0)]:
             if protect is None or old != protect:
                 shutil.rmtree(old, ignore_errors=True)
 

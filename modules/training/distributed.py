@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, fields, replace
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -66,16 +66,24 @@ def device_for(processes: Processes, device: torch.device) -> torch.device:
     return device
 
 
+# Under NCCL, a gloo group over the same processes for yes/no decisions taken after every batch (checkpoint due,
+# SIGTERM): its all-reduce runs on CPU tensors, so deciding never waits for the batch's GPU work to finish.
+_DECISIONS: dict[str, Any] = {}
+
+
 def start_process_group(processes: Processes, device: torch.device) -> None:
     """NCCL between GPUs, gloo between CPU processes; once per process."""
     if not processes.active or torch.distributed.is_initialized():
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
     torch.distributed.init_process_group(backend=backend)
+    if backend == "nccl":  # every rank creates it, in the same order: a collective call
+        _DECISIONS["group"] = torch.distributed.new_group(backend="gloo")
     log.info("process %d of %d joined the %s process group", processes.rank, processes.world_size, backend)
 
 
 def end_process_group() -> None:
+    _DECISIONS.clear()
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
@@ -133,10 +141,8 @@ def any_each_across(flags: tuple[bool, ...], processes: Processes) -> tuple[bool
     all-reduce for all of them."""
     if not processes.active:
         return tuple(flags)
-    value = torch.tensor([float(flag) for flag in flags])
-    if torch.distributed.get_backend() == "nccl":
-        value = value.cuda()
-    torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+    value = torch.tensor([float(flag) for flag in flags])  # on the CPU: no wait for the GPU (_DECISIONS)
+    torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX, group=_DECISIONS.get("group"))
     return tuple(bool(v) for v in value.tolist())
 
 

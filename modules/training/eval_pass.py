@@ -150,12 +150,14 @@ def evaluate_batches(forward: Forward, loader: TextDataLoader, loss_spec: LossSp
         labels = batch[LABELS].to(device, non_blocking=True)
         if not windowed:
             totals.add(loss_fn, logits, labels)
-        if keep_outputs:
-            kept_logits.append(logits.cpu())
-            kept_labels.append(labels.cpu())
+        if keep_outputs:  # kept where they are: one read-back after the pass, not a host sync per batch
+            kept_logits.append(logits)
+            kept_labels.append(batch[LABELS])
+    if kept_logits:
+        kept_logits, kept_labels = [torch.cat(kept_logits).cpu()], [torch.cat(kept_labels).cpu()]
     if windowed and kept_logits:
         order = [row for batch in indices for row in batch]
-        logits, labels = outputs_per_text(torch.cat(kept_logits), torch.cat(kept_labels), loader, order, combine)
+        logits, labels = outputs_per_text(kept_logits[0], kept_labels[0], loader, order, combine)
         kept_logits, kept_labels = [logits], [labels]
         totals.add(loss_fn, logits.to(device), labels.to(device))
     result = totals.result()

@@ -4,7 +4,7 @@ The input classifier is never changed: ComfyUI hands the same cached object to e
 queue run, so training works on a copy and the same seed gives the same metrics.
 Before the loop: labels are aligned to one set of names, data, model and loss are
 checked to fit, "auto" loss weights are computed from the training labels, and the
-run's state is built once (run.py), possibly continued from a checkpoint
+run's state is built once (preparation.py), possibly continued from a checkpoint
 (autosave.py, run_snapshot.py). Then: the frozen epochs (head only, on cached features), the full
 epochs (every parameter, a checkpoint after each), and early stopping that may end
 training and restore the best epoch's weights. A Cancel, an out-of-memory error or any
@@ -26,99 +26,34 @@ from ..data.batching import TextDataLoader
 from ..data.truncation import Truncation
 from ..data.windows import Windows
 from ..errors import TrainingDivergedError, UserInputError
-from ..figures import short_model_name
-from ..host import RuntimeHooks, resolve_device
+from ..host import RuntimeHooks
 from ..model.classifier import TextClassifier
-from ..model.weight_dtype import bf16_weights_would_help, check_device_computes
-from ..precision import choose_precision
+from ..model.weight_dtype import bf16_weights_would_help
 from ..termination import Terminated, training_scope
-from .autosave import after_batch, data_fingerprint, run_identity, start_checkpoints
-from .run_snapshot import apply_resumed_schedule, restore, restore_saved_extras, saved_extras, torch_generators
-from .distributed import (check_enough_batches, describe as describe_processes, device_for, evaluation_shard,
-                          from_environment, global_loader, start_process_group, sum_across, wrap_for_training)
+from .autosave import after_batch
+from .preparation import aligned_loaders, check_warmup, start_run
+from .run_snapshot import apply_resumed_schedule, saved_extras, torch_generators
+from .distributed import describe as describe_processes, sum_across
 from .eval_pass import EvalResult, batch_loss_sum, count_hits, evaluate, move_batch, predictions_from_logits
-from .fit_checks import align_for_model, check_label_sets, check_ready, check_stopping_metric, problem_type
+from .fit_checks import check_ready, check_stopping_metric, problem_type
 from .frozen_phase import train_head_on_frozen_features
 from .gpu_memory import (DeviceOutOfMemoryError, free_after_failure, is_out_of_memory, out_of_memory_message,
-                         set_gradient_checkpointing, training_bytes)
-from .live_curves import LiveCurves
+                         set_gradient_checkpointing)
 from .losses import LossSpec, describe_weights, resolve_auto_weights
 from .optimizers import OptimizerSpec
-from .resume import capture_training_state, restore_optimizer_state, restore_scheduler_state, resume_epochs
-from .run import Progress, TrainingRun, build_optimizer, progress_total, trainable_copy
+from .resume import capture_training_state, restore_scheduler_state
+from .run import TrainingRun
 from .schedulers import SchedulerSpec
 from .short_runs import short_run_note
 from .settings import EpochMetrics, TrainResult, TrainSettings
-from .tracking import start_tracking
 
 log = logging.getLogger(__name__)
 
 
-def aligned_loaders(model: TextClassifier, train_loader: TextDataLoader,
-                    val_loader: Optional[TextDataLoader]) -> tuple[TextDataLoader, Optional[TextDataLoader]]:
-    """Loaders whose labels use one numbering: the model's label names when it has them
-    (continued training), else the training data's, which the trained model adopts."""
-    names = model.label_names or train_loader.dataset.label_names
-    train = align_for_model(model, train_loader.dataset, "training", names)
-    if train is not train_loader.dataset:
-        train_loader = replace(train_loader, dataset=train)
-    if val_loader is not None:
-        check_label_sets(train, val_loader.dataset)
-        val = align_for_model(model, val_loader.dataset, "validation", train.label_names)
-        if val is not val_loader.dataset:
-            val_loader = replace(val_loader, dataset=val)
-    return train_loader, val_loader
 
 
-def build_run(model: TextClassifier, train_loader: TextDataLoader, val_loader: Optional[TextDataLoader],
-              optimizer_spec: OptimizerSpec, loss_spec: LossSpec, scheduler_spec: Optional[SchedulerSpec],
-              settings: TrainSettings, hooks: RuntimeHooks) -> TrainingRun:
-    """The run's objects on their device, after the host freed the memory the run needs."""
-    processes = from_environment()
-    check_enough_batches(train_loader, processes)
-    device = device_for(processes, resolve_device(settings.device, hooks))
-    start_process_group(processes, device)
-    precision = choose_precision(settings.precision, device)
-    check_device_computes(model.network, device, precision.name)
-    hooks.prepare_for_training(device, training_bytes(
-        model.network, optimizer_spec.kind, train_loader.batch_size, int(train_loader.token_lengths().max()),
-        settings.gradient_checkpointing, 2 if precision.dtype is not None else 4))
-    network = trainable_copy(model.network, device)
-    if settings.gradient_checkpointing:
-        set_gradient_checkpointing(network, True)
-    optimizer = build_optimizer(network, optimizer_spec, device)
-    restore_optimizer_state(model.resume_state, optimizer, optimizer_spec)
-    return TrainingRun(
-        network=network, settings=settings, train_loader=train_loader,
-        val_loader=evaluation_shard(val_loader, processes) if val_loader is not None else None,
-        loss_spec=loss_spec, loss_fn=loss_spec.build(device), optimizer=optimizer, optimizer_spec=optimizer_spec,
-        scheduler_spec=scheduler_spec, scaler=precision.grad_scaler(), precision=precision, device=device,
-        progress=Progress(hooks, 0, processes.active),
-        curves=LiveCurves(hooks, settings.live_plot_interval_s, title=short_model_name(model.model_name)),
-        stopping=settings.early_stopping(), processes=processes, trainer=wrap_for_training(network, processes, device),
-        batch_plan=global_loader(train_loader, processes))
 
 
-def start_run(model: TextClassifier, train_loader: TextDataLoader, val_loader: Optional[TextDataLoader],
-              optimizer_spec: OptimizerSpec, loss_spec: LossSpec, scheduler_spec: Optional[SchedulerSpec],
-              settings: TrainSettings, hooks: RuntimeHooks) -> TrainingRun:
-    """Build the run's state (inside the caller's grad-enabled, seeded scope): fresh, continued from a
-    model the Load node restored, or continued from a checkpoint."""
-    done = resume_epochs(model, settings)
-    run = build_run(model, train_loader, val_loader, optimizer_spec, loss_spec, scheduler_spec, settings, hooks)
-    run.epochs_done, run.position.epochs_done, run.continues_model = done, done, done > 0
-    restore_saved_extras(model.resume_state, run)
-    checkpoint = start_checkpoints(run, model.base_model)
-    if checkpoint is not None:
-        if model.resume_state is not None:
-            log.info("the checkpoint takes precedence over the loaded model's training state")
-        restore(run, checkpoint)
-    val_batches = len(run.val_loader) if run.val_loader is not None else 0
-    run.progress.total = (progress_total(settings, run.batches_per_epoch, val_batches, run.epochs_done)
-                          - run.position.batches_done)
-    run.tracker = start_tracking(run, model.base_model, lambda: run.checkpointer.run_name if run.checkpointer else
-                                 run_identity(run, model.base_model, data_fingerprint(train_loader.dataset))[0])
-    return run
 
 
 def optimizer_step(run: TrainingRun) -> None:
@@ -166,7 +101,7 @@ def log_step(run: TrainingRun, epoch: int, step: int, batches: int) -> Optional[
     log.info("epoch %d step %d/%d: train loss %.4f", epoch + 1, step + 1, batches, total / pos.seen)
     run.progress.hooks.training_update(epoch + 1, run.settings.epochs, total / pos.seen)
     run.curves.add_step_loss(epoch + (step + 1) / batches, window)
-    run.tracker.train_window(run, epoch, step + 1, window, pos.seen - pos.logged[1])
+    run.tracker.train_window(run, epoch, step + 1, pos.seen - pos.logged[1])
     pos.logged = (total, pos.seen)
     return run.curves.preview()
 
@@ -352,13 +287,6 @@ def long_text_settings(encoder: object) -> dict:
             "windows": getattr(encoder, "windows", None) or Windows()}
 
 
-def check_warmup(spec: SchedulerSpec, settings: TrainSettings, batches: int) -> None:
-    """Refuse a warmup longer than the fine-tuning phase once its step count is known."""
-    full_epochs = settings.epochs - settings.frozen_epochs
-    accumulate = settings.gradient_accumulation_steps
-    steps = full_epochs * -(-batches // accumulate)
-    how = f"{full_epochs} fine-tuning epoch{'s' if full_epochs != 1 else ''} x {batches} batches"
-    spec.check_fits(steps, how + (f" / gradient_accumulation_steps {accumulate}" if accumulate > 1 else ""))
 
 
 def train_classifier(model: TextClassifier, train_loader: TextDataLoader, optimizer_spec: OptimizerSpec,

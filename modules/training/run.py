@@ -1,4 +1,4 @@
-"""The state of one training run, built once (`start_run`) and handed to every epoch and step.
+"""The state of one training run, built once (`preparation.start_run`) and handed to every epoch and step.
 
 Everything a step touches lives here: the trainable copy of the network, optimizer,
 schedule, loss, gradient scaler, precision, device, settings, progress, live curves and

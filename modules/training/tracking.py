@@ -131,16 +131,17 @@ class Tracker:
             self._write("scalars", {"train/loss": mean}, step)
         return means[-1] if keep_last else None
 
-    def train_window(self, run: Any, epoch: int, batch: int, loss: float, rows: int) -> None:
-        """The train loss of every step since the last log point (the window's mean where steps were not
-        noted), then the learning rate and samples/s at the window's end: `batch` (1-based) of `epoch`."""
+    def train_window(self, run: Any, epoch: int, batch: int, rows: int) -> None:
+        """The train loss of every step noted since the last log point, then the learning rate and samples/s
+        at the window's end: `batch` (1-based) of `epoch`."""
         if self.writer is None:
             return
         now = time.perf_counter()
         seconds, self._window_start = now - self._window_start, now
         end = epoch * self.batches_per_epoch + batch
         last = self._flush_steps(keep_last=True)
-        values = {"train/loss": loss if last is None else last, "train/learning_rate": run.learning_rate}
+        values = {"train/learning_rate": run.learning_rate} if last is None else \
+            {"train/loss": last, "train/learning_rate": run.learning_rate}
         if seconds > 0:
             values["train/samples_per_second"] = rows * self.world_size / seconds
         self._write("scalars", values, end)
@@ -195,12 +196,12 @@ def logs_root(settings: Any) -> Optional[Path]:
 
 def run_name(kind: str, root: Path, key: str, continuing: bool) -> tuple[str, bool]:
     """(the run's name, True when it is an earlier run this one continues)."""
+    taken = set(earlier_runs(kind, root))
     if continuing:
-        earlier = sorted(name for name in earlier_runs(kind, root) if name.endswith(f"-{key}"))
+        earlier = sorted(name for name in taken if name.endswith(f"-{key}"))
         if earlier:
             return earlier[-1], True
     name = f"{time.strftime('%Y%m%d-%H%M%S')}-{key}"
-    taken = set(earlier_runs(kind, root))
     suffix = 2
     while name in taken:
         name, suffix = f"{time.strftime('%Y%m%d-%H%M%S')}-{suffix}-{key}", suffix + 1
@@ -210,8 +211,7 @@ def run_name(kind: str, root: Path, key: str, continuing: bool) -> tuple[str, bo
 def start_tracking(run: Any, model_name: str, run_key: Callable[[], str]) -> Tracker:
     """The run's tracker (after a checkpoint was restored: it knows where the run stands). `run_key`: the
     run id of its checkpoint folder, asked for only when tracking is on."""
-    kind, root = run.settings.tracking or "off", logs_root(run.settings)
-    check_tracking(kind)
+    kind, root = run.settings.tracking or "off", logs_root(run.settings)  # the settings' check() read `kind`
     if kind == "off" or root is None:
         return Tracker()
     regression = run.loss_spec.is_regression
