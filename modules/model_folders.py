@@ -119,8 +119,6 @@ def short_detail(exc: BaseException, limit: int = 200) -> str:
 
 def local_load_failed(kind: str, folder: Path, exc: Exception) -> UserInputError:
     """The local reason a folder's config, tokenizer or weights did not load."""
-    if isinstance(exc, UserInputError):
-        return exc  # already says what is wrong and the fix: never wrapped in itself
     detail = short_detail(exc)
     if "trust_remote_code" in str(exc):
         return remote_code_refused(str(folder))
