@@ -117,10 +117,20 @@ def short_detail(exc: BaseException, limit: int = 200) -> str:
     return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
 
 
+def read_json(path: Optional[Path], default: Any = None) -> Any:
+    """An optional JSON file's content (a saved run's history, a pooling config, an export's info), or `default`
+    when it is absent or unreadable: losing such a file must not stop the work; a damaged one is logged."""
+    if path is None or not Path(path).is_file():
+        return default
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:  # ValueError: invalid JSON or not UTF-8
+        log.warning("%s could not be read as JSON (%s); ignored", path, short_detail(exc))
+        return default
+
+
 def local_load_failed(kind: str, folder: Path, exc: Exception) -> UserInputError:
     """The local reason a folder's config, tokenizer or weights did not load."""
-    if isinstance(exc, UserInputError):
-        return exc  # already says what is wrong and the fix: never wrapped in itself
     detail = short_detail(exc)
     if "trust_remote_code" in str(exc):
         return remote_code_refused(str(folder))

@@ -91,6 +91,9 @@ def resolve_model_name(name: Optional[str], folders: Folders, rules: PathRules =
 
 
 def load_failed(kind: str, name: str, exc: Exception) -> UserInputError:
+    """The reason a config, tokenizer or weights did not load, in the user's terms."""
+    if isinstance(exc, UserInputError):
+        return exc  # already says what is wrong and the fix: never wrapped in itself
     if os.path.isdir(name):
         return local_load_failed(kind, Path(name), exc)
     if "trust_remote_code" in str(exc):

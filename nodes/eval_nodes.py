@@ -58,8 +58,8 @@ class PtEvaluateClassificationModel:
                 "loss_function": ("PTLOSS", {"tooltip": "Loss to report. Empty: BCE for one output or multi-label, "
                                                         "cross-entropy otherwise. 'auto' weights are computed from "
                                                         "this data."}),
-                "threshold": widgets.threshold("Probability above which a binary text is positive, or a "
-                                               "multi-label text gets a label."),
+                "threshold": widgets.threshold("Probability at or above which a binary text (one output or "
+                                               "two classes) is positive, or a multi-label text gets a label."),
                 "batch_size": widgets.batch_size("Texts per batch when data is a dataset (a loader keeps its own)."),
                 "device": widgets.device(),
                 "precision": widgets.precision("auto = bf16/fp16 autocast where the device computes it natively, "
@@ -91,7 +91,8 @@ class PtEvaluateClassificationModel:
                  precision="auto", **later):
         """`later`: ComfyUI's hidden unique_id and the widgets added since (use_calibrated_threshold,
         error_examples, backend)."""
-        threshold = model.threshold_for(threshold, later.get("use_calibrated_threshold", True))
+        if later.get("use_calibrated_threshold", True) and model.calibrated_threshold is not None:
+            threshold = None  # the model's own: evaluate_texts applies it, as predict_texts does for Predict
         runtime = Runtime(precision, later.get("backend", "auto"))
         evaluation = evaluate_texts(model, data, loss_function, threshold, device,
                                     runtime_hooks(later.get("unique_id")), batch_size, runtime)

@@ -42,9 +42,10 @@ class PtPredictClassificationModel:
                                      "tooltip": "Texts to classify, one per line (empty lines are skipped). "
                                                 "For a model trained on pairs of texts: one pair a line, the two "
                                                 "texts separated by a tab."}),
-                "threshold": widgets.threshold("Binary and multi-label models: a label is predicted when its "
-                                               "probability reaches this (strictly between 0 and 1). "
-                                               "Multi-class models take the most probable class."),
+                "threshold": widgets.threshold("Binary (one output or two classes) and multi-label models: a "
+                                               "label is predicted when its probability reaches this (strictly "
+                                               "between 0 and 1). Models with more classes take the most "
+                                               "probable class."),
             },
             "optional": {
                 "label_names": ("STRING", {"default": "",

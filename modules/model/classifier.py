@@ -143,12 +143,12 @@ class TextClassifier:
         threshold = (self.calibration or {}).get("threshold")
         return float(threshold) if threshold is not None else None
 
-    def threshold_for(self, given: Optional[float], use_calibrated: bool = True) -> float:
-        """The threshold that decides labels: the calibrated one when there is one and it is wanted, else `given`
-        (None: 0.5)."""
-        if use_calibrated and self.calibrated_threshold is not None:
-            return self.calibrated_threshold
-        return 0.5 if given is None else float(given)
+    def threshold_for(self, given: Optional[float]) -> float:
+        """The threshold that decides labels: `given`, or for None the model's own (calibrated, else 0.5); a node
+        whose use_calibrated_threshold is on passes None."""
+        if given is not None:
+            return float(given)
+        return self.calibrated_threshold if self.calibrated_threshold is not None else 0.5
 
     def require_tokenizer(self, action: str = "read text") -> None:
         if self.tokenizer is None:

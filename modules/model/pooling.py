@@ -9,13 +9,13 @@ long-standing `cls`. A saved folder records the resolved value, never `auto`.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import UserInputError
+from ..model_folders import read_json as _read_json
 from .decoders import check_decoder_choices, is_decoder
 
 log = logging.getLogger(__name__)
@@ -44,13 +44,6 @@ def _model_file(name: str, relative: str) -> Optional[Path]:
 
         return Path(hf_hub_download(name, relative))
     except Exception:  # no such file in the repository, offline, private: the model states nothing
-        return None
-
-
-def _read_json(path: Optional[Path]) -> Any:
-    try:
-        return json.loads(path.read_text()) if path is not None else None
-    except (OSError, ValueError):
         return None
 
 

@@ -39,16 +39,16 @@ _CHOICES: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDi
 class Runtime:
     """How inference computes: `precision` (auto, fp32, bf16, fp16, int8) on `backend` (auto, torch,
     onnxruntime). Predict and Evaluate take one where they once took a precision name (which still works:
-    a name alone means that precision on `default_backend`)."""
+    a name alone means that precision on torch)."""
 
     precision: str = "auto"
     backend: str = "torch"
 
     @classmethod
-    def of(cls, choice: "str | Runtime | None", default_backend: str = "torch") -> "Runtime":
+    def of(cls, choice: "str | Runtime | None") -> "Runtime":
         if isinstance(choice, Runtime):
             return choice
-        return cls((choice or "auto").lower(), default_backend)
+        return cls((choice or "auto").lower())
 
     def with_precision(self, precision: str) -> "Runtime":
         return replace(self, precision=precision)
@@ -161,5 +161,7 @@ def inference_forward(model: TextClassifier, runtime: Runtime, device: torch.dev
     known = _CHOICES.setdefault(model.network, {})
     key = (precision, str(device))
     if key not in known:
-        known[key] = _fastest([_torch(model, precision, device), onnx], probe).name
+        best = _fastest([_torch(model, precision, device), onnx], probe)
+        known[key] = best.name
+        return best  # the timed one: building torch's again would copy the network once more
     return onnx if known[key] == onnx.name else _torch(model, precision, device)

@@ -34,6 +34,7 @@ from ..model.classifier import REGRESSION, TextClassifier
 from ..model.network import ClassifierNetwork
 from .calibration_error import ECE_BINS, calibration_summary
 from .evaluation import evaluation_outputs
+from .metrics import decide, sigmoid, softmax
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +98,10 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def positive_probabilities(logits: np.ndarray, labels: np.ndarray) -> Optional[tuple[np.ndarray, np.ndarray]]:
     """(probability of 'yes', truth) of every thresholded decision, flattened; None for > 2 classes."""
     if labels.ndim == 2 or logits.shape[1] == 1:
-        return 1.0 / (1.0 + np.exp(-logits.reshape(-1))), labels.reshape(-1).astype(bool)
+        return sigmoid(logits.reshape(-1)), labels.reshape(-1).astype(bool)
     if logits.shape[1] != 2:
         return None
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted[:, 1] / shifted.sum(axis=1), labels.reshape(-1) == 1
+    return softmax(logits)[:, 1], labels.reshape(-1) == 1
 
 
 def _scores_per_cut(truth: np.ndarray, metric: str) -> np.ndarray:
@@ -175,7 +175,8 @@ def _threshold(scaled: np.ndarray, labels: np.ndarray, metric: str) -> dict:
         return {"threshold": None, "threshold_metric": None}
     probability, truth = decisions
     threshold, score = best_threshold(probability, truth, metric)
-    at_half = _scores_per_cut(truth[np.argsort(-probability, kind="stable")], metric)[int((probability >= 0.5).sum())]
+    called_at_half = int(decide(probability, "multi_label", 0.5).sum())  # every decision here is one yes/no
+    at_half = _scores_per_cut(truth[np.argsort(-probability, kind="stable")], metric)[called_at_half]
     return {"threshold": threshold, "threshold_metric": metric, "metric_at_threshold": score,
             "metric_at_0.5": float(at_half)}
 

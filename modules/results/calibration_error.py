@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .metrics import sigmoid
+from .metrics import sigmoid, softmax
 
 ECE_BINS = 15
 
@@ -32,8 +32,7 @@ def confidences(logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np.nda
         positive = sigmoid(logits).reshape(-1)
         truth = labels.reshape(-1).astype(bool)
         return np.maximum(positive, 1 - positive), (positive >= 0.5) == truth
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+    probabilities = softmax(logits)
     return probabilities.max(axis=1), probabilities.argmax(axis=1) == labels.reshape(-1)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+from ..data.batching import tokenizer_pad_id
 from ..data.dataset import MODEL_INPUTS
 from ..data.encoding import TokenEncoder
 from ..model.classifier import TextClassifier
@@ -35,6 +36,5 @@ def encoded_rows(model: TextClassifier, texts: Sequence[str],
 
 
 def pad_id(model: TextClassifier) -> int:
-    """The token id batches are padded with (0 where the tokenizer names none)."""
-    pad = getattr(model.tokenizer, "pad_token_id", None)
-    return pad if pad is not None else 0
+    """The token id batches are padded with: the training loader's rule (0 where the tokenizer names none)."""
+    return tokenizer_pad_id(model.tokenizer)

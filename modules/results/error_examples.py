@@ -3,10 +3,10 @@
 Evaluation keeps one row of logits per text (the windows of a text combined) with its label;
 this module ranks them by the example's own loss and returns the top N wrongly decided
 texts with true and predicted label and their probabilities (multi-label: the labels
-it got wrong), or, for a score model, the N largest errors. The decision rules are the
-evaluation report's (metrics.py): binary texts are positive when the positive class's
-probability is above the threshold, multi-class texts take the argmax, multi-label texts
-get each label whose sigmoid is above the threshold.
+it got wrong), or, for a score model, the N largest errors. The decision rule is the
+evaluation report's and Predict's (metrics.decide): binary and two-class texts are positive
+when the positive class's probability reaches the threshold, multi-class texts take the
+argmax, multi-label texts get each label whose sigmoid reaches the threshold.
 
 The loss is the unweighted per-text loss: cross-entropy of the true class (-log p),
 binary cross-entropy of one logit, the mean binary cross-entropy over the labels of a
@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from ..data.windows import TEXT_ID
 from ..errors import UserInputError
+from .metrics import decide
 from .prediction import probabilities_from_logits
 
 PREVIEW_CHARACTERS = 300  # of each text in the text table (the JSON has it whole)
@@ -108,7 +109,7 @@ def _single_label(logits: torch.Tensor, labels: torch.Tensor, threshold: float,
         loss = F.cross_entropy(logits, labels, reduction="none")
     classes = max(probabilities.shape[1], int(labels.max()) + 1 if len(labels) else 0)
     binary = classes == 2
-    predicted = (probabilities[:, 1] > threshold).long() if binary else probabilities.argmax(dim=1)
+    predicted = torch.as_tensor(decide(probabilities, "multi_class", threshold))
     return ("binary" if binary else "multiclass"), loss, predicted, probabilities
 
 
@@ -133,7 +134,7 @@ def classification_errors(logits: torch.Tensor, labels: torch.Tensor, threshold:
 def _multi_label_errors(logits: torch.Tensor, labels: torch.Tensor, threshold: float,
                         label_names: Optional[Sequence[str]], top: int) -> tuple[str, int, list[ErrorExample]]:
     probabilities = torch.sigmoid(logits)
-    predicted = (probabilities > threshold).long()
+    predicted = torch.as_tensor(decide(probabilities, "multi_label", threshold))
     truth = labels.round().long()
     loss = F.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(dim=1)
     names = _names(label_names, truth.shape[1])

@@ -139,7 +139,7 @@ def evaluate_texts(model: TextClassifier, data: TextDataLoader | EncodedTextData
     """evaluate_classifier's report, with the per-text outputs behind it (the error table reads them)."""
     result, loader, loss_spec = evaluation_outputs(model, data, loss_spec, device, hooks, batch_size, precision)
     names = loader.dataset.label_names or model.label_names
-    threshold = model.threshold_for(threshold, use_calibrated=threshold is None)
+    threshold = model.threshold_for(threshold)
     if loss_spec.is_regression:
         report = regression_report(result.logits, result.labels, loss=result.loss)
     else:

@@ -19,7 +19,7 @@ from ..model.linear_head import LinearHeadNetwork
 from ..model.lora import restore_lora
 from ..model.network import HF_HEAD, LINEAR_HEAD, ClassifierNetwork
 from ..model.weight_dtype import use_weight_dtype, weight_torch_dtype
-from ..model_folders import short_detail
+from ..model_folders import read_json, short_detail
 from ..node_names import SAVE_NODE
 from ..pretrained import load_config, load_encoder, load_tokenizer, normalize_model_name
 from .saved_folder import (FORMAT, FORMAT_VERSION, HEAD_FILE, HISTORY_FILE, MANIFEST_FILE, SETTINGS_FILE,
@@ -57,14 +57,6 @@ def _read_manifest(folder: Path) -> dict:
             "update the pack to load it"
         )
     return manifest
-
-
-def _read_json(path: Path, default: Any) -> Any:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else default
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        log.warning("%s is not valid JSON; ignored", path)
-        return default
 
 
 def _linear_network(folder: Path, name: str, manifest: dict) -> LinearHeadNetwork:
@@ -167,8 +159,8 @@ def load_classifier(path: str | Path, restore_training_state: bool = True) -> Te
         problem_type=_PROBLEM_TYPES.get(manifest.get("problem_type"), SINGLE_LABEL),
         text_pairs=bool(manifest.get("text_pairs", False)),  # folders saved before pairs hold single texts
         calibration=manifest.get("calibration") or None,  # its temperature is in the saved weights already
-        history=list(_read_json(folder / HISTORY_FILE, [])),
-        training_settings=_read_json(folder / SETTINGS_FILE, {}))
+        history=list(read_json(folder / HISTORY_FILE, [])),
+        training_settings=read_json(folder / SETTINGS_FILE, {}))
     names = manifest.get("label_names")
     model.output_labels(names, f"label names in {folder / MANIFEST_FILE}")  # misfits fail here, not later
     model.label_names = list(names) if names else None  # None: integer labels, as when it was trained

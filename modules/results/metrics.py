@@ -4,10 +4,10 @@ The definitions follow scikit-learn's defaults, so numbers match what users comp
 there: undefined ratios (0/0) count as 0; macro averages of single-label tasks run
 over the classes present in the labels or the predictions; multi-label macro F1 runs
 over every label. Which task applies follows the shapes:
-- labels of shape (N, L): multi-label, one sigmoid per label, `threshold` decides;
+- labels of shape (N, L): multi-label, one sigmoid per label, `threshold` decides (`>=`);
   accuracy is the exact-match ratio (every label of a text right);
 - one logit, or two classes: binary, positive class = id 1 (sigmoid or softmax
-  probability above `threshold`); precision/recall/F1 of that class, plus ROC-AUC;
+  probability at or above `threshold`); precision/recall/F1 of that class, plus ROC-AUC;
 - more classes: argmax; precision/recall/F1 are macro averages.
 """
 
@@ -105,6 +105,29 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large |x|
 
 
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Over the last axis, shifted by the row maximum so large logits do not overflow."""
+    shifted = np.exp(x - x.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def decide(probabilities: "np.ndarray | torch.Tensor", kind: str, threshold: float) -> np.ndarray:
+    """The one decision rule of Predict, Evaluate, the error table and calibration, so they never disagree.
+
+    multi_label: 1 for every probability reaching `threshold` (same shape); otherwise rows of class
+    probabilities ((N, 2) for a one-logit model too): two classes -> class 1 when its probability
+    reaches `threshold`, more classes -> the most probable one.
+    """
+    if isinstance(probabilities, torch.Tensor):
+        probabilities = probabilities.detach().cpu().double().numpy()
+    probabilities = np.asarray(probabilities)
+    if kind == "multi_label":
+        return (probabilities >= threshold).astype(np.int64)
+    if probabilities.shape[1] == 2:
+        return (probabilities[:, 1] >= threshold).astype(np.int64)
+    return probabilities.argmax(axis=1)
+
+
 def _names(label_names: Optional[Sequence[str]], count: int) -> list[str]:
     if label_names is not None and len(label_names) >= count:
         return [str(n) for n in label_names[:count]]
@@ -129,12 +152,12 @@ def _single_label(logits: np.ndarray, labels: np.ndarray, threshold: float,
     classes = max(outputs, 2, int(labels.max()) + 1 if len(labels) else 0)
     binary = classes == 2
     if outputs == 1:
-        positive_score = sigmoid(logits[:, 0])
+        positive = sigmoid(logits[:, 0])
+        probabilities = np.stack([1 - positive, positive], axis=1)
     else:
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
-        positive_score = probabilities[:, 1] if binary else None
-    predicted = (positive_score > threshold).astype(np.int64) if binary else logits.argmax(axis=1)
+        probabilities = softmax(logits)
+    positive_score = probabilities[:, 1] if binary else None
+    predicted = decide(probabilities, "multi_class", threshold)
     confusion = np.bincount(labels * classes + predicted, minlength=classes * classes).reshape(classes, classes)
     tp = np.diag(confusion)
     fp, fn = confusion.sum(axis=0) - tp, confusion.sum(axis=1) - tp
@@ -159,7 +182,7 @@ def _single_label(logits: np.ndarray, labels: np.ndarray, threshold: float,
 
 def _multi_label(logits: np.ndarray, labels: np.ndarray, threshold: float,
                  label_names: Optional[Sequence[str]]) -> ClassificationReport:
-    predicted = (sigmoid(logits) > threshold).astype(np.int64)
+    predicted = decide(sigmoid(logits), "multi_label", threshold)
     truth = labels.astype(np.int64)
     tp = (predicted & truth).sum(axis=0)
     fp = (predicted & (1 - truth)).sum(axis=0)

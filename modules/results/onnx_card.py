@@ -35,10 +35,12 @@ def classify(texts, threshold=info["threshold"] or 0.5):
     logits = session.run(["logits"], feeds)[0]
     if info["output_kind"] == "regression":
         return logits[:, 0].tolist()
-    if info["output_kind"] == "multi_class":
+    if info["output_kind"] == "multi_class" and logits.shape[1] > 2:
         return [info["labels"][i] for i in logits.argmax(-1)]
+    if info["output_kind"] == "multi_class":  # two classes: softmax P(second) = sigmoid(difference)
+        logits = logits[:, 1:] - logits[:, :1]
     probs = 1 / (1 + np.exp(-logits))  # binary: one logit; multi-label: one per label
-    if info["output_kind"] == "binary":
+    if info["output_kind"] != "multi_label":  # one or two classes: the threshold decides
         return [info["labels"][int(p >= threshold)] for p in probs[:, 0]]
     return [[n for n, p in zip(info["labels"], row) if p >= threshold] for row in probs]
 '''

@@ -26,6 +26,7 @@ from ..errors import UserInputError
 from ..model.classifier import TextClassifier
 from ..model.inference import length_sorted_batches, logits_in_order, torch_forward
 from ..model.lora import merged_copy
+from ..model_folders import short_detail
 from ..precision import Precision
 from .encoded_texts import encoded_rows, model_max_length, pad_id
 from .onnx_card import add_onnx_section
@@ -178,8 +179,7 @@ def export_classifier_onnx(model: TextClassifier, folder: Path | str, int8: bool
     except Exception as exc:
         partial.unlink(missing_ok=True)
         raise UserInputError(f"exporting {model.model_name} to ONNX failed ({type(exc).__name__}: "
-                             f"{str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}); use backend "
-                             "torch for this model") from exc
+                             f"{short_detail(exc, 300)}); use backend torch for this model") from exc
     if not diff <= TOLERANCE:
         partial.unlink(missing_ok=True)
         raise UserInputError(f"the ONNX export of {model.model_name} differs from PyTorch by {diff:.2e} (more than "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 import os
 import weakref
@@ -22,6 +21,7 @@ import torch
 
 from ..errors import UserInputError
 from ..model.inference import Batch, Forward
+from ..model_folders import read_json, short_detail
 from ..node_names import EXPORT_NODE
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,7 @@ def network_digest(network: torch.nn.Module) -> str:
 
 def read_info(folder: Path) -> Optional[dict]:
     """onnx/export.json of an export folder, or None when there is none or it is unreadable."""
-    try:
-        return json.loads((Path(folder) / INFO_FILE).read_text())
-    except (OSError, ValueError):
-        return None
+    return read_json(Path(folder) / INFO_FILE)
 
 
 def _thread_count() -> int:
@@ -93,8 +90,7 @@ def _cached_session(path: str, stamp: int, threads: int) -> Any:
     try:
         return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ONNX Runtime raises its own Fail/InvalidProtobuf/InvalidGraph types
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise UserInputError(f"ONNX Runtime cannot read '{path}' ({first}): the file is damaged or incomplete; "
+        raise UserInputError(f"ONNX Runtime cannot read '{path}' ({short_detail(exc)}): the file is damaged or incomplete; "
                              f"{export_hint()}") from None
 
 

@@ -2,7 +2,8 @@
 
 The output function follows the task: one logit is a binary model (sigmoid gives the
 probability of the second label), several logits trained with cross-entropy are one
-label out of N (softmax), several trained with BCE are multi-label (a sigmoid per
+label out of N (softmax; two classes: the second when its probability reaches the
+threshold, as for one logit: metrics.decide), several trained with BCE are multi-label (a sigmoid per
 label, each label kept when its probability reaches the threshold). A regression
 model gives its raw score. A model trained on pairs of texts reads pairs: in the Predict
 node's text, one pair a line with the two texts separated by a tab.
@@ -25,7 +26,7 @@ from ..model.classifier import TextClassifier
 from ..model.inference import length_sorted_batches, logits_in_order
 from .backends import Runtime, inference_forward
 from .encoded_texts import encoded_rows, pad_id
-from .metrics import check_threshold
+from .metrics import check_threshold, decide
 
 log = logging.getLogger(__name__)
 
@@ -133,13 +134,12 @@ def predict_texts(model: TextClassifier, texts: Inputs, threshold: Optional[floa
                   label_names: Optional[Sequence[str]] = None, batch_size: int = 32,
                   device: Optional[torch.device] = None, strip_html_tags: bool = False,
                   precision: "str | Runtime" = "fp32") -> list[Prediction]:
-    """Label(s) and probabilities for each text (a regression model: its score). The threshold decides binary
-    and multi-label models; None = the model's own: the one calibration stored (which then decides a two-class
-    model too), else 0.5. A pair model takes (text, pair) tuples or tab-separated strings. `precision`: a
+    """Label(s) and probabilities for each text (a regression model: its score). The threshold decides binary,
+    two-class and multi-label models (metrics.decide, as Evaluate); None = the model's own: the one calibration
+    stored, else 0.5. A pair model takes (text, pair) tuples or tab-separated strings. `precision`: a
     name (torch backend) or a `Runtime` naming the backend too (auto: torch unless an ONNX export of these
     weights is at hand and measures faster; backends.py)."""
-    two_class_cut = threshold is None and model.calibrated_threshold is not None
-    threshold = model.threshold_for(threshold, use_calibrated=threshold is None)
+    threshold = model.threshold_for(threshold)
     check_threshold(threshold)
     model.require_tokenizer()
     kind = model.output_kind
@@ -157,19 +157,16 @@ def predict_texts(model: TextClassifier, texts: Inputs, threshold: Optional[floa
     logits = predict_logits(model, cleaned(texts), batch_size, device, cleaned(pairs), runtime)
     if kind == "regression":
         return _scores(texts, pairs, logits, names[0])
-    probs = probabilities_from_logits(logits, kind).tolist()
+    probabilities = probabilities_from_logits(logits, kind)
+    decided = decide(probabilities, kind, threshold).tolist()
     results = []
-    for text, row in zip(texts, probs):
+    for text, row, choice in zip(texts, probabilities.tolist(), decided):
         table = {name: float(p) for name, p in zip(names, row)}
         if kind == "multi_label":
-            chosen = [i for i, p in enumerate(row) if p >= threshold]
+            chosen = [i for i, on in enumerate(choice) if on]
             results.append(Prediction(text, [names[i] for i in chosen], [float(row[i]) for i in chosen], table))
-        elif kind == "binary" or (len(row) == 2 and two_class_cut):  # calibrated two-class: threshold as binary
-            index = 1 if row[1] >= threshold else 0
-            results.append(Prediction(text, names[index], float(row[index]), table))
         else:
-            index = max(range(len(row)), key=row.__getitem__)
-            results.append(Prediction(text, names[index], float(row[index]), table))
+            results.append(Prediction(text, names[choice], float(row[choice]), table))
     for result, pair in zip(results, pairs or ()):
         result.text_pair = pair
     return results

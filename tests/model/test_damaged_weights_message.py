@@ -29,3 +29,24 @@ def test_a_damaged_weights_file_is_said_once_and_never_cut_mid_word(tiny_bert, t
 def test_a_long_detail_is_cut_at_a_word_boundary():
     detail = short_detail(ValueError("word " * 100), limit=42)
     assert detail.endswith(" ...") and all(part == "word" for part in detail[:-4].split())
+
+
+@pytest.mark.parametrize("loader", ["encoder", "sequence"])
+def test_a_hub_load_failure_is_explained_once(monkeypatch, loader):
+    """load_pretrained already explains a hub failure; load_encoder and load_sequence_model catch
+    ValueError (which UserInputError is) and must not wrap that explanation in itself."""
+    import transformers
+
+    from hf_text_finetune.modules.model.hf_head import load_sequence_model
+    from hf_text_finetune.modules.pretrained import load_encoder
+
+    def refuse(*args, **kwargs):
+        raise OSError("no-such-org/no-such-model is not a valid model identifier")
+
+    for auto in (transformers.AutoModel, transformers.AutoModelForSequenceClassification):
+        monkeypatch.setattr(auto, "from_pretrained", refuse)
+    load = load_encoder if loader == "encoder" else load_sequence_model
+    with pytest.raises(UserInputError) as error:
+        load("no-such-org/no-such-model", config=None)
+    message = str(error.value)
+    assert message.count("could not load") == 1, message

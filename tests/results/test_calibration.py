@@ -199,5 +199,22 @@ def test_a_calibrated_two_class_model_is_decided_by_its_threshold(tiny_bert, noi
     by_threshold = [str(int(p >= middle)) for p in second]
     assert by_threshold != [str(int(p > 0.5)) for p in second]
     assert [p.label for p in predict_texts(moved, TEXTS)] == by_threshold
-    assert [p.label for p in predict_texts(moved, TEXTS, threshold=0.5)] == \
-        [str(int(p > 0.5)) for p in second]  # an explicit threshold: argmax, as before calibration
+    assert [p.label for p in predict_texts(moved, TEXTS, threshold=0.7)] == \
+        [str(int(p >= 0.7)) for p in second]  # an explicit threshold decides a two-class model too
+
+
+def test_an_explicit_threshold_decides_a_two_class_model_alike_in_predict_evaluate_and_the_error_table():
+    """One rule (metrics.decide): a two-output softmax model's label is class 1 when its probability reaches the
+    threshold, in Predict as in the evaluation report and its error table (they once differed: argmax vs >)."""
+    from hf_text_finetune.modules.results.error_examples import classification_errors
+    from hf_text_finetune.modules.results.metrics import classification_report, decide
+
+    logits = torch.tensor([[0.0, 0.5], [0.0, 2.0], [1.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    labels = torch.tensor([1, 1, 0, 1])
+    decided = decide(torch.softmax(logits, dim=-1), "multi_class", 0.7).tolist()
+    assert decided == [0, 1, 0, 0]  # argmax would say [1, 1, 0, 0]
+    report = classification_report(logits, labels, threshold=0.7)
+    assert report.confusion == [[1, 0], [2, 1]]
+    _, wrong, _ = classification_errors(logits, labels, 0.7, ["0", "1"], 10)
+    assert wrong == 2
+    assert decide(torch.tensor([[0.5, 0.5]]), "multi_class", 0.5).tolist() == [1]  # >=: a tie reaches it
