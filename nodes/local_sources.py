@@ -59,14 +59,19 @@ def model_source(model_name: Optional[str], local_model: Optional[str] = NO_MODE
     return resolve_model_name(model_name, encoder_folders(), path_rules())
 
 
-def check_model_source(model_name: Optional[str], trust_remote_code: Optional[bool]) -> None:
-    """Queue time: a model name the node can load, remote code only where the host allows it, and a local
-    folder that needs its own code refused unless allowed (None: the option is not known here)."""
-    if model_name is not None:
-        name = normalize_model_name(model_source(model_name))
+def check_model_source(model_name: Optional[str], trust_remote_code: Optional[bool],
+                       local_model: Optional[str] = NO_MODEL) -> Optional[str]:
+    """Queue time: a model name the node can load (the list's choice, else model_name), remote code only where
+    the host allows it, and a local folder that needs its own code refused unless allowed (None: the option is
+    not known here). Returns the folder or hub id, resolved once for the node's other checks (None: linked)."""
+    picked = bool(local_model) and local_model != NO_MODEL
+    name = None
+    if model_name is not None or picked:
+        name = normalize_model_name(model_source(model_name, local_model))
         if trust_remote_code is not None and os.path.isdir(name):
             check_remote_code(Path(name), bool(trust_remote_code))
-    check_remote_code_allowed(trust_remote_code, model_name, path_rules())
+    check_remote_code_allowed(trust_remote_code, local_model if picked else model_name, path_rules())
+    return name
 
 
 def allow_remote_code(trust_remote_code: bool, model: str) -> bool:

@@ -160,6 +160,12 @@ def test_the_data_check_finds_a_bare_name_in_the_input_folder(comfy):
     assert sum(report["train"]["class_counts"].values()) == 48, report["train"]
 
 
+def test_the_model_nodes_queue_check_reads_the_picked_local_model(comfy):
+    assert validate_node(MODEL, model_name="", local_model="tiny-bert") is True  # the list's choice wins
+    assert "model_name is empty" in validate_node(MODEL, model_name="", local_model=NO_MODEL)
+    assert "'gone' was not found in models/hf_text_encoders" in validate_node(MODEL, model_name="x", local_model="gone")
+
+
 def test_a_nul_byte_is_refused(comfy):
     assert "NUL byte" in validate_node(DATASET, name="my_reviews_train.csv\x00.txt")
     assert "NUL byte" in validate_node(MODEL, model_name="tiny-bert\x00")
