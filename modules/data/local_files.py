@@ -15,7 +15,9 @@ from typing import Optional
 from ..errors import UserInputError
 from ..local_paths import ANY_PATH, Folders, PathRules, check_plain_text, confine, find_local, not_found_error
 
-DATA_FILE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt")  # a name ending so is never a hub id
+# the `datasets` builder that reads each data file type (sources._load); a name ending so is never a hub id
+FILE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
+DATA_FILE_SUFFIXES = tuple(FILE_BUILDERS)
 SAVED_MARKERS = ("dataset_dict.json", "state.json")  # what save_to_disk writes at a folder's top
 _MAX_DEPTH = 4
 _MAX_LISTED = 5000
