@@ -31,6 +31,12 @@ def working_directory() -> Folders:
     return (("the working directory", Path(os.getcwd())),)
 
 
+def listing_depth(rules: PathRules) -> int:
+    """How deep the file list looks: ComfyUI's input folder 4 levels; headless the working directory only 2
+    (it can be a home folder, and the runner asks for the list on every check)."""
+    return _MAX_DEPTH if rules.confined else 2
+
+
 def is_saved_dataset(folder: Path) -> bool:
     return any((Path(folder) / marker).is_file() for marker in SAVED_MARKERS)
 
@@ -93,6 +99,6 @@ def resolve_dataset_name(name: Optional[str], folders: Folders, rules: PathRules
         if expanded.is_absolute():  # searched only where it points; outside the allowed folders: say so first
             confine(expanded, text, ROLE, rules)
             folders = (("its folder", expanded.parent),)
-        listed = list_data_files(folders, _MAX_DEPTH if rules.confined else 2)  # headless: maybe a home folder
+        listed = list_data_files(folders, listing_depth(rules))
         raise not_found_error(text, ROLE, folders, listed, FIX)
     return text
