@@ -16,23 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, balanced_sample, imdb_reviews, load_pack, machine_summary, minilm_folder, save_results  # noqa: E402
-
-
-def _write(path: Path, rows) -> Path:
-    import csv
-
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-    return path
+from common import (RESULTS, Spread, balanced_sample, imdb_reviews, load_pack, machine_summary,  # noqa: E402
+                    minilm_folder, save_results, write_csv)
 
 
 def main() -> None:
@@ -50,8 +40,8 @@ def main() -> None:
     reviews = imdb_reviews()[:args.rows]
     folder = RESULTS / "data_check"
     folder.mkdir(parents=True, exist_ok=True)
-    train = _write(folder / f"imdb_{len(reviews)}.csv", reviews)
-    held = _write(folder / "imdb_held_1000.csv", [reviews[i] for i in balanced_sample(reviews, 1000, seed=0)])
+    train = write_csv(folder / f"imdb_{len(reviews)}.csv", reviews)
+    held = write_csv(folder / "imdb_held_1000.csv", [reviews[i] for i in balanced_sample(reviews, 1000, seed=0)])
     encoder = build_token_encoder(str(minilm_folder()), 256, True, truncation_rule=Truncation("head+tail"))
 
     def check() -> tuple[float, float, dict]:
@@ -66,18 +56,17 @@ def main() -> None:
         token_lengths.clear_cache()
         disk.append(check()[:2])
 
-    def spread(values: list[float]) -> dict:
-        return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    spreads = {"cached_s": Spread.of([w for w, _ in cached]), "cached_cpu_s": Spread.of([c for _, c in cached]),
+               "disk_cache_s": Spread.of([w for w, _ in disk]), "disk_cache_cpu_s": Spread.of([c for _, c in disk])}
 
     summary = {"rows": len(reviews), "first_check_s": first, "first_check_cpu_s": first_cpu,
-               "cached_s": spread([w for w, _ in cached]), "cached_cpu_s": spread([c for _, c in cached]),
-               "disk_cache_s": spread([w for w, _ in disk]), "disk_cache_cpu_s": spread([c for _, c in disk]),
+               **{key: {"median": s.median, "min": s.low, "max": s.high} for key, s in spreads.items()},
                "load_average": os.getloadavg(), "machine": machine_summary(),
                "recommendations": report["recommendations"], "train_tokens": report["train"]["tokens"],
                "overlap": report["overlap"]}
 
     def shown(key: str) -> str:
-        return f"{summary[key]['median']:.2f} s [{summary[key]['min']:.2f}-{summary[key]['max']:.2f}]"
+        return f"{spreads[key].show()} s"
 
     text = (f"{len(reviews)} reviews: first check {first:.1f} s wall ({first_cpu:.1f} s CPU); cached median "
             f"{shown('cached_s')} wall, {shown('cached_cpu_s')} CPU; disk cache median {shown('disk_cache_s')} wall, "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from .errors import UserInputError, closest_names
 
@@ -126,22 +126,30 @@ def is_model_folder(folder: Path) -> bool:
     return (Path(folder) / "config.json").is_file()
 
 
+def find_marked_folders(root: Path, is_marked: Callable[[Path], bool], max_depth: int,
+                        follow_links: bool = False) -> list[str]:
+    """Relative names of the folders under root that `is_marked` accepts, `max_depth` levels deep; a marked
+    folder is not searched further (its own subfolders are its parts, not more choices)."""
+    root = Path(root)
+    found: list[str] = []
+    if not root.is_dir():
+        return found
+    for dirpath, dirnames, _ in os.walk(root, followlinks=follow_links):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if here != root and is_marked(here):
+            found.append(here.relative_to(root).as_posix())
+            dirnames[:] = []
+        elif len(here.relative_to(root).parts) >= max_depth:
+            dirnames[:] = []
+    return found
+
+
 def list_model_folders(folders: Folders, max_depth: int = 2) -> list[str]:
     """Relative names ('my-bert', 'org/model') of every model folder under the search folders, sorted."""
     found: set[str] = set()
     for _, root in folders:
-        root = Path(root)
-        if not root.is_dir():
-            continue
-        for dirpath, dirnames, _ in os.walk(root, followlinks=True):
-            here = Path(dirpath)
-            depth = len(here.relative_to(root).parts)
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            if here != root and is_model_folder(here):
-                found.add(here.relative_to(root).as_posix())
-                dirnames[:] = []
-            elif depth >= max_depth:
-                dirnames[:] = []
+        found.update(find_marked_folders(Path(root), is_model_folder, max_depth, follow_links=True))
     return sorted(found)
 
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import torch
 
+from ..modules.data.local_files import working_directory
 from ..modules.host import RuntimeHooks
 from ..modules.local_paths import EXTRA_PATHS_ENV, REMOTE_CODE_ENV, Folders, PathRules, outermost
 from ..modules.results.plots import render_training_curves
@@ -226,7 +227,7 @@ def data_folders() -> Folders:
     land there) and its `datasets` folder where it has one; outside ComfyUI the working directory."""
     folder_paths = _folder_paths()
     if folder_paths is None:
-        return (("the working directory", Path(os.getcwd())),)
+        return working_directory()
     return (("input", Path(folder_paths.get_input_directory())),) + _labelled(DATASETS_FOLDER, "datasets")
 
 

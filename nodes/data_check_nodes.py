@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..modules.data.data_check import run_data_check
 from ..modules.data.data_check_advice import report_json, report_text
-from ..modules.data.sources import check_dataset_name, check_field_names, check_split_spec
+from ..modules.data.sources import check_field_names, check_split_spec
+from .local_sources import dataset_source
 from .widgets import category, validation
 
 
@@ -55,16 +56,18 @@ class PtDataCheck:
     @classmethod
     def VALIDATE_INPUTS(cls, name=None, split=None, text_field=None, label_field=None, validation_split=None,
                         validation_name=None):
-        return validation(lambda: check_dataset_name(name), lambda: split is None or check_split_spec(split),
+        return validation(lambda: dataset_source(name), lambda: split is None or check_split_spec(split),
                           lambda: check_field_names(text_field, label_field),
                           lambda: not (validation_split or "").strip() or check_split_spec(validation_split),
-                          lambda: not (validation_name or "").strip() or check_dataset_name(validation_name))
+                          lambda: not (validation_name or "").strip() or dataset_source(validation_name))
 
     def check(self, encode, name, split, text_field, label_field, **optional):
         """`optional`: validation_split, validation_name, subset, strip_html (widgets)."""
+        source = dataset_source(name)  # inside ComfyUI: confined, and a bare name found in its input folder
         other = (optional.get("validation_split") or "").strip()
-        second = ((optional.get("validation_name") or "").strip() or name.strip(), other) if other else None
-        report = run_data_check(encode, (name.strip(), split.strip()), second, (optional.get("subset") or "").strip(),
+        other_name = (optional.get("validation_name") or "").strip()
+        second = (dataset_source(other_name) if other_name else source, other) if other else None
+        report = run_data_check(encode, (source, split.strip()), second, (optional.get("subset") or "").strip(),
                                 (text_field.strip(), label_field.strip()), optional.get("strip_html", True))
         text = report_text(report)
         return {"ui": {"text": [text]}, "result": (text, report_json(report))}

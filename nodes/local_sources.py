@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
-from ..modules.data.local_files import list_data_files, resolve_dataset_name
+from ..modules.data.local_files import list_data_files, listing_depth, resolve_dataset_name
 from ..modules.local_paths import check_plain_text, check_remote_code_allowed, confine, list_model_folders
 from ..modules.model_folders import check_remote_code
 from ..modules.pretrained import normalize_model_name, resolve_model_name
@@ -27,10 +27,8 @@ UPLOAD_OPTION = "hf_text_finetune_upload"  # web/js/data_file_upload.js adds the
 
 
 def data_file_widget() -> Widget:
-    """Inside ComfyUI the input folder 4 levels deep; headless the working directory 2 levels deep (it can be
-    a home folder, and the runner asks for the list on every check)."""
-    depth = 4 if path_rules().confined else 2
-    return ([NO_FILE] + list_data_files(data_folders(), depth), {
+    """The data files of ComfyUI's input folder (headless: the working directory), as deep as listing_depth says."""
+    return ([NO_FILE] + list_data_files(data_folders(), listing_depth(path_rules())), {
         "default": NO_FILE, UPLOAD_OPTION: True,
         "tooltip": "A data file (csv, tsv, json, jsonl, parquet, txt) or save_to_disk folder from ComfyUI's input "
                    "folder (subfolders included) or its datasets folder; the upload button below puts a file from "
@@ -59,14 +57,19 @@ def model_source(model_name: Optional[str], local_model: Optional[str] = NO_MODE
     return resolve_model_name(model_name, encoder_folders(), path_rules())
 
 
-def check_model_source(model_name: Optional[str], trust_remote_code: Optional[bool]) -> None:
-    """Queue time: a model name the node can load, remote code only where the host allows it, and a local
-    folder that needs its own code refused unless allowed (None: the option is not known here)."""
-    if model_name is not None:
-        name = normalize_model_name(model_source(model_name))
+def check_model_source(model_name: Optional[str], trust_remote_code: Optional[bool],
+                       local_model: Optional[str] = NO_MODEL) -> Optional[str]:
+    """Queue time: a model name the node can load (the list's choice, else model_name), remote code only where
+    the host allows it, and a local folder that needs its own code refused unless allowed (None: the option is
+    not known here). Returns the folder or hub id, resolved once for the node's other checks (None: linked)."""
+    picked = bool(local_model) and local_model != NO_MODEL
+    name = None
+    if model_name is not None or picked:
+        name = normalize_model_name(model_source(model_name, local_model))
         if trust_remote_code is not None and os.path.isdir(name):
             check_remote_code(Path(name), bool(trust_remote_code))
-    check_remote_code_allowed(trust_remote_code, model_name, path_rules())
+    check_remote_code_allowed(trust_remote_code, local_model if picked else model_name, path_rules())
+    return name
 
 
 def allow_remote_code(trust_remote_code: bool, model: str) -> bool:

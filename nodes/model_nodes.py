@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..modules.errors import UserInputError
 from ..modules.model.build import (FAST_ATTENTION_CHOICES, WeightLoading, build_classification_model,
                                    check_model_choices, resolve_fast_attention)
 from ..modules.model.pooling import AUTO, POOLING_CHOICES
@@ -11,14 +10,6 @@ from ..modules.model.weight_dtype import FP32, WEIGHT_DTYPES
 from . import widgets
 from .local_sources import NO_MODEL, allow_remote_code, check_model_source, local_model_widget, model_source
 from .widgets import category, validation
-
-
-def _resolved_or_none(model_name):
-    """The folder or hub id a name stands for; None where it cannot be resolved (check_model_source says why)."""
-    try:
-        return None if model_name is None else model_source(model_name)
-    except UserInputError:
-        return None
 
 
 # auto since benchmarks/attention_dropout_ab.py measured attention dropout's effect within the seeds' spread
@@ -83,13 +74,14 @@ class PtnHfFineTunedClassificationModel:
 
     @classmethod
     def VALIDATE_INPUTS(cls, model_name=None, num_outputs=None, dropout=None, fast_attention=None, pooling=None,
-                        head=None, trust_remote_code=None):
+                        head=None, trust_remote_code=None, local_model=NO_MODEL):
         # naming fast_attention here makes ComfyUI leave its list check to us: true/false of older workflows pass;
         # naming pooling and head: a local decoder folder's refusals come at queue time
-        return validation(lambda: check_model_source(model_name, trust_remote_code),
+        resolved = []  # the model, resolved once: the first check fills it, the last reads it
+        return validation(lambda: resolved.append(check_model_source(model_name, trust_remote_code, local_model)),
                           lambda: check_head_settings(num_outputs, dropout),
                           lambda: fast_attention is None or resolve_fast_attention(fast_attention),
-                          lambda: check_model_choices(_resolved_or_none(model_name), pooling, head))
+                          lambda: check_model_choices(resolved[0], pooling, head))
 
     def build(self, model_name, num_outputs, pooling, dropout, fast_attention=FAST_ATTENTION_DEFAULT, seed=0,
               trust_remote_code=False, **later):

@@ -111,8 +111,10 @@ class Executor:
         self.node_classes = node_classes
         self.cache: dict[str, tuple[str, tuple, tuple]] = {}  # node id -> (input signature, outputs, lists)
 
-    def validate(self, prompt: dict) -> None:
-        errors = []
+    def validate(self, prompt: dict) -> dict[str, dict]:
+        """Refuse the prompt with every error found, as ComfyUI's queue check does; returns each node's
+        INPUT_TYPES(), fetched once per node (their file lists walk folders)."""
+        errors, types = [], {}
         for nid, node in prompt.items():
             if not isinstance(node, dict) or not isinstance(node.get("class_type"), str):
                 errors.append(f"node {nid} has no class_type (the node's type); save the workflow again from "
@@ -126,12 +128,14 @@ class Executor:
             if cls is None:
                 errors.append(f"node {nid}: unknown node type '{node['class_type']}'")
                 continue
-            required = cls.INPUT_TYPES().get("required", {})
+            types[nid] = cls.INPUT_TYPES()
+            specs = input_specs(cls, types[nid])
+            required = types[nid].get("required", {})
             missing = [name for name in required if name not in node["inputs"]]
             if missing:
                 errors.append(f"node {nid} ({node['class_type']}): required input missing: {missing}")
             own = getattr(cls, "VALIDATE_INPUTS", None)
-            bad = self._check_widgets(node, input_specs(cls), set(inspect.getfullargspec(own).args) if own else set())
+            bad = self._check_widgets(node, specs, set(inspect.getfullargspec(own).args) if own else set())
             errors += [f"node {nid} ({node['class_type']}): {line}" for line in bad]
             if bad:
                 continue
@@ -144,13 +148,14 @@ class Executor:
             if verdict is not True:
                 errors.append(f"node {nid} ({node['class_type']}): {verdict}")
                 continue
-            numbers = {k: v for k, v in input_specs(cls).items() if k in wanted and not isinstance(v[0], list)}
+            numbers = {k: v for k, v in specs.items() if k in wanted and not isinstance(v[0], list)}
             out_of_range = self._check_widgets(node, numbers, set())
             errors += [f"node {nid} ({node['class_type']}): {line}" for line in out_of_range]
         if len(errors) == 1:
             raise ValidationFailed(f"the workflow did not pass validation: {errors[0]}")
         if errors:
             raise ValidationFailed("the workflow did not pass validation:\n  " + "\n  ".join(errors))
+        return types
 
     @staticmethod
     def _check_widgets(node: dict, specs: dict, own_checks: set) -> list[str]:
@@ -192,7 +197,7 @@ class Executor:
         return order
 
     def run(self, prompt: dict, on_node: Optional[Any] = None) -> RunResult:
-        self.validate(prompt)
+        input_types = self.validate(prompt)
         result = RunResult()
         signatures: dict[str, str] = {}
         for nid in self._order(prompt):
@@ -216,7 +221,7 @@ class Executor:
                     parts.append(f"is_changed=failed-{uuid.uuid4().hex}")
             signature = "|".join(parts)
             is_output = getattr(cls, "OUTPUT_NODE", False)
-            hidden = cls.INPUT_TYPES().get("hidden", {})
+            hidden = input_types[nid].get("hidden", {})
             if "unique_id" in hidden:
                 kwargs["unique_id"] = nid
             signatures[nid] = signature

@@ -68,8 +68,9 @@ def check_widget(name: str, spec: tuple, value: Any, own_check: bool = False) ->
     return converted, None
 
 
-def input_specs(node_class: Any) -> dict[str, tuple]:
-    types = node_class.INPUT_TYPES()
+def input_specs(node_class: Any, types: Optional[dict] = None) -> dict[str, tuple]:
+    """The widget and link inputs by name; `types`: INPUT_TYPES() already fetched (it can walk folders)."""
+    types = node_class.INPUT_TYPES() if types is None else types
     return {**types.get("required", {}), **types.get("optional", {})}
 
 

@@ -20,9 +20,10 @@ import numpy as np
 from ..errors import UserInputError
 from .data_check_advice import recommendations
 from .encoding import TokenEncoder
-from .labels import is_number
+from .labels import FLOAT_TYPES, is_number
 from .sources import load_split
 from .token_lengths import content_token_lengths
+from .tokenized import check_columns
 from .truncation import HEAD_TAIL, Truncation
 
 PERCENTILES = (50, 90, 95, 99)
@@ -70,7 +71,7 @@ def _label_reader(feature: Any):
 
 def _is_scores(data: Any, label_field: str, cells: list) -> bool:
     kind = getattr(data.features[label_field], "dtype", "")
-    return kind in ("float16", "float32", "float64") and any(
+    return kind in FLOAT_TYPES and any(
         isinstance(v, float) and not v.is_integer() for v in cells if v is not None)
 
 
@@ -79,10 +80,7 @@ def read_split(role: str, name: str, split: str, subset: str, fields: tuple[str,
     """Load one split (columns checked) and count its texts' tokens; `fields` = (text column, label column)."""
     text_field, label_field = fields
     data = load_split(name, split, subset)
-    for what, column in (("text_field", text_field), ("label_field", label_field)):
-        if column not in data.column_names:
-            raise UserInputError(f"{what} '{column}' is not a column of dataset '{name}' ({role} split '{split}'); "
-                                 f"its columns are {list(data.column_names)}")
+    check_columns(data, name, text_field, label_field, where=f" ({role} split '{split}')")
     columns = data.select_columns([text_field, label_field]).with_format("arrow")[:]
     texts = ["" if t is None else str(t) for t in columns[text_field].to_pylist()]
     cells = columns[label_field].to_pylist()

@@ -111,7 +111,7 @@ def _check_one_kind(names: Sequence[str], where: str) -> None:
         )
 
 
-_FLOAT_TYPES = ("float16", "float32", "float64")
+FLOAT_TYPES = ("float16", "float32", "float64")
 
 
 def _scores(values: Sequence[float], where: str) -> LabelScheme:
@@ -142,7 +142,7 @@ def inspect_labels(data: Any, dataset_name: str, label_field: str) -> LabelSchem
             raise UserInputError(f"{where} has blank text labels; fill or drop those rows")
         _check_one_kind(names, where)
         return LabelScheme(multi_label, names, tuple(range(len(names))), from_text=True)
-    if not multi_label and getattr(inner, "dtype", "") in _FLOAT_TYPES:
+    if not multi_label and getattr(inner, "dtype", "") in FLOAT_TYPES:
         return _scores(values, where)
     if any(isinstance(v, float) and not float(v).is_integer() for v in values):
         raise UserInputError(

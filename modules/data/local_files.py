@@ -15,7 +15,9 @@ from typing import Optional
 from ..errors import UserInputError
 from ..local_paths import ANY_PATH, Folders, PathRules, check_plain_text, confine, find_local, not_found_error
 
-DATA_FILE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt")  # a name ending so is never a hub id
+# the `datasets` builder that reads each data file type (sources._load); a name ending so is never a hub id
+FILE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
+DATA_FILE_SUFFIXES = tuple(FILE_BUILDERS)
 SAVED_MARKERS = ("dataset_dict.json", "state.json")  # what save_to_disk writes at a folder's top
 _MAX_DEPTH = 4
 _MAX_LISTED = 5000
@@ -27,6 +29,12 @@ FIX = ("Pick a file from the node's list, upload one with its upload button, or 
 
 def working_directory() -> Folders:
     return (("the working directory", Path(os.getcwd())),)
+
+
+def listing_depth(rules: PathRules) -> int:
+    """How deep the file list looks: ComfyUI's input folder 4 levels; headless the working directory only 2
+    (it can be a home folder, and the runner asks for the list on every check)."""
+    return _MAX_DEPTH if rules.confined else 2
 
 
 def is_saved_dataset(folder: Path) -> bool:
@@ -91,6 +99,6 @@ def resolve_dataset_name(name: Optional[str], folders: Folders, rules: PathRules
         if expanded.is_absolute():  # searched only where it points; outside the allowed folders: say so first
             confine(expanded, text, ROLE, rules)
             folders = (("its folder", expanded.parent),)
-        listed = list_data_files(folders, _MAX_DEPTH if rules.confined else 2)  # headless: maybe a home folder
+        listed = list_data_files(folders, listing_depth(rules))
         raise not_found_error(text, ROLE, folders, listed, FIX)
     return text

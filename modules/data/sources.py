@@ -9,25 +9,24 @@ syntax (`train[:2000]`, `test[10%:20%]`) everywhere, including saved folders.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import UserInputError, closest_names
 from .file_checks import check_data_file
-from .local_files import resolve_dataset_name, working_directory
+from .local_files import FILE_BUILDERS, is_saved_dataset, resolve_dataset_name, working_directory
 
 log = logging.getLogger(__name__)
 
-_FILE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
 _SPLIT_SPEC = re.compile(r"^[\w.\-]+(\[[^\]]*\])?(\s*\+\s*[\w.\-]+(\[[^\]]*\])?)*$")
 
 
-def check_dataset_name(name: Optional[str]) -> None:
+def check_dataset_name(name: Optional[str]) -> Optional[str]:
     """A name must be given, and a name that reads as a path (absolute, ./ ../ ~/, or a data file
-    suffix) must exist; anything else is a hub id, checked when loading (None: linked)."""
-    resolve_dataset_name(name, working_directory())
+    suffix) must exist; anything else is a hub id, checked when loading (None: linked). Returns the
+    local path found (from the working directory) or the hub id."""
+    return resolve_dataset_name(name, working_directory())
 
 
 def check_field_names(text_field: Optional[str], label_field: Optional[str]) -> None:
@@ -111,14 +110,14 @@ def _unreadable(name: str, exc: BaseException) -> UserInputError:
 def _load(path: Path, name: str, split: str, subset: Optional[str]) -> Any:
     import datasets
 
-    if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
+    if path.is_dir() and is_saved_dataset(path):
         return _load_saved_folder(path, name, split)
     if path.is_file():
-        builder = _FILE_BUILDERS.get(path.suffix.lower())
+        builder = FILE_BUILDERS.get(path.suffix.lower())
         if builder is None:
             raise UserInputError(
                 f"dataset file '{name}' has an unsupported type '{path.suffix}'; "
-                f"use one of {sorted(_FILE_BUILDERS)} or a folder written by save_to_disk"
+                f"use one of {sorted(FILE_BUILDERS)} or a folder written by save_to_disk"
             )
         check_data_file(path, name)
         extra = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
@@ -163,8 +162,7 @@ def load_split(name: str, split: str, subset: str = "") -> Any:
     name = (name or "").strip()
     subset = (subset or "").strip() or None
     split = check_split_spec(split)
-    check_dataset_name(name)
-    path = Path(os.path.expanduser(name))
+    path = Path(check_dataset_name(name))
     try:
         return check_one_type_per_column(_load(path, name, split, subset), name)
     except UserInputError:
@@ -193,8 +191,9 @@ def load_split(name: str, split: str, subset: str = "") -> Any:
             f"a local csv/json/parquet file. Details: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         ) from exc
     except Exception as exc:  # datasets wraps parser errors as "An error occurred while generating the dataset"
-        if path.is_dir() and _columns_differ(name, exc) is not None:
-            raise _columns_differ(name, exc) from exc
+        differ = _columns_differ(name, exc) if path.is_dir() else None
+        if differ is not None:
+            raise differ from exc
         if type(exc).__name__ in ("DatasetGenerationError", "ArrowInvalid", "ArrowTypeError", "ParserError"):
             raise _unreadable(name, exc) from exc
         raise

@@ -30,14 +30,16 @@ _CACHE: "OrderedDict[str, EncodedTextDataset]" = OrderedDict()
 _CACHE_SIZE = 4
 
 
-def _check_columns(data: Any, name: str, text_field: str, label_field: str, pair_field: str = "") -> None:
+def check_columns(data: Any, name: str, text_field: str, label_field: str, pair_field: str = "",
+                  where: str = "") -> None:
+    """The named columns exist, before any work on them; `where` adds which split was read (the data check)."""
     columns = list(data.column_names)
     roles = (("text_field", text_field), ("label_field", label_field)) + ((("text_pair_field", pair_field),)
                                                                           if pair_field else ())
     for role, column in roles:
         if column not in columns:
             raise UserInputError(
-                f"{role} '{column}' is not a column of dataset '{name}'; its columns are {columns}"
+                f"{role} '{column}' is not a column of dataset '{name}'{where}; its columns are {columns}"
             )
 
 
@@ -197,7 +199,7 @@ def encode_text_dataset(name: str, split: str, text_field: str | Sequence[str], 
     source = {"name": name, "subset": subset, "split": split}
     if len(data) == 0:
         raise UserInputError(f"dataset '{name}' split '{split}' is empty; choose a split or slice that has rows")
-    _check_columns(data, name, text_field, label_field, pair_field)
+    check_columns(data, name, text_field, label_field, pair_field)
     data = check_texts(data, name, split, text_field)
     if pair_field:
         data = check_texts(data, name, split, pair_field, "text_pair_field")

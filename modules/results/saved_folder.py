@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from ..errors import UserInputError
+from ..local_paths import find_marked_folders
 
 FORMAT = "hf-text-finetune-classifier"
 FORMAT_VERSION = 1
@@ -82,21 +83,8 @@ def is_saved_classifier(folder: Path) -> bool:
 
 def find_saved_classifiers(roots: dict[str, Path], max_depth: int = 3) -> list[str]:
     """'<root label>/<relative path>' for every saved classifier under the roots, newest names last."""
-    found = []
-    for label, root in roots.items():
-        root = Path(root)
-        if not root.is_dir():
-            continue
-        for dirpath, dirnames, _ in os.walk(root):
-            here = Path(dirpath)
-            depth = len(here.relative_to(root).parts)
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            if depth >= max_depth:
-                dirnames[:] = []
-            if here != root and is_saved_classifier(here):
-                found.append(f"{label}/{here.relative_to(root).as_posix()}")
-                dirnames[:] = []
-    return sorted(found)
+    return sorted(f"{label}/{name}" for label, root in roots.items()
+                  for name in find_marked_folders(Path(root), is_saved_classifier, max_depth))
 
 
 def resolve_saved_choice(choice: str, roots: dict[str, Path]) -> Path:

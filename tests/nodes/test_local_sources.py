@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from helpers.checks import raises_with
 from helpers.comfy_fakes import fake_folder_paths, install
-from helpers.nodes import node_class, validate_node
+from helpers.nodes import node_class, run_node, validate_node
 
 from hf_text_finetune.modules.errors import UserInputError
 from hf_text_finetune.nodes import comfy_services, local_sources
@@ -25,6 +25,7 @@ from hf_text_finetune.nodes.local_sources import NO_FILE, NO_MODEL
 
 OUTSIDE = ("outside the folders this ComfyUI server reads from", "HF_TEXT_FINETUNE_EXTRA_PATHS", "restart ComfyUI")
 DATASET, TOKENIZER, MODEL = "PtvHfDatasetWithTokenEncode", "HfTokenizerEncode", "PtnHfFineTunedClassificationModel"
+CHECK = "PtDataCheck"
 
 
 @pytest.fixture
@@ -137,6 +138,32 @@ def test_every_way_out_of_comfyuis_folders_is_refused_at_queue_time_and_at_run_t
         assert f"input ({base / 'input'})" in message and f"output ({base / 'output'})" in message
         raises_with(lambda: node_class(DATASET)().load(name, "train", "text", "label", None, True, True), *OUTSIDE)
     raises_with(lambda: local_sources.dataset_source("x", "../../outside/secret.csv"), *OUTSIDE)  # a forged list value
+
+
+def test_the_data_check_is_confined_like_the_dataset_node(comfy):
+    base, outside = comfy
+    check = node_class(CHECK)
+    for case, name in _outside_cases(base, outside).items():
+        for inputs in ({"name": name}, {"name": "my_reviews_train.csv", "validation_name": name}):
+            message = validate_node(CHECK, **inputs)
+            assert isinstance(message, str) and all(part in message for part in OUTSIDE), (case, inputs, message)
+            raises_with(lambda: check().check(None, split="train", text_field="text", label_field="label",
+                                              validation_split="train", **inputs), *OUTSIDE)
+
+
+def test_the_data_check_finds_a_bare_name_in_the_input_folder(comfy):
+    assert validate_node(CHECK, name="my_reviews_train.csv", validation_name="imdb/val.csv") is True
+    encode = node_class(TOKENIZER)().build("tiny-bert", 0, True)[0]
+    _, data = run_node(CHECK, encode=encode, name="my_reviews_train.csv", split="train", text_field="text",
+                       label_field="label", validation_split="train", validation_name="imdb/val.csv")
+    report = json.loads(data)
+    assert sum(report["train"]["class_counts"].values()) == 48, report["train"]
+
+
+def test_the_model_nodes_queue_check_reads_the_picked_local_model(comfy):
+    assert validate_node(MODEL, model_name="", local_model="tiny-bert") is True  # the list's choice wins
+    assert "model_name is empty" in validate_node(MODEL, model_name="", local_model=NO_MODEL)
+    assert "'gone' was not found in models/hf_text_encoders" in validate_node(MODEL, model_name="x", local_model="gone")
 
 
 def test_a_nul_byte_is_refused(comfy):
